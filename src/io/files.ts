@@ -1,0 +1,98 @@
+import { randomBytes } from "node:crypto";
+import { mkdirSync, openSync, closeSync, fsyncSync, renameSync, writeFileSync, appendFileSync, readFileSync, existsSync, unlinkSync } from "node:fs";
+import { dirname, basename, join } from "node:path";
+
+/**
+ * Write a whole file so that a reader never sees a half-written version: the bytes go to a
+ * temp file in the same directory (same filesystem, so rename is atomic) and are fsynced first.
+ */
+export function writeFileAtomic(path: string, data: string | Uint8Array): void {
+  const dir = dirname(path);
+  mkdirSync(dir, { recursive: true });
+  const tmp = join(dir, `.${basename(path)}.${process.pid}.${randomBytes(4).toString("hex")}.tmp`);
+  try {
+    writeFileSync(tmp, data);
+    const fd = openSync(tmp, "r");
+    try {
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(tmp, path);
+  } catch (err) {
+    if (existsSync(tmp)) unlinkSync(tmp);
+    throw err;
+  }
+}
+
+export function writeJsonAtomic(path: string, value: unknown): void {
+  writeFileAtomic(path, `${JSON.stringify(value, null, 2)}\n`);
+}
+
+/**
+ * Append one complete JSONL record. A single appendFileSync of a line under PIPE_BUF-sized
+ * writes is not guaranteed atomic for large lines, so readers tolerate a torn last line
+ * (see readJsonl) rather than relying on the OS.
+ */
+export function appendJsonl(path: string, record: unknown): void {
+  mkdirSync(dirname(path), { recursive: true });
+  appendFileSync(path, `${JSON.stringify(record)}\n`);
+}
+
+export interface JsonlLine {
+  line: number;
+  value: unknown;
+}
+
+export class FileFormatError extends Error {
+  constructor(
+    readonly file: string,
+    readonly line: number | undefined,
+    readonly field: string | undefined,
+    message: string,
+  ) {
+    super(`${file}${line !== undefined ? `:${line}` : ""}${field ? ` (field ${field})` : ""}: ${message}`);
+    this.name = "FileFormatError";
+  }
+}
+
+/**
+ * Read a JSONL file. A last line without its newline that does not parse is a write torn by
+ * a killed process: it is reported through `torn` and skipped. Any other bad line is an error
+ * naming the file and line.
+ */
+export function readJsonl(path: string): { records: JsonlLine[]; torn: boolean } {
+  if (!existsSync(path)) return { records: [], torn: false };
+  const text = readFileSync(path, "utf8");
+  const lines = text.split("\n");
+  const endsClean = text.endsWith("\n") || text.length === 0;
+  const records: JsonlLine[] = [];
+  let torn = false;
+  for (let i = 0; i < lines.length; i++) {
+    const raw = lines[i]!;
+    if (raw.trim() === "") continue;
+    try {
+      records.push({ line: i + 1, value: JSON.parse(raw) });
+    } catch (err) {
+      if (i === lines.length - 1 && !endsClean) {
+        torn = true;
+        continue;
+      }
+      throw new FileFormatError(path, i + 1, undefined, `invalid JSON: ${(err as Error).message}`);
+    }
+  }
+  return { records, torn };
+}
+
+/**
+ * Drop a torn trailing line (left by a killed writer) so that the next append starts on a
+ * fresh line instead of gluing onto the fragment.
+ */
+export function repairJsonlTail(path: string): boolean {
+  if (!existsSync(path)) return false;
+  const text = readFileSync(path, "utf8");
+  if (text.length === 0 || text.endsWith("\n")) return false;
+  const cut = text.lastIndexOf("\n") + 1;
+  writeFileAtomic(path, text.slice(0, cut));
+  return true;
+}
