@@ -1,6 +1,7 @@
 import type { Command } from "commander";
+import { register as demo } from "./demo.ts";
 
 /** Each sub-command lives in its own file and registers itself on the root program. */
 export type RegisterCommand = (program: Command) => void;
 
-export const commands: RegisterCommand[] = [];
+export const commands: RegisterCommand[] = [demo];

@@ -1,0 +1,379 @@
+/**
+ * The GRPO policy loss on plain arrays: clipped surrogate (token- or sequence-level importance
+ * ratio), KL to a reference policy, entropy bonus, loss masks and the four aggregations, with the
+ * analytic gradient with respect to the policy's log-probabilities. This is the reference the
+ * tensor implementation is tested against; docs/algorithm.md has the equations.
+ *
+ * Positions where the mask is 0 are never read, so padding may hold anything (NaN, −Infinity).
+ */
+
+export type LossType = "grpo" | "bnpo" | "dr_grpo" | "dapo";
+export type KlEstimator = "k1" | "k2" | "k3";
+
+export interface PolicyLossConfig {
+  /** Lower clip range: ρ is clipped at 1 − epsLow. Default 0.2. */
+  epsLow?: number;
+  /** Upper clip range: ρ is clipped at 1 + epsHigh. Default 0.2 (DAPO's clip-higher uses 0.28). */
+  epsHigh?: number;
+  /** Weight of the KL term. Default 0; when > 0, `refLogp` is required. */
+  beta?: number;
+  klEstimator?: KlEstimator;
+  /** Weight α of the entropy bonus −α·H. Default 0; when ≠ 0, `entropy` is required. */
+  entropyCoef?: number;
+  lossType?: LossType;
+  /** "token": one ratio per token (GRPO); "sequence": GSPO's length-normalised sequence ratio. */
+  importanceSampling?: "token" | "sequence";
+  /** dr_grpo's fixed length; defaults to the widest row of the batch. */
+  maxCompletionLength?: number;
+  /** dapo's normaliser; defaults to the active tokens of this batch. */
+  activeTokensInAccumulatedBatch?: number;
+}
+
+/** One row per completion, one column per completion token; all arrays share that shape. */
+export interface SequenceBatch {
+  logp: number[][];
+  /** Log-probabilities under the policy that sampled the completions (constants). */
+  oldLogp: number[][];
+  refLogp?: number[][];
+  /** Per-token entropy of the current policy, used as given (no gradient flows through it here). */
+  entropy?: number[][];
+  /** One advantage per completion. */
+  advantages: number[];
+  /** 1 = trained token, 0 = padding, tool output or truncated. */
+  mask: number[][];
+}
+
+export interface PolicyLossResult {
+  /** Aggregated surrogate + β·KL − α·H. */
+  loss: number;
+  /** Aggregated clipped surrogate alone. */
+  policyLoss: number;
+  /** Mean KL estimate over active tokens (0 without `refLogp`). */
+  kl: number;
+  /** Mean entropy over active tokens (0 without `entropy`). */
+  entropy: number;
+  /** Fraction of active tokens with ρ < 1 − epsLow and A < 0. */
+  clipRatioLow: number;
+  /** Fraction of active tokens with ρ > 1 + epsHigh and A > 0. */
+  clipRatioHigh: number;
+  /**
+   * d loss / d logp[i][t], analytic (0 on masked positions). Covers the surrogate and the KL term;
+   * the entropy term's gradient is not included because entropy is an input here, not a function
+   * of logp — the caller differentiates H through its own logits.
+   */
+  gradLogp: number[][];
+}
+
+export function klEstimate(logp: number, refLogp: number, kind: KlEstimator): number {
+  const d = refLogp - logp;
+  switch (kind) {
+    case "k1":
+      return -d;
+    case "k2":
+      return 0.5 * d * d;
+    case "k3":
+      // expm1 keeps precision when the two policies are close (d ≈ 0), where k3 ≈ d²/2.
+      return Math.expm1(d) - d;
+    default:
+      throw new RangeError(`klEstimator: expected "k1", "k2" or "k3", got ${JSON.stringify(kind)}`);
+  }
+}
+
+/** d klEstimate / d logp. */
+export function klEstimateGrad(logp: number, refLogp: number, kind: KlEstimator): number {
+  const d = refLogp - logp;
+  switch (kind) {
+    case "k1":
+      return 1;
+    case "k2":
+      return -d;
+    case "k3":
+      return -Math.expm1(d);
+    default:
+      throw new RangeError(`klEstimator: expected "k1", "k2" or "k3", got ${JSON.stringify(kind)}`);
+  }
+}
+
+function checkBinaryRows(name: string, rows: number[][], like?: number[][]): void {
+  if (like && rows.length !== like.length) {
+    throw new RangeError(`${name}: ${rows.length} rows, expected ${like.length}`);
+  }
+  rows.forEach((row, i) => {
+    if (like && row.length !== like[i]!.length) {
+      throw new RangeError(`${name}[${i}]: length ${row.length}, expected ${like[i]!.length}`);
+    }
+    row.forEach((v, t) => {
+      if (v !== 0 && v !== 1) throw new RangeError(`${name}[${i}][${t}]: expected 0 or 1, got ${String(v)}`);
+    });
+  });
+}
+
+/**
+ * completion mask × tool mask × truncation mask. Tool/environment tokens are context the policy
+ * did not choose, so they are never trained. The truncation mask is either per token or one
+ * value per sequence (0 drops a whole truncated completion).
+ */
+export function buildMask(
+  completionMask: number[][],
+  toolMask?: number[][],
+  truncationMask?: number[][] | number[],
+): number[][] {
+  checkBinaryRows("completionMask", completionMask);
+  if (toolMask) checkBinaryRows("toolMask", toolMask, completionMask);
+  let perSequence: number[] | undefined;
+  let perToken: number[][] | undefined;
+  if (truncationMask) {
+    if (truncationMask.length !== completionMask.length) {
+      throw new RangeError(
+        `truncationMask: ${truncationMask.length} rows, expected ${completionMask.length}`,
+      );
+    }
+    if (truncationMask.every((r) => typeof r === "number")) {
+      perSequence = truncationMask as number[];
+      perSequence.forEach((v, i) => {
+        if (v !== 0 && v !== 1)
+          throw new RangeError(`truncationMask[${i}]: expected 0 or 1, got ${String(v)}`);
+      });
+    } else if (truncationMask.every((r) => Array.isArray(r))) {
+      perToken = truncationMask as number[][];
+      checkBinaryRows("truncationMask", perToken, completionMask);
+    } else {
+      throw new RangeError("truncationMask: mixes per-sequence numbers and per-token rows");
+    }
+  }
+  return completionMask.map((row, i) =>
+    row.map(
+      (m, t) =>
+        m *
+        (toolMask ? toolMask[i]![t]! : 1) *
+        (perSequence ? perSequence[i]! : 1) *
+        (perToken ? perToken[i]![t]! : 1),
+    ),
+  );
+}
+
+export interface AggregateOptions {
+  maxCompletionLength?: number;
+  activeTokensInAccumulatedBatch?: number;
+}
+
+function countActive(mask: number[][]): number {
+  let n = 0;
+  for (const row of mask) for (const m of row) if (m !== 0) n++;
+  return n;
+}
+
+/**
+ * The weight w[i][t] each active token's value gets in the aggregated loss (loss = Σ w·v):
+ *   grpo    1 / (B · n_i)        mean over sequences of per-sequence means; a sequence with n_i = 0
+ *                                contributes 0 but still counts in B (as in TRL)
+ *   bnpo    1 / N                N = active tokens in this batch
+ *   dr_grpo 1 / (B · L)          L = maxCompletionLength (default: widest row)
+ *   dapo    1 / N_acc            N_acc = active tokens in the accumulated batch (default N)
+ * Every denominator is clamped to ≥ 1 so an all-masked batch aggregates to 0, never NaN.
+ */
+export function aggregationWeights(
+  mask: number[][],
+  lossType: LossType,
+  opts: AggregateOptions = {},
+): number[][] {
+  const B = mask.length;
+  switch (lossType) {
+    case "grpo":
+      return mask.map((row) => {
+        const n = Math.max(1, countActive([row]));
+        return row.map((m) => (m !== 0 ? 1 / (B * n) : 0));
+      });
+    case "bnpo": {
+      const n = Math.max(1, countActive(mask));
+      return mask.map((row) => row.map((m) => (m !== 0 ? 1 / n : 0)));
+    }
+    case "dr_grpo": {
+      const L = opts.maxCompletionLength ?? Math.max(0, ...mask.map((r) => r.length));
+      if (!(L >= 0) || !Number.isFinite(L))
+        throw new RangeError(`maxCompletionLength: must be ≥ 0, got ${L}`);
+      const d = Math.max(1, B * L);
+      return mask.map((row) => row.map((m) => (m !== 0 ? 1 / d : 0)));
+    }
+    case "dapo": {
+      const nAcc = opts.activeTokensInAccumulatedBatch ?? countActive(mask);
+      if (!(nAcc >= 0) || !Number.isFinite(nAcc)) {
+        throw new RangeError(`activeTokensInAccumulatedBatch: must be ≥ 0, got ${nAcc}`);
+      }
+      const d = Math.max(1, nAcc);
+      return mask.map((row) => row.map((m) => (m !== 0 ? 1 / d : 0)));
+    }
+    default:
+      throw new RangeError(
+        `lossType: expected "grpo", "bnpo", "dr_grpo" or "dapo", got ${JSON.stringify(lossType)}`,
+      );
+  }
+}
+
+/** Aggregates per-token values into a scalar loss; see aggregationWeights for the four rules. */
+export function aggregate(
+  values: number[][],
+  mask: number[][],
+  lossType: LossType,
+  opts: AggregateOptions = {},
+): number {
+  checkBinaryRows("mask", mask);
+  if (values.length !== mask.length)
+    throw new RangeError(`values: ${values.length} rows, expected ${mask.length}`);
+  const w = aggregationWeights(mask, lossType, opts);
+  let total = 0;
+  values.forEach((row, i) => {
+    if (row.length !== mask[i]!.length) {
+      throw new RangeError(`values[${i}]: length ${row.length}, expected ${mask[i]!.length}`);
+    }
+    row.forEach((v, t) => {
+      if (mask[i]![t] !== 0) total += w[i]![t]! * v;
+    });
+  });
+  return total;
+}
+
+function checkFiniteActive(name: string, rows: number[][], mask: number[][]): void {
+  if (rows.length !== mask.length)
+    throw new RangeError(`batch.${name}: ${rows.length} rows, expected ${mask.length}`);
+  rows.forEach((row, i) => {
+    if (row.length !== mask[i]!.length) {
+      throw new RangeError(
+        `batch.${name}[${i}]: length ${row.length}, expected ${mask[i]!.length} (mask[${i}])`,
+      );
+    }
+    row.forEach((v, t) => {
+      if (mask[i]![t] !== 0 && !Number.isFinite(v)) {
+        throw new RangeError(
+          `batch.${name}[${i}][${t}]: must be finite on an active token, got ${String(v)}`,
+        );
+      }
+    });
+  });
+}
+
+/** −min(ρA, clip(ρ)A) and its derivative with respect to ρ. */
+function clippedSurrogate(
+  ratio: number,
+  adv: number,
+  lo: number,
+  hi: number,
+): { value: number; dRatio: number } {
+  const unclipped = ratio * adv;
+  const clipped = Math.min(Math.max(ratio, lo), hi) * adv;
+  // When the clipped branch is strictly smaller, ρ sits outside the trust region on the side the
+  // advantage pushes towards, and the clipped value is flat in ρ: no gradient.
+  if (clipped < unclipped) return { value: -clipped, dRatio: 0 };
+  return { value: -unclipped, dRatio: -adv };
+}
+
+export function policyLoss(batch: SequenceBatch, cfg: PolicyLossConfig = {}): PolicyLossResult {
+  const epsLow = cfg.epsLow ?? 0.2;
+  const epsHigh = cfg.epsHigh ?? 0.2;
+  const beta = cfg.beta ?? 0;
+  const kind = cfg.klEstimator ?? "k3";
+  const alpha = cfg.entropyCoef ?? 0;
+  const lossType = cfg.lossType ?? "grpo";
+  const sampling = cfg.importanceSampling ?? "token";
+  if (!(epsLow >= 0) || !(epsHigh >= 0))
+    throw new RangeError(`epsLow/epsHigh: must be ≥ 0, got ${epsLow}, ${epsHigh}`);
+  if (!Number.isFinite(beta) || beta < 0)
+    throw new RangeError(`beta: must be a finite number ≥ 0, got ${beta}`);
+  if (!Number.isFinite(alpha)) throw new RangeError(`entropyCoef: must be finite, got ${alpha}`);
+  if (sampling !== "token" && sampling !== "sequence") {
+    throw new RangeError(
+      `importanceSampling: expected "token" or "sequence", got ${JSON.stringify(sampling)}`,
+    );
+  }
+  klEstimate(0, 0, kind); // validates the estimator name up front
+
+  const { mask, advantages } = batch;
+  checkBinaryRows("batch.mask", mask);
+  checkFiniteActive("logp", batch.logp, mask);
+  checkFiniteActive("oldLogp", batch.oldLogp, mask);
+  if (batch.refLogp) checkFiniteActive("refLogp", batch.refLogp, mask);
+  if (batch.entropy) checkFiniteActive("entropy", batch.entropy, mask);
+  if (beta > 0 && !batch.refLogp) throw new RangeError("batch.refLogp: required when beta > 0");
+  if (alpha !== 0 && !batch.entropy) throw new RangeError("batch.entropy: required when entropyCoef ≠ 0");
+  if (advantages.length !== mask.length) {
+    throw new RangeError(
+      `batch.advantages: ${advantages.length} values, expected ${mask.length} (one per sequence)`,
+    );
+  }
+  advantages.forEach((a, i) => {
+    if (!Number.isFinite(a)) throw new RangeError(`batch.advantages[${i}]: must be finite, got ${String(a)}`);
+  });
+
+  const w = aggregationWeights(mask, lossType, cfg);
+  const lo = 1 - epsLow;
+  const hi = 1 + epsHigh;
+  let loss = 0;
+  let policy = 0;
+  let klSum = 0;
+  let entSum = 0;
+  let lowCount = 0;
+  let highCount = 0;
+  let active = 0;
+  const gradLogp = mask.map((row) => row.map(() => 0));
+
+  mask.forEach((mrow, i) => {
+    const A = advantages[i]!;
+    const lp = batch.logp[i]!;
+    const old = batch.oldLogp[i]!;
+    const g = gradLogp[i]!;
+    let n = 0;
+    let logRatioSum = 0;
+    for (let t = 0; t < mrow.length; t++) {
+      if (mrow[t] === 0) continue;
+      n++;
+      logRatioSum += lp[t]! - old[t]!;
+    }
+    // GSPO: one ratio for the whole sequence, exp of the mean token log-ratio.
+    const seqRatio = Math.exp(logRatioSum / Math.max(1, n));
+    const seqSur = clippedSurrogate(seqRatio, A, lo, hi);
+    let seqWeight = 0; // Σ_t w[i][t]: how much the shared sequence surrogate weighs in the loss
+
+    for (let t = 0; t < mrow.length; t++) {
+      if (mrow[t] === 0) continue;
+      active++;
+      const wt = w[i]![t]!;
+      const ratio = sampling === "token" ? Math.exp(lp[t]! - old[t]!) : seqRatio;
+      const sur = sampling === "token" ? clippedSurrogate(ratio, A, lo, hi) : seqSur;
+      if (ratio < lo && A < 0) lowCount++;
+      if (ratio > hi && A > 0) highCount++;
+      let perToken = sur.value;
+      if (sampling === "token") g[t] = wt * sur.dRatio * ratio;
+      else seqWeight += wt;
+      if (batch.refLogp) {
+        const kl = klEstimate(lp[t]!, batch.refLogp[i]![t]!, kind);
+        klSum += kl;
+        if (beta > 0) {
+          perToken += beta * kl;
+          g[t] = g[t]! + wt * beta * klEstimateGrad(lp[t]!, batch.refLogp[i]![t]!, kind);
+        }
+      }
+      if (batch.entropy) {
+        entSum += batch.entropy[i]![t]!;
+        perToken -= alpha * batch.entropy[i]![t]!;
+      }
+      policy += wt * sur.value;
+      loss += wt * perToken;
+    }
+    if (sampling === "sequence" && n > 0) {
+      // d seqRatio / d logp[t] = seqRatio / n for every active token.
+      const d = (seqWeight * seqSur.dRatio * seqRatio) / n;
+      for (let t = 0; t < mrow.length; t++) if (mrow[t] !== 0) g[t] = g[t]! + d;
+    }
+  });
+
+  const denom = Math.max(1, active);
+  return {
+    loss,
+    policyLoss: policy,
+    kl: klSum / denom,
+    entropy: entSum / denom,
+    clipRatioLow: lowCount / denom,
+    clipRatioHigh: highCount / denom,
+    gradLogp,
+  };
+}
