@@ -1,6 +1,17 @@
 import { randomBytes } from "node:crypto";
-import { mkdirSync, openSync, closeSync, fsyncSync, renameSync, writeFileSync, appendFileSync, readFileSync, existsSync, unlinkSync } from "node:fs";
-import { dirname, basename, join } from "node:path";
+import {
+  appendFileSync,
+  closeSync,
+  existsSync,
+  fsyncSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  unlinkSync,
+  writeFileSync,
+} from "node:fs";
+import { basename, dirname, join } from "node:path";
 
 /**
  * Write a whole file so that a reader never sees a half-written version: the bytes go to a
