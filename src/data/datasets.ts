@@ -1,0 +1,146 @@
+import { existsSync, readFileSync } from "node:fs";
+import { dirname, isAbsolute, resolve } from "node:path";
+import { z } from "zod";
+import { FileFormatError, readJsonl } from "../io/files.ts";
+
+export interface Problem {
+  id: string;
+  text: string;
+  answer: string;
+  source: string;
+}
+
+export interface DatasetConfig {
+  datasets: Record<string, { path: string; format?: "jsonl" | "json" }>;
+}
+
+export const DEFAULT_DATASET_CONFIG = "grpo_training/dataset_config.json";
+
+const DatasetConfigSchema = z.object({
+  datasets: z.record(
+    z.string(),
+    z.object({
+      path: z.string().min(1),
+      format: z.enum(["jsonl", "json"]).optional(),
+    }),
+  ),
+});
+
+function zodIssueField(err: z.ZodError): string {
+  const issue = err.issues[0];
+  return issue ? issue.path.map(String).join(".") : "";
+}
+
+/** Read the dataset registry; dataset paths inside it are relative to the config file. */
+export function loadDatasetConfig(path: string = DEFAULT_DATASET_CONFIG): DatasetConfig {
+  if (!existsSync(path)) {
+    throw new Error(
+      `dataset config ${path} not found: create it with a "datasets" map of name → {"path": ..., "format": "jsonl" | "json"} (paths relative to the config file); examples/dataset_config.json is a working template`,
+    );
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(path, "utf8"));
+  } catch (err) {
+    throw new FileFormatError(path, undefined, undefined, `invalid JSON: ${(err as Error).message}`);
+  }
+  const parsed = DatasetConfigSchema.safeParse(raw);
+  if (!parsed.success) {
+    throw new FileFormatError(path, undefined, zodIssueField(parsed.error), parsed.error.issues[0]!.message);
+  }
+  return parsed.data;
+}
+
+/**
+ * Problems of one or more named data sets, in config order for "full". Unknown names fail with
+ * the list of known ones so that a typo is easy to fix.
+ */
+export function loadDataset(name: string | string[], config: DatasetConfig, configPath: string): Problem[] {
+  const known = Object.keys(config.datasets);
+  const requested = (Array.isArray(name) ? name : [name]).flatMap((n) => (n === "full" ? known : [n]));
+  const baseDir = dirname(configPath);
+  const problems: Problem[] = [];
+  for (const n of requested) {
+    const entry = config.datasets[n];
+    if (!entry) {
+      throw new Error(
+        `unknown dataset "${n}" in ${configPath}; known: ${known.length ? known.join(", ") : "(none)"}, or "full" for all`,
+      );
+    }
+    const file = isAbsolute(entry.path) ? entry.path : resolve(baseDir, entry.path);
+    if (!existsSync(file))
+      throw new Error(`dataset "${n}" points at ${file}, which does not exist (from ${configPath})`);
+    problems.push(...loadProblemsFile(file, n, entry.format));
+  }
+  return problems;
+}
+
+const ID_KEYS = ["id", "problem_id", "ID"] as const;
+const TEXT_KEYS = ["problem", "question", "Problem", "text", "problem_text"] as const;
+const ANSWER_KEYS = ["answer", "Answer", "ground_truth", "solution_answer"] as const;
+
+function pick(obj: Record<string, unknown>, keys: readonly string[]): unknown {
+  for (const k of keys) if (obj[k] !== undefined && obj[k] !== null) return obj[k];
+  return undefined;
+}
+
+function toProblem(
+  value: unknown,
+  index: number,
+  source: string,
+  file: string,
+  line: number | undefined,
+): Problem {
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    throw new FileFormatError(file, line, undefined, `expected an object per problem (item ${index + 1})`);
+  }
+  const obj = value as Record<string, unknown>;
+  const text = pick(obj, TEXT_KEYS);
+  if (typeof text !== "string" || text.trim() === "") {
+    throw new FileFormatError(file, line, TEXT_KEYS.join("|"), `missing problem text (item ${index + 1})`);
+  }
+  const answer = pick(obj, ANSWER_KEYS);
+  if (typeof answer !== "string" && typeof answer !== "number") {
+    throw new FileFormatError(
+      file,
+      line,
+      ANSWER_KEYS.join("|"),
+      `missing or non-scalar answer (item ${index + 1})`,
+    );
+  }
+  const rawId = pick(obj, ID_KEYS);
+  const id =
+    typeof rawId === "string" || typeof rawId === "number"
+      ? String(rawId)
+      : `${source}_${String(index + 1).padStart(3, "0")}`;
+  return { id, text, answer: String(answer), source };
+}
+
+/**
+ * Problems from a JSONL file (one object per line) or a JSON file (an array or `{problems: [...]}`),
+ * accepting the common field spellings of public math sets.
+ */
+export function loadProblemsFile(path: string, source: string, format?: "jsonl" | "json"): Problem[] {
+  const fmt = format ?? (path.endsWith(".jsonl") ? "jsonl" : "json");
+  if (fmt === "jsonl") {
+    const { records, torn } = readJsonl(path);
+    if (torn) throw new FileFormatError(path, undefined, undefined, "last line is incomplete");
+    return records.map((r, i) => toProblem(r.value, i, source, path, r.line));
+  }
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readFileSync(path, "utf8"));
+  } catch (err) {
+    throw new FileFormatError(path, undefined, undefined, `invalid JSON: ${(err as Error).message}`);
+  }
+  const list = Array.isArray(raw) ? raw : (raw as { problems?: unknown } | null)?.problems;
+  if (!Array.isArray(list)) {
+    throw new FileFormatError(
+      path,
+      undefined,
+      "problems",
+      "expected a JSON array or an object with a problems array",
+    );
+  }
+  return list.map((v, i) => toProblem(v, i, source, path, undefined));
+}

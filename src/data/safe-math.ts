@@ -1,0 +1,98 @@
+import { all, create, type MathJsInstance } from "mathjs/number";
+
+/**
+ * A mathjs instance for expressions that come from model output or data files. Following the
+ * mathjs guidance for untrusted input, every function that can reach the parser, define units
+ * or mutate the instance is replaced by one that throws, so an expression can only compute.
+ * The number-only build is enough (answers and rules are real arithmetic), has no units to
+ * misread a variable "m" as metres, and loads in half the time of the full build.
+ */
+function buildSafeMath(): { math: MathJsInstance; parse: MathJsInstance["parse"] } {
+  const math = create(all, {});
+  // Keep a private reference before the public one is disabled below.
+  const parse = math.parse.bind(math) as MathJsInstance["parse"];
+  // Spellings of the binomial coefficient that scaffolds use; a variable of the same name wins.
+  const choose = (n: number, k: number) => math.combinations(n, k);
+  math.import({ C: choose, binom: choose, choose, nCr: choose }, { override: true });
+  const disabled = (name: string) => () => {
+    throw new Error(`function ${name} is disabled`);
+  };
+  const blocked = [
+    "import",
+    "createUnit",
+    "evaluate",
+    "parse",
+    "compile",
+    "parser",
+    "simplify",
+    "simplifyConstant",
+    "simplifyCore",
+    "derivative",
+    "resolve",
+    "rationalize",
+    "reviver",
+    "chain",
+    "config",
+    "help",
+  ];
+  const overrides: Record<string, () => never> = {};
+  for (const name of blocked) overrides[name] = disabled(name);
+  math.import(overrides, { override: true });
+  return { math, parse };
+}
+
+/** Symbols that mean a constant when no variable of that name is given. */
+const CONSTANTS = new Set(["pi", "e", "tau"]);
+
+// Built on first use: creating a full mathjs instance costs about a second of start-up.
+let instance: ReturnType<typeof buildSafeMath> | null = null;
+function safeMath(): ReturnType<typeof buildSafeMath> {
+  instance ??= buildSafeMath();
+  return instance;
+}
+
+/** Convert a mathjs result to a plain finite number, or null (units, matrices, complex, NaN). */
+export function toFiniteNumber(value: unknown): number | null {
+  if (typeof value === "number") return Number.isFinite(value) ? value : null;
+  if (typeof value === "boolean") return null;
+  if (value && typeof value === "object") {
+    const v = value as { isFraction?: boolean; isBigNumber?: boolean; valueOf(): unknown };
+    if (v.isFraction || v.isBigNumber) {
+      const n = Number(v.valueOf());
+      return Number.isFinite(n) ? n : null;
+    }
+  }
+  return null;
+}
+
+/**
+ * Evaluate an arithmetic expression with the given variables. Returns null instead of throwing
+ * for anything that is not a finite real number (syntax errors, unknown symbols, units, ...).
+ * Every free symbol must be a variable in `scope` or one of pi, e, tau, so that the caller learns
+ * which names are missing and a constant-looking name is never used by accident.
+ */
+export function safeEvaluate(
+  expr: string,
+  scope?: Map<string, number>,
+): { value: number | null; error?: string; missing?: string[] } {
+  // Assignments and multi-statement input would let an expression define functions or variables.
+  if (/[;\n]/.test(expr)) return { value: null, error: "multiple statements are not allowed" };
+  if (/(^|[^=!<>])=(?!=)/.test(expr)) return { value: null, error: "assignments are not allowed" };
+  try {
+    const node = safeMath().parse(expr);
+    const missing = new Set<string>();
+    node.traverse((n, path, parent) => {
+      if (n.type !== "SymbolNode") return;
+      if (parent?.type === "FunctionNode" && path === "fn") return;
+      const name = (n as unknown as { name: string }).name;
+      if (!scope?.has(name) && !CONSTANTS.has(name)) missing.add(name);
+    });
+    if (missing.size > 0) {
+      return { value: null, error: `unknown symbol ${[...missing].join(", ")}`, missing: [...missing] };
+    }
+    const value = toFiniteNumber(node.compile().evaluate(new Map(scope ?? [])));
+    return value === null ? { value: null, error: "result is not a finite real number" } : { value };
+  } catch (err) {
+    return { value: null, error: (err as Error).message };
+  }
+}
