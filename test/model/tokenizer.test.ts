@@ -1,0 +1,35 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { Vocab } from "../../src/model/tokenizer.ts";
+
+describe("Vocab", () => {
+  it("word mode: specials first, encode/decode round trip", () => {
+    const v = new Vocab(["SU3", "SU2", "U1", "(", ")"], { pad: "<pad>", eos: "<eos>" });
+    assert.equal(v.size, 7);
+    assert.deepEqual(v.tokens.slice(0, 2), ["<pad>", "<eos>"]);
+    assert.equal(v.padId, 0);
+    assert.equal(v.eosId, 1);
+    assert.deepEqual(v.encode("SU3  (  U1 )", { eos: true }), [2, 5, 4, 6, 1]);
+    assert.equal(v.decode([2, 5, 4, 6, 1]), "SU3 ( U1 )");
+    assert.equal(v.decode([2, 1], { keepSpecials: true }), "SU3 <eos>");
+    assert.throws(() => v.encode("SU5"), /unknown token "SU5" at position 0/);
+    assert.throws(() => v.encode("U1", { bos: true }), /no bos token/);
+    assert.throws(() => v.token(7), /id 7 is outside \[0, 7\)/);
+  });
+
+  it("char mode and unk", () => {
+    const v = new Vocab(["a", "b", "c"], { unk: "?" }, { mode: "char" });
+    assert.deepEqual(v.encode("abx"), [1, 2, 0]);
+    assert.equal(v.decode([1, 2, 3]), "abc");
+    assert.equal(v.id("c"), 3);
+    assert.throws(() => new Vocab(["ab"], {}, { mode: "char" }), /not a single character/);
+  });
+
+  it("rejects duplicates and whitespace tokens", () => {
+    assert.throws(() => new Vocab(["x", "x"]), /duplicate token "x"/);
+    assert.throws(() => new Vocab(["a b"]), /contains whitespace/);
+    // A special already in the list keeps its position.
+    const v = new Vocab(["x", "<eos>"], { eos: "<eos>" });
+    assert.equal(v.eosId, 1);
+  });
+});
