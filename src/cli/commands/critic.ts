@@ -1,0 +1,42 @@
+import type { Command } from "commander";
+import {
+  addCommonOptions,
+  type CommonOptions,
+  createRuntime,
+  parsePositiveInt,
+  parseUnitFloat,
+} from "../../tfgrpo/cli-runtime.ts";
+
+interface CriticCliOptions extends CommonOptions {
+  temperature: number;
+  maxProblems?: number;
+}
+
+export function register(program: Command): void {
+  const cmd = program
+    .command("critic")
+    .description(
+      "Fuse each generator's rollouts per problem into one scaffold, score the fusion and learn critic lessons.\n" +
+        "Reads grpo_training/cache/generator_{1,2,3}_rollouts.jsonl; appends grpo_training/cache/critic_results.jsonl.",
+    )
+    .option(
+      "--temperature <t>",
+      "sampling temperature of the fusion requests",
+      parseUnitFloat("--temperature"),
+      0,
+    )
+    .option("--max-problems <n>", "fuse at most this many problems", parsePositiveInt("--max-problems"));
+  addCommonOptions(cmd)
+    .addHelpText("after", "\nExample:\n  grpo critic --temperature 0")
+    .action(async (opts: CriticCliOptions) => {
+      const rt = createRuntime(opts, { critic: opts.temperature });
+      try {
+        const s = await rt.engine.runCritic({ experiences: rt.experiences, maxProblems: opts.maxProblems });
+        console.log(
+          `critic: ${s.fused} fusions (${s.failed} failed), ${s.skipped} already done, ${s.extractions} library updates → ${s.resultsPath}`,
+        );
+      } finally {
+        rt.finish("critic");
+      }
+    });
+}

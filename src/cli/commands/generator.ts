@@ -1,0 +1,71 @@
+import { type Command, InvalidArgumentError } from "commander";
+import {
+  addCommonOptions,
+  type CommonOptions,
+  createRuntime,
+  parseNonNegativeInt,
+  parsePositiveInt,
+  parseUnitFloat,
+} from "../../tfgrpo/cli-runtime.ts";
+import type { GeneratorId } from "../../tfgrpo/rewards.ts";
+
+interface GeneratorCliOptions extends CommonOptions {
+  id: GeneratorId;
+  dataset: string[];
+  maxProblems?: number;
+  startProblem: number;
+  rollouts: number;
+  temperature: number;
+}
+
+function parseGeneratorId(v: string): GeneratorId {
+  if (v === "1" || v === "2" || v === "3") return Number(v) as GeneratorId;
+  throw new InvalidArgumentError(`--id must be 1, 2 or 3, got "${v}"`);
+}
+
+export function register(program: Command): void {
+  const cmd = program
+    .command("generator")
+    .description(
+      "Run one training-free generator: N causal-scaffold rollouts per problem, rewards, experience updates.\n" +
+        "Appends one line per problem to grpo_training/cache/generator_<id>_rollouts.jsonl; a rerun resumes.",
+    )
+    .requiredOption("--id <n>", "generator 1, 2 or 3", parseGeneratorId)
+    .requiredOption("--dataset <names...>", "data set name(s) from the dataset config, or full")
+    .option("--max-problems <n>", "solve at most this many problems", parsePositiveInt("--max-problems"))
+    .option(
+      "--start-problem <i>",
+      "index (0-based) of the first problem in the data set",
+      parseNonNegativeInt("--start-problem"),
+      0,
+    )
+    .option("--rollouts <n>", "rollouts per problem (the group)", parsePositiveInt("--rollouts"), 3)
+    .option(
+      "--temperature <t>",
+      "sampling temperature of the scaffold requests",
+      parseUnitFloat("--temperature"),
+      0.7,
+    );
+  addCommonOptions(cmd)
+    .addHelpText(
+      "after",
+      "\nExample:\n  grpo generator --id 1 --dataset aime2024 --max-problems 10 --start-problem 5 --rollouts 3 --temperature 0.3",
+    )
+    .action(async (opts: GeneratorCliOptions) => {
+      const rt = createRuntime(opts, { generator: opts.temperature });
+      const problems = rt.loadProblems(opts.dataset, { start: opts.startProblem, max: opts.maxProblems });
+      try {
+        const s = await rt.engine.runGenerator(opts.id, {
+          problems,
+          rollouts: opts.rollouts,
+          experiences: rt.experiences,
+        });
+        console.log(
+          `generator_${opts.id}: ${s.processed} solved, ${s.skipped} already cached, ${s.failedRollouts} failed rollouts, ` +
+            `${s.extractions} library updates → ${s.cachePath}`,
+        );
+      } finally {
+        rt.finish(`generator_${opts.id}`);
+      }
+    });
+}

@@ -1,0 +1,79 @@
+import { type Command, InvalidArgumentError } from "commander";
+import {
+  addCommonOptions,
+  type CommonOptions,
+  createRuntime,
+  parseNonNegativeInt,
+  parsePositiveInt,
+  parseUnitFloat,
+} from "../../tfgrpo/cli-runtime.ts";
+import type { GeneratorId } from "../../tfgrpo/rewards.ts";
+
+interface GeneratorsCliOptions extends CommonOptions {
+  all?: boolean;
+  ids?: GeneratorId[];
+  dataset: string[];
+  maxProblems?: number;
+  startProblem: number;
+  rollouts: number;
+  temperature: number;
+}
+
+function parseIds(v: string): GeneratorId[] {
+  const ids = v.split(",").map((s) => s.trim());
+  if (ids.length === 0 || ids.some((s) => s !== "1" && s !== "2" && s !== "3")) {
+    throw new InvalidArgumentError(`--ids must be a comma list of 1, 2, 3, got "${v}"`);
+  }
+  return [...new Set(ids.map(Number))] as GeneratorId[];
+}
+
+export function register(program: Command): void {
+  const cmd = program
+    .command("generators")
+    .description(
+      "Run several generators at once in one process. Each owns its rollout cache and experience library,\n" +
+        "so they never write the same file.",
+    )
+    .option("--all", "run generators 1, 2 and 3")
+    .option("--ids <list>", "comma list of generators to run, e.g. 1,3", parseIds)
+    .requiredOption("--dataset <names...>", "data set name(s) from the dataset config, or full")
+    .option("--max-problems <n>", "solve at most this many problems", parsePositiveInt("--max-problems"))
+    .option(
+      "--start-problem <i>",
+      "index (0-based) of the first problem in the data set",
+      parseNonNegativeInt("--start-problem"),
+      0,
+    )
+    .option("--rollouts <n>", "rollouts per problem and generator", parsePositiveInt("--rollouts"), 3)
+    .option(
+      "--temperature <t>",
+      "sampling temperature of the scaffold requests",
+      parseUnitFloat("--temperature"),
+      0.7,
+    );
+  addCommonOptions(cmd)
+    .addHelpText(
+      "after",
+      "\nExample:\n  grpo generators --all --dataset aime2024 --max-problems 30 --rollouts 3 --concurrency 16",
+    )
+    .action(async (opts: GeneratorsCliOptions) => {
+      if (!opts.all && !opts.ids) throw new Error("generators: pass --all or --ids <list>");
+      const ids: GeneratorId[] = opts.all ? [1, 2, 3] : opts.ids!;
+      const rt = createRuntime(opts, { generator: opts.temperature }, { plainProgress: ids.length > 1 });
+      const problems = rt.loadProblems(opts.dataset, { start: opts.startProblem, max: opts.maxProblems });
+      try {
+        const all = await rt.engine.runGenerators(
+          { problems, rollouts: opts.rollouts, experiences: rt.experiences },
+          ids,
+        );
+        for (const s of all) {
+          console.log(
+            `generator_${s.generator}: ${s.processed} solved, ${s.skipped} already cached, ${s.failedRollouts} failed rollouts, ` +
+              `${s.extractions} library updates → ${s.cachePath}`,
+          );
+        }
+      } finally {
+        rt.finish("generators");
+      }
+    });
+}

@@ -1,0 +1,91 @@
+import { join, resolve } from "node:path";
+import { type Command, InvalidArgumentError } from "commander";
+import { writeJsonAtomic } from "../../io/files.ts";
+import { summarizeUsage } from "../../llm/index.ts";
+import {
+  addCommonOptions,
+  type CommonOptions,
+  createRuntime,
+  parseNonNegativeInt,
+  parsePositiveInt,
+  parseUnitFloat,
+} from "../../tfgrpo/cli-runtime.ts";
+import { evaluate } from "../../tfgrpo/evaluate.ts";
+import type { GeneratorId } from "../../tfgrpo/rewards.ts";
+
+interface EvalCliOptions extends CommonOptions {
+  datasets: string[];
+  maxProblems?: number;
+  startProblem: number;
+  k: number;
+  generators: GeneratorId[];
+  temperature: number;
+  output?: string;
+}
+
+function parseIds(v: string): GeneratorId[] {
+  const ids = v.split(",").map((s) => s.trim());
+  if (ids.some((s) => s !== "1" && s !== "2" && s !== "3")) {
+    throw new InvalidArgumentError(`--generators must be a comma list of 1, 2, 3, got "${v}"`);
+  }
+  return [...new Set(ids.map(Number))] as GeneratorId[];
+}
+
+export function register(program: Command): void {
+  const cmd = program
+    .command("tf-eval")
+    .description(
+      "A/B evaluation of the learned libraries: Mean@k and Pass@k with and without the experiences on the same\n" +
+        "problems, plus the learning cost (tokens, calls, USD) of the recorded training runs.",
+    )
+    .requiredOption("--datasets <names...>", "data set name(s) from the dataset config, or full")
+    .option("--max-problems <n>", "evaluate at most this many problems", parsePositiveInt("--max-problems"))
+    .option(
+      "--start-problem <i>",
+      "index (0-based) of the first problem",
+      parseNonNegativeInt("--start-problem"),
+      0,
+    )
+    .option("--k <n>", "rollouts per problem (Mean@k, Pass@k)", parsePositiveInt("--k"), 3)
+    .option("--generators <list>", "comma list of generators to evaluate", parseIds, [
+      1, 2, 3,
+    ] as GeneratorId[])
+    .option("--temperature <t>", "generator sampling temperature", parseUnitFloat("--temperature"), 0.7)
+    .option("--output <path>", "result file (default <workdir>/grpo_training/tf_eval_results.json)");
+  addCommonOptions(cmd)
+    .addHelpText(
+      "after",
+      "\nExample:\n  grpo tf-eval --datasets aime2024 --max-problems 30 --k 3 --generators 1,2,3",
+    )
+    .action(async (opts: EvalCliOptions) => {
+      const rt = createRuntime(opts, { generator: opts.temperature }, { plainProgress: true });
+      const problems = rt.loadProblems(opts.datasets, { start: opts.startProblem, max: opts.maxProblems });
+      const stamp = rt.startedAt.toISOString().replace(/[:.]/g, "-");
+      try {
+        const result = await evaluate({
+          engine: rt.engine,
+          experiences: rt.experiences,
+          problems,
+          k: opts.k,
+          generators: opts.generators,
+          outDir: join(rt.workdir, "grpo_training", "eval", stamp),
+        });
+        const evalCost = summarizeUsage(Object.values(rt.clients).map((c) => c.stats()));
+        const path = opts.output
+          ? resolve(opts.output)
+          : join(rt.workdir, "grpo_training", "tf_eval_results.json");
+        writeJsonAtomic(path, { ...result, eval_cost: evalCost });
+        const w = result.with_experiences.overall;
+        const wo = result.without_experiences.overall;
+        console.log(
+          `with experiences: Mean@${opts.k}=${w.meanAtK.toFixed(3)} Pass@${opts.k}=${w.passAtK.toFixed(3)}; ` +
+            `without: Mean@${opts.k}=${wo.meanAtK.toFixed(3)} Pass@${opts.k}=${wo.passAtK.toFixed(3)}; ` +
+            `learning cost ${result.learning_cost.total.calls} calls, ` +
+            `${result.learning_cost.total.promptTokens + result.learning_cost.total.completionTokens} tokens, ` +
+            `$${result.learning_cost.total.costUSD.toFixed(4)} → ${path}`,
+        );
+      } finally {
+        rt.finish("tf-eval");
+      }
+    });
+}

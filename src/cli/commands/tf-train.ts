@@ -1,0 +1,78 @@
+import { join } from "node:path";
+import type { Command } from "commander";
+import { writeJsonAtomic } from "../../io/files.ts";
+import {
+  addCommonOptions,
+  type CommonOptions,
+  createRuntime,
+  parsePositiveInt,
+  parseUnitFloat,
+} from "../../tfgrpo/cli-runtime.ts";
+import { TrainingFreeGRPOTrainer } from "../../tfgrpo/trainer.ts";
+
+interface TrainCliOptions extends CommonOptions {
+  epochs: number;
+  rolloutsPerGenerator: number;
+  datasets: string[];
+  maxProblems?: number;
+  useExistingExperiences?: boolean;
+  temperature: number;
+  criticTemperature: number;
+  quiet?: boolean;
+}
+
+export function register(program: Command): void {
+  const cmd = program
+    .command("tf-train")
+    .description(
+      "Training-free GRPO: per epoch, the three generators then the critic, each learning its experience library.\n" +
+        "Without --use-existing-experiences the libraries start empty (existing ones are backed up first).",
+    )
+    .requiredOption("--datasets <names...>", "data set name(s) from the dataset config, or full")
+    .option("--epochs <n>", "epochs over the problems", parsePositiveInt("--epochs"), 3)
+    .option(
+      "--rollouts-per-generator <n>",
+      "rollouts per problem and generator",
+      parsePositiveInt("--rollouts-per-generator"),
+      3,
+    )
+    .option("--max-problems <n>", "use at most this many problems", parsePositiveInt("--max-problems"))
+    .option("--use-existing-experiences", "continue from the libraries on disk")
+    .option("--temperature <t>", "generator sampling temperature", parseUnitFloat("--temperature"), 0.7)
+    .option(
+      "--critic-temperature <t>",
+      "critic sampling temperature",
+      parseUnitFloat("--critic-temperature"),
+      0,
+    )
+    .option("--quiet", "no per-epoch log lines");
+  addCommonOptions(cmd)
+    .addHelpText(
+      "after",
+      "\nExample:\n  grpo tf-train --epochs 3 --rollouts-per-generator 3 --datasets aime2024 physics --max-problems 50",
+    )
+    .action(async (opts: TrainCliOptions) => {
+      const rt = createRuntime(
+        opts,
+        { generator: opts.temperature, critic: opts.criticTemperature },
+        { plainProgress: true },
+      );
+      const problems = rt.loadProblems(opts.datasets, { max: opts.maxProblems });
+      const trainer = new TrainingFreeGRPOTrainer({
+        causalEngine: rt.engine,
+        experienceManager: rt.experiences,
+        rolloutsPerGenerator: opts.rolloutsPerGenerator,
+        numEpochs: opts.epochs,
+        useExistingExperiences: opts.useExistingExperiences,
+        verbose: !opts.quiet,
+      });
+      try {
+        const report = await trainer.train(problems);
+        const path = join(rt.workdir, "grpo_training", "tf_train_report.json");
+        writeJsonAtomic(path, report);
+        console.log(`training report → ${path}`);
+      } finally {
+        rt.finish("tf-train");
+      }
+    });
+}

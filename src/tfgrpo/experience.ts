@@ -1,0 +1,355 @@
+import { copyFileSync, existsSync, mkdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { z } from "zod";
+import { FileFormatError, writeJsonAtomic } from "../io/files.ts";
+
+export const LIBRARY_OWNERS = ["generator_1", "generator_2", "generator_3", "critic", "shared"] as const;
+export type LibraryOwner = (typeof LIBRARY_OWNERS)[number];
+
+export const ID_PREFIX: Record<LibraryOwner, string> = {
+  generator_1: "G1",
+  generator_2: "G2",
+  generator_3: "G3",
+  critic: "C",
+  shared: "S",
+};
+
+/** Lessons longer than this are rejected (not truncated: a cut lesson can say the opposite). */
+export const MAX_EXPERIENCE_WORDS = 32;
+/** Token-set Jaccard similarity at or above which two lessons count as the same lesson. */
+export const DUPLICATE_JACCARD = 0.8;
+
+export const ExperienceSchema = z.object({
+  id: z.string().min(1),
+  content: z.string().min(1),
+  category: z.string().default("general"),
+  source_problem: z.string().default(""),
+  created_at: z.string().default(""),
+  success_count: z.number().default(0),
+  usage_count: z.number().default(0),
+  problem_type: z.string().default("general"),
+});
+export type Experience = z.infer<typeof ExperienceSchema>;
+
+/**
+ * One change of a library. Only "added" and "deleted" change its size, so replaying those two
+ * gives the size over time; "merged" is a proposed lesson folded into an existing one.
+ */
+export interface HistoryEntry {
+  action: "added" | "modified" | "deleted" | "merged";
+  id: string;
+  problem_id: string;
+  time: string;
+  content?: string;
+  previous?: string;
+  /** "merged", or "deleted" by a rewrite that duplicated another lesson: the lesson kept instead. */
+  into?: string;
+}
+
+export interface LibraryFile {
+  agent: LibraryOwner;
+  experiences: Experience[];
+  history: HistoryEntry[];
+}
+
+export const OperationSchema = z.discriminatedUnion("operation", [
+  z.object({ operation: z.literal("add"), content: z.string().min(1), category: z.string().optional() }),
+  z.object({
+    operation: z.literal("modify"),
+    id: z.string().min(1),
+    content: z.string().min(1),
+    category: z.string().optional(),
+  }),
+  z.object({ operation: z.literal("delete"), id: z.string().min(1) }),
+  z.object({ operation: z.literal("keep"), id: z.string().min(1) }),
+]);
+export type ExperienceOperation = z.infer<typeof OperationSchema>;
+
+export interface ApplyContext {
+  problemId: string;
+  problemType?: string;
+  now?: () => Date;
+}
+
+export interface ApplyReport {
+  added: string[];
+  modified: string[];
+  deleted: string[];
+  kept: string[];
+  merged: string[];
+  warnings: string[];
+}
+
+export function libraryPath(workdir: string, owner: LibraryOwner): string {
+  return join(workdir, "data", "grpo_experiences", `${owner}_experiences.json`);
+}
+
+export function wordCount(text: string): number {
+  return text.trim().split(/\s+/).filter(Boolean).length;
+}
+
+function tokenSet(text: string): Set<string> {
+  return new Set(text.toLowerCase().match(/[a-z0-9]+/g) ?? []);
+}
+
+export function jaccard(a: string, b: string): number {
+  const sa = tokenSet(a);
+  const sb = tokenSet(b);
+  if (sa.size === 0 && sb.size === 0) return 1;
+  let inter = 0;
+  for (const t of sa) if (sb.has(t)) inter++;
+  return inter / (sa.size + sb.size - inter);
+}
+
+/**
+ * One agent's experience library backed by a JSON file. Mutations happen in memory through
+ * `apply`; `save` writes the file atomically so a killed process leaves the previous version.
+ * Each file has a single writer (its agent), which is what makes concurrent generators safe.
+ */
+export class ExperienceLibrary {
+  private experiences: Experience[];
+  private history: HistoryEntry[];
+
+  private constructor(
+    readonly owner: LibraryOwner,
+    readonly path: string,
+    data: { experiences: Experience[]; history: HistoryEntry[] },
+  ) {
+    this.experiences = data.experiences;
+    this.history = data.history;
+  }
+
+  static empty(owner: LibraryOwner, path: string): ExperienceLibrary {
+    return new ExperienceLibrary(owner, path, { experiences: [], history: [] });
+  }
+
+  /**
+   * Accepts the file this class writes ({agent, experiences, history}), a bare list of entries,
+   * or an object keyed by id; a missing file is an empty library.
+   */
+  static load(owner: LibraryOwner, path: string): ExperienceLibrary {
+    if (!existsSync(path)) return ExperienceLibrary.empty(owner, path);
+    let raw: unknown;
+    try {
+      raw = JSON.parse(readFileSync(path, "utf8"));
+    } catch (err) {
+      throw new FileFormatError(path, undefined, undefined, `invalid JSON: ${(err as Error).message}`);
+    }
+    let list: unknown[];
+    let history: HistoryEntry[] = [];
+    if (Array.isArray(raw)) list = raw;
+    else if (
+      raw &&
+      typeof raw === "object" &&
+      Array.isArray((raw as { experiences?: unknown }).experiences)
+    ) {
+      list = (raw as { experiences: unknown[] }).experiences;
+      const h = (raw as { history?: unknown }).history;
+      if (Array.isArray(h)) history = h as HistoryEntry[];
+    } else if (raw && typeof raw === "object") {
+      list = Object.entries(raw as Record<string, unknown>).map(([id, v]) =>
+        v && typeof v === "object" ? { id, ...(v as object) } : v,
+      );
+    } else {
+      throw new FileFormatError(path, undefined, undefined, "expected an object or a list of experiences");
+    }
+    const experiences = list.map((item, i) => {
+      const parsed = ExperienceSchema.safeParse(item);
+      if (!parsed.success) {
+        const issue = parsed.error.issues[0]!;
+        throw new FileFormatError(
+          path,
+          undefined,
+          `experiences[${i}].${issue.path.join(".")}`,
+          issue.message,
+        );
+      }
+      return parsed.data;
+    });
+    return new ExperienceLibrary(owner, path, { experiences, history });
+  }
+
+  entries(): readonly Experience[] {
+    return this.experiences;
+  }
+
+  operationHistory(): readonly HistoryEntry[] {
+    return this.history;
+  }
+
+  get(id: string): Experience | undefined {
+    return this.experiences.find((e) => e.id === id);
+  }
+
+  /** Numbered list for a prompt; a placeholder sentence when empty so the prompt stays readable. */
+  formatForPrompt(extra: readonly Experience[] = []): string {
+    const all = [...this.experiences, ...extra];
+    if (all.length === 0) return "(none yet)";
+    return all.map((e) => `[${e.id}] ${e.content}`).join("\n");
+  }
+
+  markUsed(): void {
+    for (const e of this.experiences) e.usage_count += 1;
+  }
+
+  nextId(): string {
+    const prefix = ID_PREFIX[this.owner];
+    const re = new RegExp(`^${prefix}-(\\d+)$`);
+    let max = 0;
+    for (const e of this.experiences) {
+      const m = re.exec(e.id);
+      if (m) max = Math.max(max, Number(m[1]));
+    }
+    // Deleted ids are never reused: history entries must keep pointing at one lesson.
+    for (const h of this.history) {
+      const m = re.exec(h.id);
+      if (m) max = Math.max(max, Number(m[1]));
+    }
+    return `${prefix}-${String(max + 1).padStart(3, "0")}`;
+  }
+
+  private duplicateOf(content: string, exceptId?: string): Experience | undefined {
+    return this.experiences.find(
+      (e) => e.id !== exceptId && jaccard(e.content, content) >= DUPLICATE_JACCARD,
+    );
+  }
+
+  apply(ops: readonly ExperienceOperation[], ctx: ApplyContext): ApplyReport {
+    const now = () => (ctx.now ? ctx.now() : new Date()).toISOString();
+    const report: ApplyReport = { added: [], modified: [], deleted: [], kept: [], merged: [], warnings: [] };
+    const record = (entry: Omit<HistoryEntry, "problem_id" | "time">) =>
+      this.history.push({ ...entry, problem_id: ctx.problemId, time: now() });
+    for (const op of ops) {
+      if (op.operation === "add" || op.operation === "modify") {
+        const content = op.content.trim().replace(/\s+/g, " ");
+        const words = wordCount(content);
+        if (words > MAX_EXPERIENCE_WORDS) {
+          report.warnings.push(
+            `${this.owner}: ${op.operation} rejected, lesson has ${words} words (max ${MAX_EXPERIENCE_WORDS}): "${content.slice(0, 60)}…"`,
+          );
+          continue;
+        }
+        if (op.operation === "add") {
+          const dup = this.duplicateOf(content);
+          if (dup) {
+            dup.success_count += 1;
+            report.merged.push(dup.id);
+            record({ action: "merged", id: dup.id, into: dup.id, content });
+            continue;
+          }
+          const id = this.nextId();
+          this.experiences.push({
+            id,
+            content,
+            category: op.category ?? "general",
+            source_problem: ctx.problemId,
+            created_at: now(),
+            success_count: 0,
+            usage_count: 0,
+            problem_type: ctx.problemType ?? "general",
+          });
+          report.added.push(id);
+          record({ action: "added", id, content });
+          continue;
+        }
+        const target = this.get(op.id);
+        if (!target) {
+          report.warnings.push(`${this.owner}: modify of unknown experience id ${op.id} ignored`);
+          continue;
+        }
+        const dup = this.duplicateOf(content, target.id);
+        if (dup) {
+          // The rewrite now says what another lesson says: keep one of them.
+          this.experiences = this.experiences.filter((e) => e.id !== target.id);
+          dup.success_count += 1;
+          report.merged.push(target.id);
+          record({ action: "deleted", id: target.id, into: dup.id, previous: target.content, content });
+          continue;
+        }
+        const previous = target.content;
+        target.content = content;
+        if (op.category) target.category = op.category;
+        report.modified.push(target.id);
+        record({ action: "modified", id: target.id, previous, content });
+        continue;
+      }
+      const target = this.get(op.id);
+      if (!target) {
+        report.warnings.push(`${this.owner}: ${op.operation} of unknown experience id ${op.id} ignored`);
+        continue;
+      }
+      if (op.operation === "delete") {
+        this.experiences = this.experiences.filter((e) => e.id !== op.id);
+        report.deleted.push(op.id);
+        record({ action: "deleted", id: op.id, previous: target.content });
+      } else {
+        target.success_count += 1;
+        report.kept.push(op.id);
+      }
+    }
+    return report;
+  }
+
+  toJSON(): LibraryFile {
+    return { agent: this.owner, experiences: this.experiences, history: this.history };
+  }
+
+  save(): void {
+    writeJsonAtomic(this.path, this.toJSON());
+  }
+}
+
+/** The libraries of one working directory; each agent reads and writes only its own file. */
+export class ExperienceManager {
+  readonly workdir: string;
+  private readonly libs = new Map<LibraryOwner, ExperienceLibrary>();
+
+  constructor(opts: { workdir: string }) {
+    this.workdir = opts.workdir;
+  }
+
+  path(owner: LibraryOwner): string {
+    return libraryPath(this.workdir, owner);
+  }
+
+  /** Loaded once and cached; `reload` re-reads after another process wrote the file. */
+  library(owner: LibraryOwner): ExperienceLibrary {
+    let lib = this.libs.get(owner);
+    if (!lib) {
+      lib = ExperienceLibrary.load(owner, this.path(owner));
+      this.libs.set(owner, lib);
+    }
+    return lib;
+  }
+
+  reload(owner: LibraryOwner): ExperienceLibrary {
+    this.libs.delete(owner);
+    return this.library(owner);
+  }
+
+  /**
+   * Start from empty libraries, copying any existing files to a timestamped backup folder first.
+   * Returns the backup folder, or undefined when there was nothing to back up.
+   */
+  resetAll(now: Date = new Date()): string | undefined {
+    const existing = LIBRARY_OWNERS.filter((o) => existsSync(this.path(o)));
+    let backupDir: string | undefined;
+    if (existing.length > 0) {
+      backupDir = join(
+        this.workdir,
+        "data",
+        "grpo_experiences",
+        "backups",
+        now.toISOString().replace(/[:.]/g, "-"),
+      );
+      mkdirSync(backupDir, { recursive: true });
+      for (const o of existing) copyFileSync(this.path(o), join(backupDir, `${o}_experiences.json`));
+    }
+    for (const o of LIBRARY_OWNERS) {
+      const lib = ExperienceLibrary.empty(o, this.path(o));
+      lib.save();
+      this.libs.set(o, lib);
+    }
+    return backupDir;
+  }
+}

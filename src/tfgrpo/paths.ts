@@ -1,0 +1,28 @@
+import { join } from "node:path";
+import type { GeneratorId } from "./rewards.ts";
+
+/**
+ * Where the training-free solver keeps its files under a working directory. Epoch 1 uses the
+ * seed-compatible cache folder; later epochs get their own folder because the caches resume by
+ * problem id and would otherwise skip every problem the first epoch already solved.
+ */
+export function cacheDir(workdir: string, epoch = 1): string {
+  const base = join(workdir, "grpo_training", "cache");
+  return epoch > 1 ? join(base, `epoch_${epoch}`) : base;
+}
+
+export function generatorCachePath(dir: string, id: GeneratorId): string {
+  return join(dir, `generator_${id}_rollouts.jsonl`);
+}
+
+export function criticResultsPath(dir: string): string {
+  return join(dir, "critic_results.jsonl");
+}
+
+export function runSummaryPath(workdir: string): string {
+  return join(workdir, "grpo_training", "run_summary.json");
+}
+
+export function usageDir(workdir: string): string {
+  return join(workdir, "grpo_training", "usage");
+}

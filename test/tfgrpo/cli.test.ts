@@ -1,0 +1,305 @@
+import assert from "node:assert/strict";
+import { existsSync, mkdirSync, readFileSync, utimesSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
+import { describe, test } from "node:test";
+import { Command } from "commander";
+import { register as registerCritic } from "../../src/cli/commands/critic.ts";
+import { register as registerGenerator } from "../../src/cli/commands/generator.ts";
+import { register as registerGenerators } from "../../src/cli/commands/generators.ts";
+import { register as registerEval } from "../../src/cli/commands/tf-eval.ts";
+import { register as registerTrain } from "../../src/cli/commands/tf-train.ts";
+import { evaluate } from "../../src/tfgrpo/evaluate.ts";
+import { libraryPath } from "../../src/tfgrpo/experience.ts";
+import { cacheDir, criticResultsPath, generatorCachePath, runSummaryPath } from "../../src/tfgrpo/paths.ts";
+import { readCriticResults, readRolloutCache } from "../../src/tfgrpo/rollout-cache.ts";
+import { learningCost, recordRunUsage } from "../../src/tfgrpo/usage-log.ts";
+import { startScriptedServer } from "../helpers/scripted-server.ts";
+import {
+  EXAMPLE_DATASET_CONFIG,
+  exampleProblems,
+  JUDGE_REPLY,
+  makeEngine,
+  makeWorkdir,
+  problemIn,
+  scaffoldReply,
+  taskOf,
+} from "./tf-harness.ts";
+
+const REGISTER = {
+  generator: registerGenerator,
+  generators: registerGenerators,
+  critic: registerCritic,
+  "tf-train": registerTrain,
+  "tf-eval": registerEval,
+};
+
+function program(): Command {
+  const p = new Command("grpo").exitOverride();
+  for (const r of Object.values(REGISTER)) r(p);
+  return p;
+}
+
+describe("commands", () => {
+  test("every command's --help shows an example", () => {
+    for (const name of Object.keys(REGISTER)) {
+      let out = "";
+      const p = program();
+      const cmd = p.commands.find((c) => c.name() === name)!;
+      cmd.configureOutput({ writeOut: (s) => (out += s) });
+      cmd.outputHelp();
+      assert.match(out, new RegExp(`Example:\\n  grpo ${name} `), name);
+    }
+  });
+
+  test("generators --all then critic through the command line", async () => {
+    const problems = exampleProblems(["toy-math"]).slice(0, 2);
+    const server = await startScriptedServer(({ messages }) => {
+      const prompt = messages[0]!.content;
+      const task = taskOf(prompt);
+      if (task === "scaffold" || task === "fusion")
+        return { content: scaffoldReply(problemIn(prompt, problems), true) };
+      if (task === "judge") return { content: JUDGE_REPLY };
+      if (task === "fusion_judge") return { content: '{"score": 0.5}' };
+      return { content: "[]" };
+    });
+    const wd = makeWorkdir(server.baseURL);
+    const common = [
+      "--workdir",
+      wd.dir,
+      "--config",
+      wd.configPath,
+      "--dataset-config",
+      EXAMPLE_DATASET_CONFIG,
+    ];
+    const log = console.log;
+    const lines: string[] = [];
+    console.log = (...a: unknown[]) => lines.push(a.join(" "));
+    try {
+      await program().parseAsync(
+        [
+          "generators",
+          "--all",
+          "--dataset",
+          "toy-math",
+          "--max-problems",
+          "2",
+          "--start-problem",
+          "1",
+          "--rollouts",
+          "2",
+          ...common,
+        ],
+        { from: "user" },
+      );
+      for (const id of [1, 2, 3] as const) {
+        const { problems: recs } = readRolloutCache(generatorCachePath(cacheDir(wd.dir), id));
+        // --start-problem 1 skips the first problem of the data set
+        assert.deepEqual(
+          [...recs.keys()].sort(),
+          exampleProblems(["toy-math"])
+            .slice(1, 3)
+            .map((p) => p.id)
+            .sort(),
+        );
+      }
+      await program().parseAsync(["critic", "--max-problems", "1", ...common], { from: "user" });
+      const results = readCriticResults(criticResultsPath(cacheDir(wd.dir)));
+      assert.deepEqual(results.map((r) => r.generator_id).sort(), [
+        "generator_1",
+        "generator_2",
+        "generator_3",
+      ]);
+      assert.ok(lines.some((l) => l.startsWith("critic: 3 fusions (0 failed)")));
+      await assert.rejects(
+        program().parseAsync(["generators", "--dataset", "toy-math", ...common], { from: "user" }),
+        /pass --all or --ids/,
+      );
+    } finally {
+      console.log = log;
+      await server.close();
+      wd.cleanup();
+    }
+  });
+
+  test("tf-train then tf-eval through the command line: files, A/B figures and learning cost", async () => {
+    const problems = exampleProblems(["toy-math"]).slice(0, 2);
+    const server = await startScriptedServer(({ messages }) => {
+      const prompt = messages[0]!.content;
+      const task = taskOf(prompt);
+      if (task === "scaffold") return { content: scaffoldReply(problemIn(prompt, problems), true) };
+      if (task === "fusion") return { content: scaffoldReply(problemIn(prompt, problems), true) };
+      if (task === "judge") return { content: JUDGE_REPLY };
+      if (task === "fusion_judge") return { content: '{"score": 1}' };
+      return { content: "[]" };
+    });
+    const wd = makeWorkdir(server.baseURL);
+    const common = [
+      "--workdir",
+      wd.dir,
+      "--config",
+      wd.configPath,
+      "--dataset-config",
+      EXAMPLE_DATASET_CONFIG,
+    ];
+    const log = console.log;
+    const lines: string[] = [];
+    console.log = (...a: unknown[]) => lines.push(a.join(" "));
+    try {
+      await program().parseAsync(
+        [
+          "tf-train",
+          "--epochs",
+          "1",
+          "--rollouts-per-generator",
+          "2",
+          "--datasets",
+          "toy-math",
+          "--max-problems",
+          "2",
+          "--quiet",
+          ...common,
+        ],
+        { from: "user" },
+      );
+      const report = JSON.parse(readFileSync(join(wd.dir, "grpo_training", "tf_train_report.json"), "utf8"));
+      assert.equal(report.epochs.length, 1);
+      assert.deepEqual(
+        report.epochs[0].generators.map((g: { processed: number }) => g.processed),
+        [2, 2, 2],
+      );
+      assert.equal(report.epochs[0].critic.fused, 6);
+      // 3 generators × 2 problems × 2 rollouts × (scaffold + judge) + critic 6 × (fusion + judge + fusion judge)
+      const trainCalls = 3 * 2 * 2 * 2 + 6 * 3;
+      assert.equal(learningCost(wd.dir).total.calls, trainCalls);
+
+      await program().parseAsync(
+        [
+          "tf-eval",
+          "--datasets",
+          "toy-math",
+          "--max-problems",
+          "2",
+          "--k",
+          "2",
+          "--generators",
+          "1,3",
+          ...common,
+        ],
+        { from: "user" },
+      );
+      const result = JSON.parse(readFileSync(join(wd.dir, "grpo_training", "tf_eval_results.json"), "utf8"));
+      assert.deepEqual(
+        result.problems,
+        problems.map((p) => p.id),
+      );
+      assert.deepEqual(Object.keys(result.with_experiences.perGenerator), ["generator_1", "generator_3"]);
+      assert.equal(result.with_experiences.overall.meanAtK, 1);
+      assert.equal(result.without_experiences.overall.passAtK, 1);
+      assert.equal(result.learning_cost.total.calls, trainCalls, "evaluation is not learning cost");
+      // 2 generators × 2 arms × 2 problems × 2 rollouts × (scaffold + judge)
+      const evalCalls = 2 * 2 * 2 * 2 * 2;
+      assert.equal(result.eval_cost.total.calls, evalCalls);
+      const summary = JSON.parse(readFileSync(runSummaryPath(wd.dir), "utf8"));
+      assert.deepEqual(
+        summary.runs.map((r: { command: string }) => r.command),
+        ["tf-train", "tf-eval"],
+      );
+      assert.equal(summary.usage.total.calls, trainCalls + evalCalls);
+      assert.ok(summary.usage.perAgent.critic.promptTokens > 0);
+      assert.ok(lines.some((l) => /with experiences: Mean@2=1\.000 Pass@2=1\.000/.test(l)));
+    } finally {
+      console.log = log;
+      await server.close();
+      wd.cleanup();
+    }
+  });
+});
+
+test("evaluation A/B: the library in the prompt is what changes the answers", async () => {
+  const problems = exampleProblems(["toy-math"]).slice(0, 3);
+  const server = await startScriptedServer(({ messages }) => {
+    const prompt = messages[0]!.content;
+    const task = taskOf(prompt);
+    // the scripted model only gets it right when the learned lesson is in its prompt
+    if (task === "scaffold")
+      return { content: scaffoldReply(problemIn(prompt, problems), prompt.includes("[G2-001]")) };
+    if (task === "judge") return { content: JUDGE_REPLY };
+    return { content: "[]" };
+  });
+  const wd = makeWorkdir(server.baseURL);
+  try {
+    const { engine, experiences } = makeEngine(server.baseURL, wd.dir);
+    const lib = experiences.library("generator_2");
+    lib.apply([{ operation: "add", content: "Copy the given value to the target" }], { problemId: "train" });
+    lib.save();
+    const before = readFileSync(libraryPath(wd.dir, "generator_2"), "utf8");
+    // a training run's usage as the llm layer reports it (fresh client stats, figures set by hand)
+    const trained = {
+      ...makeEngine(server.baseURL, wd.dir).clients.generator_2.stats(),
+      calls: 7,
+      costUSD: 0.5,
+    };
+    recordRunUsage(wd.dir, "generator_2", new Date(), [trained]);
+    const r = await evaluate({
+      engine,
+      experiences,
+      problems,
+      k: 2,
+      generators: [2],
+      outDir: join(wd.dir, "eval"),
+    });
+    assert.deepEqual(r.with_experiences.overall, { k: 2, problems: 3, meanAtK: 1, passAtK: 1 });
+    assert.deepEqual(r.without_experiences.overall, { k: 2, problems: 3, meanAtK: 0, passAtK: 0 });
+    assert.deepEqual(r.delta, { meanAtK: 1, passAtK: 1 });
+    assert.equal(r.learning_cost.total.calls, 7);
+    assert.equal(r.learning_cost.total.costUSD, 0.5);
+    assert.equal(
+      readFileSync(libraryPath(wd.dir, "generator_2"), "utf8"),
+      before,
+      "evaluation learns nothing",
+    );
+  } finally {
+    await server.close();
+    wd.cleanup();
+  }
+});
+
+test("run summary: runs in order, usage added per agent, a stale lock from a killed process is taken over", () => {
+  const wd = makeWorkdir("http://127.0.0.1:9/v1");
+  try {
+    const base = makeEngine("http://127.0.0.1:9/v1", wd.dir).clients;
+    const lock = `${runSummaryPath(wd.dir)}.lock`;
+    mkdirSync(dirname(lock), { recursive: true });
+    writeFileSync(lock, "");
+    const old = new Date(Date.now() - 60_000);
+    utimesSync(lock, old, old);
+    recordRunUsage(
+      wd.dir,
+      "generator_1",
+      new Date(),
+      [{ ...base.generator_1.stats(), calls: 3, promptTokens: 30 }],
+      new Date(1000),
+    );
+    const s = recordRunUsage(
+      wd.dir,
+      "critic",
+      new Date(),
+      [
+        { ...base.critic.stats(), calls: 2, promptTokens: 5 },
+        { ...base.generator_1.stats(), calls: 1, promptTokens: 4 },
+      ],
+      new Date(2000),
+    );
+    assert.deepEqual(
+      s.runs.map((r) => r.command),
+      ["generator_1", "critic"],
+    );
+    assert.equal(s.usage.perAgent.generator_1!.calls, 4);
+    assert.equal(s.usage.perAgent.generator_1!.promptTokens, 34);
+    assert.equal(s.usage.perAgent.critic!.calls, 2);
+    assert.equal(s.usage.total.calls, 6);
+    assert.equal(existsSync(lock), false, "lock released");
+  } finally {
+    wd.cleanup();
+  }
+});

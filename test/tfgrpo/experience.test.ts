@@ -1,0 +1,246 @@
+import assert from "node:assert/strict";
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { after, describe, test } from "node:test";
+import {
+  ExperienceLibrary,
+  ExperienceManager,
+  jaccard,
+  LIBRARY_OWNERS,
+  libraryPath,
+  MAX_EXPERIENCE_WORDS,
+  wordCount,
+} from "../../src/tfgrpo/experience.ts";
+import { parseOperations } from "../../src/tfgrpo/extraction.ts";
+
+const dirs: string[] = [];
+function tmp(): string {
+  const d = mkdtempSync(join(tmpdir(), "tfgrpo-exp-"));
+  dirs.push(d);
+  return d;
+}
+after(() => {
+  for (const d of dirs) rmSync(d, { recursive: true, force: true });
+});
+
+const fixedNow = () => new Date("2026-01-02T03:04:05.000Z");
+
+describe("experience library operations", () => {
+  test("ids follow the owner prefix, are zero-padded and never reused after a delete", () => {
+    const lib = ExperienceLibrary.empty("generator_2", join(tmp(), "g2.json"));
+    const r1 = lib.apply(
+      [
+        { operation: "add", content: "Draw the graph before computing anything" },
+        { operation: "add", content: "State units of every known quantity" },
+      ],
+      { problemId: "p1", now: fixedNow },
+    );
+    assert.deepEqual(r1.added, ["G2-001", "G2-002"]);
+    lib.apply([{ operation: "delete", id: "G2-002" }], { problemId: "p2", now: fixedNow });
+    const r3 = lib.apply([{ operation: "add", content: "Check the plan reaches the target" }], {
+      problemId: "p3",
+    });
+    assert.deepEqual(r3.added, ["G2-003"]);
+    assert.equal(ExperienceLibrary.empty("critic", "x").nextId(), "C-001");
+    assert.equal(ExperienceLibrary.empty("shared", "x").nextId(), "S-001");
+    assert.equal(ExperienceLibrary.empty("generator_1", "x").nextId(), "G1-001");
+  });
+
+  test("entries carry the required fields; modify/keep/delete update them and the history", () => {
+    const lib = ExperienceLibrary.empty("generator_1", join(tmp(), "g1.json"));
+    lib.apply([{ operation: "add", content: "Name  every\nintermediate quantity", category: "naming" }], {
+      problemId: "aime_001",
+      problemType: "aime2024",
+      now: fixedNow,
+    });
+    assert.deepEqual(lib.get("G1-001"), {
+      id: "G1-001",
+      content: "Name every intermediate quantity",
+      category: "naming",
+      source_problem: "aime_001",
+      created_at: "2026-01-02T03:04:05.000Z",
+      success_count: 0,
+      usage_count: 0,
+      problem_type: "aime2024",
+    });
+    const rep = lib.apply(
+      [
+        { operation: "keep", id: "G1-001" },
+        { operation: "modify", id: "G1-001", content: "Give every intermediate quantity a short name" },
+      ],
+      { problemId: "aime_002", now: fixedNow },
+    );
+    assert.deepEqual(rep.kept, ["G1-001"]);
+    assert.deepEqual(rep.modified, ["G1-001"]);
+    assert.equal(lib.get("G1-001")!.success_count, 1);
+    assert.equal(lib.get("G1-001")!.content, "Give every intermediate quantity a short name");
+    lib.markUsed();
+    assert.equal(lib.get("G1-001")!.usage_count, 1);
+    lib.apply([{ operation: "delete", id: "G1-001" }], { problemId: "aime_003", now: fixedNow });
+    assert.equal(lib.entries().length, 0);
+    assert.deepEqual(
+      lib.operationHistory().map((h) => [h.action, h.id, h.problem_id]),
+      [
+        ["added", "G1-001", "aime_001"],
+        ["modified", "G1-001", "aime_002"],
+        ["deleted", "G1-001", "aime_003"],
+      ],
+    );
+    assert.equal(lib.operationHistory()[1]!.previous, "Name every intermediate quantity");
+  });
+
+  test("unknown ids are ignored with a warning and change nothing", () => {
+    const lib = ExperienceLibrary.empty("critic", "unused.json");
+    const rep = lib.apply(
+      [
+        { operation: "modify", id: "C-404", content: "x" },
+        { operation: "delete", id: "C-405" },
+        { operation: "keep", id: "C-406" },
+      ],
+      { problemId: "p" },
+    );
+    assert.deepEqual(rep.warnings, [
+      "critic: modify of unknown experience id C-404 ignored",
+      "critic: delete of unknown experience id C-405 ignored",
+      "critic: keep of unknown experience id C-406 ignored",
+    ]);
+    assert.equal(lib.entries().length, 0);
+    assert.equal(lib.operationHistory().length, 0);
+  });
+
+  test(`lessons over ${MAX_EXPERIENCE_WORDS} words are rejected (add and modify), exactly ${MAX_EXPERIENCE_WORDS} pass`, () => {
+    const words = (n: number) => Array.from({ length: n }, (_, i) => `w${i}`).join(" ");
+    const lib = ExperienceLibrary.empty("generator_3", "unused.json");
+    const rep = lib.apply(
+      [
+        { operation: "add", content: words(33) },
+        { operation: "add", content: words(32) },
+      ],
+      { problemId: "p" },
+    );
+    assert.deepEqual(rep.added, ["G3-001"]);
+    assert.equal(rep.warnings.length, 1);
+    assert.match(rep.warnings[0]!, /33 words \(max 32\)/);
+    const rep2 = lib.apply([{ operation: "modify", id: "G3-001", content: words(50) }], { problemId: "p" });
+    assert.match(rep2.warnings[0]!, /modify rejected, lesson has 50 words/);
+    assert.equal(wordCount(lib.get("G3-001")!.content), 32);
+  });
+
+  test("near-duplicates (token-set Jaccard ≥ 0.8) are merged, not added", () => {
+    assert.equal(jaccard("a b c d", "a b c d"), 1);
+    assert.equal(jaccard("a b c d", "a b c e"), 3 / 5);
+    assert.equal(jaccard("Check the UNITS!", "check the units"), 1);
+    const lib = ExperienceLibrary.empty("generator_1", "unused.json");
+    lib.apply([{ operation: "add", content: "always check the units of each known quantity first" }], {
+      problemId: "p1",
+    });
+    // 9 shared tokens of 10 in the union: 0.9 ≥ 0.8
+    const rep = lib.apply(
+      [{ operation: "add", content: "Always check the units of each known quantity first please" }],
+      {
+        problemId: "p2",
+      },
+    );
+    assert.deepEqual(rep.added, []);
+    assert.deepEqual(rep.merged, ["G1-001"]);
+    assert.equal(lib.entries().length, 1);
+    assert.equal(lib.get("G1-001")!.success_count, 1);
+    // a modify that turns one lesson into a copy of another removes the rewritten one
+    lib.apply([{ operation: "add", content: "draw the causal graph before the plan" }], { problemId: "p3" });
+    const rep2 = lib.apply(
+      [{ operation: "modify", id: "G1-002", content: "always check the units of each known quantity first" }],
+      { problemId: "p4" },
+    );
+    assert.deepEqual(rep2.merged, ["G1-002"]);
+    assert.deepEqual(
+      lib.entries().map((e) => e.id),
+      ["G1-001"],
+    );
+    // the folded add leaves the size alone; the rewrite removes a lesson, so it is a "deleted"
+    assert.deepEqual(
+      lib.operationHistory().map((h) => [h.action, h.id, h.into]),
+      [
+        ["added", "G1-001", undefined],
+        ["merged", "G1-001", "G1-001"],
+        ["added", "G1-002", undefined],
+        ["deleted", "G1-002", "G1-001"],
+      ],
+    );
+  });
+});
+
+describe("library files", () => {
+  test("save is atomic (no temp file left) and load round-trips entries and history", () => {
+    const dir = tmp();
+    const path = libraryPath(dir, "generator_1");
+    const lib = ExperienceLibrary.empty("generator_1", path);
+    lib.apply([{ operation: "add", content: "one lesson" }], { problemId: "p", now: fixedNow });
+    lib.save();
+    assert.deepEqual(readdirSync(join(dir, "data", "grpo_experiences")), ["generator_1_experiences.json"]);
+    const back = ExperienceLibrary.load("generator_1", path);
+    assert.deepEqual(back.toJSON(), lib.toJSON());
+    assert.equal(JSON.parse(readFileSync(path, "utf8")).agent, "generator_1");
+  });
+
+  test("older layouts load: a bare list and an object keyed by id; a missing file is empty", () => {
+    const dir = tmp();
+    const a = join(dir, "a.json");
+    writeFileSync(a, JSON.stringify([{ id: "G1-007", content: "legacy" }]));
+    const libA = ExperienceLibrary.load("generator_1", a);
+    assert.equal(libA.get("G1-007")!.content, "legacy");
+    assert.equal(libA.get("G1-007")!.success_count, 0);
+    assert.equal(libA.nextId(), "G1-008");
+    const b = join(dir, "b.json");
+    writeFileSync(b, JSON.stringify({ "C-002": { content: "keyed", category: "fusion" } }));
+    assert.equal(ExperienceLibrary.load("critic", b).get("C-002")!.category, "fusion");
+    assert.equal(ExperienceLibrary.load("critic", join(dir, "none.json")).entries().length, 0);
+  });
+
+  test("bad files fail with the file and the field", () => {
+    const dir = tmp();
+    const p = join(dir, "bad.json");
+    writeFileSync(p, JSON.stringify({ experiences: [{ id: "G1-001", content: "ok" }, { id: "G1-002" }] }));
+    assert.throws(
+      () => ExperienceLibrary.load("generator_1", p),
+      /bad\.json \(field experiences\[1\]\.content\)/,
+    );
+    writeFileSync(p, "{nope");
+    assert.throws(() => ExperienceLibrary.load("generator_1", p), /bad\.json: invalid JSON/);
+  });
+
+  test("resetAll backs up existing libraries and leaves empty ones for every owner", () => {
+    const dir = tmp();
+    const mgr = new ExperienceManager({ workdir: dir });
+    const g1 = mgr.library("generator_1");
+    g1.apply([{ operation: "add", content: "keep me safe" }], { problemId: "p" });
+    g1.save();
+    const backup = mgr.resetAll(new Date("2026-02-03T04:05:06.789Z"));
+    assert.ok(backup?.endsWith(join("backups", "2026-02-03T04-05-06-789Z")));
+    assert.deepEqual(readdirSync(backup!), ["generator_1_experiences.json"]);
+    assert.match(readFileSync(join(backup!, "generator_1_experiences.json"), "utf8"), /keep me safe/);
+    for (const o of LIBRARY_OWNERS) {
+      assert.ok(existsSync(mgr.path(o)));
+      assert.equal(mgr.reload(o).entries().length, 0);
+    }
+    assert.equal(new ExperienceManager({ workdir: tmp() }).resetAll(), undefined, "nothing to back up");
+  });
+});
+
+describe("parsing extraction replies", () => {
+  test("a JSON list in prose or a code fence; bad entries dropped with a warning", () => {
+    const text =
+      'Here you go:\n```json\n[{"operation": "add", "content": "x"}, {"operation": "explode"}, {"operation": "keep"}]\n```';
+    const { ops, warnings } = parseOperations(text);
+    assert.deepEqual(ops, [{ operation: "add", content: "x" }]);
+    assert.equal(warnings.length, 2);
+    assert.match(warnings[0]!, /^operation \[1\] ignored/);
+    assert.match(warnings[1]!, /^operation \[2\] ignored: id/);
+    assert.deepEqual(parseOperations("[]").ops, []);
+  });
+
+  test("a reply without a list throws so the client retries it", () => {
+    assert.throws(() => parseOperations('{"operation": "add"}'), /no JSON list/);
+    assert.throws(() => parseOperations("nothing to learn"), /no JSON list/);
+  });
+});
