@@ -1,0 +1,484 @@
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import * as tf from "@tensorflow/tfjs-core";
+import { z } from "zod";
+import { computeAdvantages, type ScaleRewards } from "../core/advantages.ts";
+import type { PolicyLossConfig } from "../core/loss.ts";
+import { METRICS } from "../core/metrics.ts";
+import { Rng } from "../core/rng.ts";
+import { appendJsonl, readJsonl, writeFileAtomic, writeJsonAtomic } from "../io/files.ts";
+import type { GPT } from "../model/gpt.ts";
+import { sample as sampleGpt } from "../model/sampler.ts";
+import {
+  type CheckpointMetadata,
+  listResumableCheckpoints,
+  loadPolicy,
+  OPTIMIZER_FILE,
+  readJsonChecked,
+  restoreOptimizer,
+  STATE_DIR,
+  STATE_FILE,
+  writeCheckpoint,
+} from "./checkpoint.ts";
+import { Curriculum, type CurriculumConfig } from "./curriculum.ts";
+import { grpoUpdate } from "./grpo-step.ts";
+import { resolveLossConfig } from "./loss.ts";
+import { ReplayBuffer, type ReplayGroup } from "./replay.ts";
+import { buildBatch, completionStats, type Rollout } from "./rollout.ts";
+import type { RlTask, SampleFn } from "./types.ts";
+
+export interface TrainerConfig {
+  /** G: completions sampled per prompt. */
+  groupSize: number;
+  /** prompts per step; the batch holds promptsPerStep·G completions. */
+  promptsPerStep: number;
+  maxNewTokens: number;
+  temperature: number;
+  learningRate: number;
+  /** global gradient-norm clip; ≤ 0 disables it. */
+  maxGradNorm: number;
+  /** μ: optimisation passes per sampled batch. */
+  iterations: number;
+  loss: PolicyLossConfig;
+  scaleRewards: ScaleRewards;
+  maskTruncated: boolean;
+  /** evaluate every N steps (0: only at the end). */
+  evalEvery: number;
+  /** completions sampled per held-out prompt at evaluation. */
+  evalSamples: number;
+  /** write checkpoint-N every N steps (0: never). */
+  saveEvery: number;
+  curriculum?: CurriculumConfig;
+  /** replay `perStep` stored groups each step from a buffer of `capacity`. */
+  replay?: { capacity: number; perStep: number };
+  seed: number;
+}
+
+export const DEFAULT_TRAINER_CONFIG: TrainerConfig = {
+  groupSize: 64,
+  promptsPerStep: 1,
+  maxNewTokens: 48,
+  temperature: 1,
+  learningRate: 1e-4,
+  maxGradNorm: 1,
+  iterations: 1,
+  loss: { beta: 0.05, klEstimator: "k3", entropyCoef: 0.01, epsLow: 0.2, epsHigh: 0.2, lossType: "grpo" },
+  scaleRewards: "group",
+  maskTruncated: false,
+  evalEvery: 10,
+  evalSamples: 64,
+  saveEvery: 0,
+  seed: 42,
+};
+
+/** One line of history.jsonl: the core metric names plus the trainer's own. */
+export type StepRecord = Record<string, number | null> & { step: number };
+
+export interface EvalResult {
+  successRate: number;
+  reward: number;
+}
+
+const stateSchema = z.object({
+  version: z.literal(1),
+  step: z.number().int().nonnegative(),
+  rngState: z.number().int(),
+  curriculum: z.object({ phase: z.number().int(), recent: z.array(z.number()) }).nullable(),
+  replay: z.array(z.any()).nullable(),
+  best: z.object({ successRate: z.number(), reward: z.number(), step: z.number() }).nullable(),
+  lastEval: z.object({ successRate: z.number(), reward: z.number() }).nullable(),
+  config: z.any(),
+});
+type TrainerState = z.infer<typeof stateSchema>;
+
+export interface TrainerOptions {
+  task: RlTask;
+  config: TrainerConfig;
+  /** where history.jsonl, training_stats.json and the checkpoints go; none: nothing is written. */
+  outputDir?: string;
+  /** the frozen KL reference; default: a copy of the policy as it is now. */
+  reference?: GPT;
+  sample?: SampleFn<GPT>;
+  /** for lines that should stay in the log (phase changes, saves). */
+  log?: (line: string) => void;
+  /** extra fields for metadata.json / training_stats.json (recipe name, model size...). */
+  runInfo?: Record<string, unknown>;
+}
+
+/**
+ * Parametric GRPO: sample G completions per prompt under the task's constraint, reward them,
+ * turn rewards into group-relative advantages, and take μ clipped-surrogate steps with KL to a
+ * frozen reference. Owns the policy's optimizer, RNG stream and output directory.
+ */
+export class GrpoTrainer {
+  step = 0;
+  readonly rng: Rng;
+  readonly reference: GPT;
+  readonly optimizer: tf.Optimizer;
+  readonly curriculum?: Curriculum;
+  readonly replay?: ReplayBuffer;
+  best: { successRate: number; reward: number; step: number } | null = null;
+  lastEval: EvalResult | null = null;
+  private readonly sampleFn: SampleFn<GPT>;
+  private readonly cfg: TrainerConfig;
+  private readonly task: RlTask;
+  private readonly outputDir?: string;
+  private readonly log: (line: string) => void;
+  private readonly runInfo: Record<string, unknown>;
+
+  constructor(
+    readonly policy: GPT,
+    opts: TrainerOptions,
+  ) {
+    this.cfg = opts.config;
+    validateConfig(this.cfg);
+    this.task = opts.task;
+    this.outputDir = opts.outputDir;
+    this.rng = new Rng(this.cfg.seed);
+    this.reference = opts.reference ?? policy.clone();
+    this.optimizer = tf.train.adam(this.cfg.learningRate);
+    this.sampleFn = opts.sample ?? sampleGpt;
+    this.log = opts.log ?? (() => {});
+    this.runInfo = opts.runInfo ?? {};
+    if (this.cfg.curriculum) this.curriculum = new Curriculum(this.cfg.curriculum);
+    if (this.cfg.replay) this.replay = new ReplayBuffer(this.cfg.replay.capacity);
+  }
+
+  get phase(): number {
+    return this.curriculum?.phase ?? this.task.phases ?? 1;
+  }
+
+  private rollouts(prompts: number[][], group0: number, rng: Rng, phase: number): Rollout[] {
+    const G = this.cfg.groupSize;
+    const expanded = prompts.flatMap((p) => Array.from({ length: G }, () => p));
+    const res = this.sampleFn(this.policy, expanded, {
+      maxNewTokens: this.cfg.maxNewTokens,
+      temperature: this.cfg.temperature,
+      eosId: this.task.eosId,
+      constraint: this.task.constraint,
+      rng,
+    });
+    return expanded.map((prompt, i) => {
+      const tokens = res.tokens[i]!;
+      const r = this.task.reward(tokens, phase);
+      return {
+        group: group0 + Math.floor(i / G),
+        prompt,
+        tokens,
+        finished: res.finished[i]!,
+        reward: r.total,
+        success: r.success,
+      };
+    });
+  }
+
+  /** One GRPO step; appends its record to history.jsonl (unless `write` is false) and returns it. */
+  trainStep(write = true): StepRecord {
+    const t0 = performance.now();
+    const phase = this.phase;
+    const G = this.cfg.groupSize;
+    const prompts = this.task.trainPrompts(this.rng, this.cfg.promptsPerStep);
+    const fresh = this.rollouts(prompts, 0, this.rng, phase);
+    const groups: Rollout[][] = prompts.map((_, g) => fresh.slice(g * G, (g + 1) * G));
+    const adv = computeAdvantages(
+      groups.map((g) => g.map((r) => r.reward)),
+      { scaleRewards: this.cfg.scaleRewards },
+    );
+    const advantages = adv.advantages.map((a) => [...a]);
+    if (this.replay) {
+      const replayed = this.replay.sample(this.rng, this.cfg.replay!.perStep);
+      groups.forEach((g, i) => {
+        this.replay!.add(toReplayGroup(g, advantages[i]!));
+      });
+      for (const rg of replayed) {
+        groups.push(fromReplayGroup(rg, groups.length));
+        advantages.push([...rg.advantages]);
+      }
+    }
+    const all = groups.flat();
+    const batch = buildBatch(all, advantages.flat(), {
+      eosId: this.task.eosId,
+      maskTruncated: this.cfg.maskTruncated,
+      padId: this.task.eosId,
+    });
+    const lossCfg = resolveLossConfig({ maxCompletionLength: this.cfg.maxNewTokens, ...this.cfg.loss });
+    const upd = grpoUpdate(this.policy, this.reference, this.optimizer, batch, {
+      loss: lossCfg,
+      iterations: this.cfg.iterations,
+      maxGradNorm: this.cfg.maxGradNorm,
+    });
+    const lengthStats = completionStats(batch, fresh);
+    const rewards = fresh.map((r) => r.reward);
+    const successRate = fresh.filter((r) => r.success).length / fresh.length;
+    this.step++;
+    const phaseBefore = phase;
+    if (this.curriculum?.update(successRate)) {
+      this.log(
+        `step ${this.step}: success rate reached ${this.cfg.curriculum!.threshold}, curriculum phase ${phaseBefore} → ${this.curriculum.phase}`,
+      );
+    }
+    const record: StepRecord = {
+      step: this.step,
+      [METRICS.reward]: mean(rewards),
+      [METRICS.rewardStd]: mean(adv.groupStd),
+      [METRICS.fracRewardZeroStd]: adv.fracRewardZeroStd,
+      [METRICS.kl]: upd.kl,
+      [METRICS.entropy]: upd.entropy,
+      [METRICS.clipRatioLowMean]: upd.clipRatioLow,
+      [METRICS.clipRatioHighMean]: upd.clipRatioHigh,
+      [METRICS.completionsMeanLength]: lengthStats.meanLength,
+      [METRICS.completionsClippedRatio]: lengthStats.clippedRatio,
+      [METRICS.trainableTokensRatio]: lengthStats.trainableTokensRatio,
+      loss: upd.loss,
+      policy_loss: upd.policyLoss,
+      grad_norm: upd.gradNorm,
+      success_rate: successRate,
+      phase: phaseBefore,
+      [METRICS.stepTime]: (performance.now() - t0) / 1000,
+    };
+    if (write) this.appendHistory(record);
+    return record;
+  }
+
+  private appendHistory(record: StepRecord): void {
+    if (this.outputDir) appendJsonl(join(this.outputDir, "history.jsonl"), record);
+  }
+
+  /**
+   * Success rate and mean reward on the task's held-out prompts. Draws from its own fixed
+   * stream, so evaluating neither perturbs training nor varies between evaluations by luck.
+   */
+  evaluate(samples = this.cfg.evalSamples): EvalResult {
+    const rng = new Rng(this.cfg.seed ^ 0x5eed_e7a1);
+    const prompts = this.task.evalPrompts();
+    let successes = 0;
+    let total = 0;
+    let n = 0;
+    const phase = this.phase;
+    for (const prompt of prompts) {
+      const res = this.sampleFn(
+        this.policy,
+        Array.from({ length: samples }, () => prompt),
+        {
+          maxNewTokens: this.cfg.maxNewTokens,
+          temperature: this.cfg.temperature,
+          eosId: this.task.eosId,
+          constraint: this.task.constraint,
+          rng,
+        },
+      );
+      for (const tokens of res.tokens) {
+        const r = this.task.reward(tokens, phase);
+        total += r.total;
+        if (r.success) successes++;
+        n++;
+      }
+    }
+    return { successRate: n ? successes / n : 0, reward: n ? total / n : 0 };
+  }
+
+  private metadata(e: EvalResult | null): CheckpointMetadata {
+    return {
+      step: this.step,
+      accuracy: e?.successRate ?? null,
+      success_rate: e?.successRate ?? null,
+      reward: e?.reward ?? null,
+      config: { ...this.runInfo, trainer: this.cfg },
+    };
+  }
+
+  private state(): TrainerState {
+    return {
+      version: 1,
+      step: this.step,
+      rngState: this.rng.getState(),
+      curriculum: this.curriculum?.getState() ?? null,
+      replay: this.replay?.getState() ?? null,
+      best: this.best,
+      lastEval: this.lastEval,
+      config: this.cfg,
+    };
+  }
+
+  /** A resumable checkpoint: weights, reference, optimizer, RNG and counters. */
+  async saveCheckpoint(dir: string): Promise<void> {
+    await writeCheckpoint(dir, {
+      policy: this.policy,
+      reference: this.reference,
+      optimizer: this.optimizer,
+      state: this.state(),
+      metadata: this.metadata(this.lastEval),
+    });
+  }
+
+  /** Evaluates, and saves best_model/ when the success rate (then reward) improves. */
+  async evaluateAndTrack(): Promise<EvalResult> {
+    const e = this.evaluate();
+    this.lastEval = e;
+    const better =
+      !this.best ||
+      e.successRate > this.best.successRate ||
+      (e.successRate === this.best.successRate && e.reward > this.best.reward);
+    if (better) {
+      this.best = { ...e, step: this.step };
+      if (this.outputDir)
+        await writeCheckpoint(join(this.outputDir, "best_model"), {
+          policy: this.policy,
+          metadata: this.metadata(e),
+        });
+    }
+    return e;
+  }
+
+  /**
+   * Runs until `totalSteps` steps have been taken in all (a resumed trainer continues its
+   * count), with periodic evaluation and checkpoints; ends with final/ and training_stats.json.
+   */
+  async train(
+    totalSteps: number,
+    onStep?: (r: StepRecord, e: EvalResult | null) => void,
+  ): Promise<StepRecord[]> {
+    const records: StepRecord[] = [];
+    const started = performance.now();
+    while (this.step < totalSteps) {
+      const r = this.trainStep(false);
+      records.push(r);
+      let e: EvalResult | null = null;
+      if (this.cfg.evalEvery > 0 && this.step % this.cfg.evalEvery === 0) {
+        e = await this.evaluateAndTrack();
+        r.eval_success_rate = e.successRate;
+        r.eval_reward = e.reward;
+      }
+      this.appendHistory(r);
+      if (this.outputDir && this.cfg.saveEvery > 0 && this.step % this.cfg.saveEvery === 0) {
+        await this.saveCheckpoint(join(this.outputDir, `checkpoint-${this.step}`));
+        this.log(`step ${this.step}: saved checkpoint-${this.step}`);
+      }
+      onStep?.(r, e);
+    }
+    if (this.outputDir) {
+      const evaluatedNow =
+        this.cfg.evalEvery > 0 && this.step % this.cfg.evalEvery === 0 && this.lastEval !== null;
+      const e = evaluatedNow ? this.lastEval! : await this.evaluateAndTrack();
+      await this.saveCheckpoint(join(this.outputDir, "final"));
+      this.writeStats(e, (performance.now() - started) / 1000);
+    }
+    return records;
+  }
+
+  writeStats(finalEval: EvalResult, wallSeconds: number): void {
+    if (!this.outputDir) return;
+    const history = readJsonl(join(this.outputDir, "history.jsonl")).records.map(
+      (r) => r.value as StepRecord,
+    );
+    const first = history.slice(0, Math.min(5, history.length));
+    const last = history.slice(Math.max(0, history.length - 5));
+    writeJsonAtomic(join(this.outputDir, "training_stats.json"), {
+      ...this.runInfo,
+      steps: this.step,
+      wall_seconds_this_run: wallSeconds,
+      final_eval: finalEval,
+      best: this.best,
+      phase: this.phase,
+      reward_first_steps: mean(first.map((r) => r[METRICS.reward] ?? 0)),
+      reward_last_steps: mean(last.map((r) => r[METRICS.reward] ?? 0)),
+      success_rate_first_steps: mean(first.map((r) => r.success_rate ?? 0)),
+      success_rate_last_steps: mean(last.map((r) => r.success_rate ?? 0)),
+      config: this.cfg,
+    });
+  }
+
+  /**
+   * Continues a run from `checkpointDir` (or the newest resumable checkpoint-N of `outputDir`):
+   * policy, reference, Adam state, RNG, curriculum, replay buffer and step counter, and cuts
+   * history.jsonl back to that step so the continued log matches an uninterrupted one.
+   */
+  static async resume(
+    opts: Omit<TrainerOptions, "reference"> & { checkpointDir?: string },
+  ): Promise<GrpoTrainer> {
+    let dir = opts.checkpointDir;
+    if (!dir) {
+      if (!opts.outputDir) throw new Error("resume: needs a checkpoint directory or an output directory");
+      const found = listResumableCheckpoints(opts.outputDir);
+      if (found.length === 0)
+        throw new Error(`resume: no resumable checkpoint-N directory in ${opts.outputDir}`);
+      dir = found[found.length - 1]!.dir;
+    }
+    const stateFile = join(dir, STATE_DIR, STATE_FILE);
+    const state = readJsonChecked(stateFile, stateSchema);
+    const policy = loadPolicy(dir);
+    let reference: GPT | undefined;
+    try {
+      reference = loadPolicy(join(dir, STATE_DIR, "reference"));
+      const t = new GrpoTrainer(policy, { ...opts, reference });
+      const optFile = join(dir, STATE_DIR, OPTIMIZER_FILE);
+      if (!existsSync(optFile)) throw new Error(`${optFile}: file not found`);
+      await restoreOptimizer(t.optimizer, new Uint8Array(readFileSync(optFile)), optFile);
+      t.step = state.step;
+      t.rng.setState(state.rngState);
+      if (t.curriculum && state.curriculum) t.curriculum.setState(state.curriculum);
+      if (t.replay && state.replay) t.replay.setState(state.replay as ReplayGroup[]);
+      t.best = state.best;
+      t.lastEval = state.lastEval;
+      if (opts.outputDir) truncateHistory(join(opts.outputDir, "history.jsonl"), state.step);
+      return t;
+    } catch (err) {
+      policy.dispose();
+      reference?.dispose();
+      throw err;
+    }
+  }
+
+  dispose(): void {
+    this.optimizer.dispose();
+    this.reference.dispose();
+  }
+}
+
+function truncateHistory(file: string, step: number): void {
+  if (!existsSync(file)) return;
+  const kept = readJsonl(file).records.filter((r) => ((r.value as { step?: number }).step ?? 0) <= step);
+  writeFileAtomic(file, kept.map((r) => `${JSON.stringify(r.value)}\n`).join(""));
+}
+
+function toReplayGroup(g: Rollout[], advantages: number[]): ReplayGroup {
+  return {
+    prompt: g[0]!.prompt,
+    completions: g.map((r) => ({ tokens: r.tokens, finished: r.finished, toolMask: r.toolMask })),
+    rewards: g.map((r) => r.reward),
+    advantages,
+    successes: g.map((r) => r.success),
+  };
+}
+
+function fromReplayGroup(rg: ReplayGroup, group: number): Rollout[] {
+  return rg.completions.map((c, i) => ({
+    group,
+    prompt: rg.prompt,
+    tokens: c.tokens,
+    finished: c.finished,
+    toolMask: c.toolMask,
+    reward: rg.rewards[i]!,
+    success: rg.successes[i]!,
+  }));
+}
+
+function mean(xs: number[]): number {
+  return xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : 0;
+}
+
+function validateConfig(c: TrainerConfig): void {
+  const posInt = (v: number, name: string) => {
+    if (!(Number.isInteger(v) && v >= 1))
+      throw new Error(`trainer config: ${name} must be an integer ≥ 1, got ${v}`);
+  };
+  posInt(c.groupSize, "groupSize");
+  posInt(c.promptsPerStep, "promptsPerStep");
+  posInt(c.maxNewTokens, "maxNewTokens");
+  posInt(c.iterations, "iterations");
+  if (!(c.learningRate > 0))
+    throw new Error(`trainer config: learningRate must be > 0, got ${c.learningRate}`);
+  if (!(c.temperature > 0)) throw new Error(`trainer config: temperature must be > 0, got ${c.temperature}`);
+  if (c.groupSize < 2)
+    throw new Error("trainer config: groupSize must be ≥ 2 (advantages compare completions of one prompt)");
+}

@@ -1,0 +1,73 @@
+import type * as tf from "@tensorflow/tfjs-core";
+import type { Rng } from "../core/rng.ts";
+
+/**
+ * What the trainer needs from a policy. `src/model` GPT satisfies it structurally; tests use
+ * smaller models with the same shape so that the trainer is checked on its own.
+ */
+export interface PolicyModel {
+  /** log π(ids[:, t+1] | ids[:, ≤t]) for t = 0..T-2 → [B, T-1], optionally the entropy per position. */
+  tokenLogprobs(
+    ids: tf.Tensor2D,
+    opts?: { withEntropy?: boolean },
+  ): { logprobs: tf.Tensor2D; entropy?: tf.Tensor2D };
+  /** In a fixed order: the optimizer state is matched to variables by position. */
+  trainableVariables(): tf.Variable[];
+  namedWeights(): Record<string, tf.Tensor>;
+  loadNamedWeights(w: Record<string, tf.Tensor>): void;
+  clone(): PolicyModel;
+  dispose(): void;
+}
+
+/** An allowed-token automaton applied at every sampling step (a grammar). */
+export interface TokenConstraint<S = unknown> {
+  initial(): S;
+  allowed(state: S): Uint8Array;
+  advance(state: S, token: number): S;
+  isDone(state: S): boolean;
+}
+
+export interface SampleOptions {
+  maxNewTokens: number;
+  temperature?: number;
+  topK?: number;
+  topP?: number;
+  eosId?: number;
+  constraint?: TokenConstraint;
+  rng: Rng;
+}
+
+export interface SampleResult {
+  tokens: number[][];
+  logprobs: number[][];
+  finished: boolean[];
+}
+
+export type SampleFn<P extends PolicyModel = PolicyModel> = (
+  model: P,
+  prompts: number[][],
+  opts: SampleOptions,
+) => SampleResult;
+
+export interface RewardResult {
+  total: number;
+  /** the task's notion of a solved episode; drives the success rate and the curriculum. */
+  success: boolean;
+}
+
+/** A task as the parametric trainer sees it: prompts, a constraint and a reward. */
+export interface RlTask {
+  readonly name: string;
+  readonly eosId: number;
+  readonly constraint?: TokenConstraint;
+  /** the training prompts drawn for one step (all of one length, they share a batch). */
+  trainPrompts(rng: Rng, n: number): number[][];
+  /** fixed held-out prompts for evaluation. */
+  evalPrompts(): number[][];
+  /** `tokens` are the generated ids, without the prompt, eos included when it was produced. */
+  reward(tokens: number[], phase: number): RewardResult;
+  /** full token sequences (prompt + completion + eos) for the supervised warm start. */
+  demonstrations?(rng: Rng, n: number): number[][];
+  /** the number of curriculum phases; 1 when the task has none. */
+  readonly phases?: number;
+}

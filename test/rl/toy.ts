@@ -1,0 +1,33 @@
+import type { Rng } from "../../src/core/rng.ts";
+import { Rng as RngClass } from "../../src/core/rng.ts";
+import { GPT } from "../../src/model/gpt.ts";
+import type { RlTask } from "../../src/rl/types.ts";
+
+/** Token ids of the toy task: <bos>, <eos>, and four symbols a, b, c, d. */
+export const BOS = 0;
+export const EOS = 1;
+export const TARGET = 2;
+
+/**
+ * Reward = share of the first four generated symbols that are `a` (eos counts as a miss), so a
+ * policy can only raise it by putting more mass on one particular token: a wrong sign in the
+ * update would lower it.
+ */
+export function toyTask(): RlTask {
+  return {
+    name: "toy",
+    eosId: EOS,
+    trainPrompts: (_rng: Rng, n: number) => Array.from({ length: n }, () => [BOS]),
+    evalPrompts: () => [[BOS]],
+    reward(tokens) {
+      const hits = tokens.slice(0, 4).filter((t) => t === TARGET).length;
+      return { total: hits / 4, success: hits === 4 };
+    },
+    demonstrations: (rng: Rng, n: number) =>
+      Array.from({ length: n }, () => [BOS, ...Array.from({ length: 4 }, () => 2 + rng.int(4)), EOS]),
+  };
+}
+
+export function tinyGpt(seed = 1): GPT {
+  return new GPT({ vocabSize: 6, contextLength: 8, dModel: 16, nLayers: 1, nHeads: 2 }, new RngClass(seed));
+}
