@@ -1,5 +1,9 @@
 import type * as tf from "@tensorflow/tfjs-core";
 import type { Rng } from "../core/rng.ts";
+import type { SampleOptions, SampleResult, TokenConstraint } from "../model/sampler.ts";
+
+// The sampler's contract is the trainer's too: one definition, re-exported for rl callers.
+export type { SampleOptions, SampleResult, TokenConstraint };
 
 /**
  * What the trainer needs from a policy. `src/model` GPT satisfies it structurally; tests use
@@ -17,30 +21,6 @@ export interface PolicyModel {
   loadNamedWeights(w: Record<string, tf.Tensor>): void;
   clone(): PolicyModel;
   dispose(): void;
-}
-
-/** An allowed-token automaton applied at every sampling step (a grammar). */
-export interface TokenConstraint<S = unknown> {
-  initial(): S;
-  allowed(state: S): Uint8Array;
-  advance(state: S, token: number): S;
-  isDone(state: S): boolean;
-}
-
-export interface SampleOptions {
-  maxNewTokens: number;
-  temperature?: number;
-  topK?: number;
-  topP?: number;
-  eosId?: number;
-  constraint?: TokenConstraint;
-  rng: Rng;
-}
-
-export interface SampleResult {
-  tokens: number[][];
-  logprobs: number[][];
-  finished: boolean[];
 }
 
 export type SampleFn<P extends PolicyModel = PolicyModel> = (
