@@ -115,13 +115,23 @@ async function child(
   };
 }
 
-function torchAvailable(): boolean {
-  try {
-    execFileSync("python3", ["-c", "import torch"], { stdio: "ignore" });
-    return true;
-  } catch {
-    return false;
+/**
+ * The first interpreter that can import torch: $PYTHON, then python3 on PATH, then Debian's own
+ * (python3-torch installs for /usr/bin/python3, which a version manager on PATH can shadow).
+ */
+function torchPython(): string | undefined {
+  const candidates = [process.env.PYTHON, "python3", "/usr/bin/python3"].filter((c): c is string =>
+    Boolean(c),
+  );
+  for (const py of candidates) {
+    try {
+      execFileSync(py, ["-c", "import torch"], { stdio: "ignore" });
+      return py;
+    } catch {
+      // not this one
+    }
   }
+  return undefined;
 }
 
 async function main(): Promise<void> {
@@ -159,11 +169,12 @@ async function main(): Promise<void> {
       if (r.profile) process.stdout.write(`      profile: ${r.profile}\n`);
     }
   }
-  if (!torchAvailable()) {
-    process.stdout.write("pytorch: skipped (python3 cannot import torch)\n");
+  const python = torchPython();
+  if (!python) {
+    process.stdout.write("pytorch: skipped (no python3 here can import torch)\n");
     return;
   }
-  const py = spawnSync("python3", [fileURLToPath(new URL("torch_step.py", import.meta.url)), String(steps)], {
+  const py = spawnSync(python, [fileURLToPath(new URL("torch_step.py", import.meta.url)), String(steps)], {
     encoding: "utf8",
   });
   const m = /step_ms=([\d.]+)/.exec(py.stdout);

@@ -12,6 +12,16 @@ import torch.nn.functional as F
 V, C, D, L, H, B, T = 96, 128, 128, 4, 4, 32, 64
 
 
+def attention(q, k, v):
+    # Debian's torch 1.13 predates F.scaled_dot_product_attention; the explicit form is the same math.
+    if hasattr(F, "scaled_dot_product_attention"):
+        return F.scaled_dot_product_attention(q, k, v, is_causal=True)
+    t = q.shape[-2]
+    scores = (q @ k.transpose(-2, -1)) / (q.shape[-1] ** 0.5)
+    mask = torch.ones(t, t, dtype=torch.bool, device=q.device).triu(1)
+    return scores.masked_fill(mask, float("-inf")).softmax(-1) @ v
+
+
 class Block(nn.Module):
     def __init__(self):
         super().__init__()
@@ -25,7 +35,7 @@ class Block(nn.Module):
         b, t, _ = x.shape
         a = self.ln1(x)
         heads = lambda z: z.view(b, t, H, D // H).transpose(1, 2)
-        y = F.scaled_dot_product_attention(heads(self.q(a)), heads(self.k(a)), heads(self.v(a)), is_causal=True)
+        y = attention(heads(self.q(a)), heads(self.k(a)), heads(self.v(a)))
         x = x + self.o(y.transpose(1, 2).reshape(b, t, D))
         return x + self.down(F.gelu(self.up(self.ln2(x)), approximate="tanh"))
 
