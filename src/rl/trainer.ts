@@ -237,7 +237,27 @@ export class GrpoTrainer {
       [METRICS.stepTime]: (performance.now() - t0) / 1000,
     };
     if (write) this.appendHistory(record);
+    // Samples go out even when the caller writes the history line itself (train() adds eval fields first).
+    if (this.step === 1 || this.step % Math.max(1, this.cfg.evalEvery) === 0) this.appendSamples(groups[0]!);
     return record;
+  }
+
+  /** Best and worst completion of one group, so a report can show what the policy writes. */
+  private appendSamples(group: readonly Rollout[]): void {
+    if (!this.outputDir || !this.task.describe || group.length === 0) return;
+    let best = group[0]!;
+    let worst = group[0]!;
+    for (const r of group) {
+      if (r.reward > best.reward) best = r;
+      if (r.reward < worst.reward) worst = r;
+    }
+    const describe = (r: Rollout) => ({ text: this.task.describe!(r.tokens), reward: r.reward });
+    appendJsonl(join(this.outputDir, "samples.jsonl"), {
+      step: this.step,
+      group_size: group.length,
+      best: describe(best),
+      worst: describe(worst),
+    });
   }
 
   private appendHistory(record: StepRecord): void {
@@ -420,7 +440,10 @@ export class GrpoTrainer {
       if (t.replay && state.replay) t.replay.setState(state.replay as ReplayGroup[]);
       t.best = state.best;
       t.lastEval = state.lastEval;
-      if (opts.outputDir) truncateHistory(join(opts.outputDir, "history.jsonl"), state.step);
+      if (opts.outputDir) {
+        truncateHistory(join(opts.outputDir, "history.jsonl"), state.step);
+        truncateHistory(join(opts.outputDir, "samples.jsonl"), state.step);
+      }
       return t;
     } catch (err) {
       policy.dispose();

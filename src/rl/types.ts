@@ -48,6 +48,8 @@ export interface RlTask {
   reward(tokens: number[], phase: number): RewardResult;
   /** full token sequences (prompt + completion + eos) for the supervised warm start. */
   demonstrations?(rng: Rng, n: number): number[][];
+  /** a completion as text, for the sample table of the run report (samples.jsonl). */
+  describe?(tokens: number[]): string;
   /** the number of curriculum phases; 1 when the task has none. */
   readonly phases?: number;
 }

@@ -80,11 +80,23 @@ describe("GRPO trainer on a toy task", () => {
   it("writes history, checkpoints, best_model, final and training_stats", async () => {
     const out = tmp();
     const t = new GrpoTrainer(tinyGpt(3), {
-      task: toyTask(),
+      task: { ...toyTask(), describe: (tokens: number[]) => tokens.join(",") },
       config: { ...config, evalEvery: 2, saveEvery: 2 },
       outputDir: out,
     });
     await t.train(4);
+    // samples.jsonl: best and worst of a group at step 1 and every evalEvery steps, for the report.
+    const samples = readJsonl(join(out, "samples.jsonl")).records.map(
+      (r) => r.value as { step: number; best: { text: string; reward: number }; worst: { reward: number } },
+    );
+    assert.deepEqual(
+      samples.map((s) => s.step),
+      [1, 2, 4],
+    );
+    for (const s of samples) {
+      assert.ok(s.best.reward >= s.worst.reward);
+      assert.match(s.best.text, /^\d+(,\d+)*$|^$/);
+    }
     for (const d of ["checkpoint-2", "checkpoint-4", "best_model", "final"]) {
       assert.ok(existsSync(join(out, d, "model.safetensors")), `${d}/model.safetensors`);
       const meta = JSON.parse(readFileSync(join(out, d, "metadata.json"), "utf8"));

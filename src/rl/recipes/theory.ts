@@ -1,4 +1,5 @@
 import type { Rng } from "../../core/rng.ts";
+import { formatTheory } from "../../envs/theory/fields.ts";
 import { createTheoryTask, type TheoryTask, type TheoryTaskOptions } from "../../envs/theory/task.ts";
 import type { GPTConfig } from "../../model/gpt.ts";
 import type { RlTask, TokenConstraint } from "../types.ts";
@@ -41,6 +42,10 @@ export function theoryRlTask(opts: TheoryTaskOptions = QUICK_GRAMMAR): TheoryRlT
     reward(tokens, phase) {
       const r = theory.reward(tokens, phase as 1 | 2 | 3);
       return { total: r.total, success: r.success };
+    },
+    describe(tokens) {
+      const t = g.decode(tokens);
+      return t ? formatTheory(t) : g.tokensToString(tokens);
     },
     // Full sequences for the warm start: the environment's demonstrations with <bos> in front.
     demonstrations: (rng: Rng, n: number) =>
