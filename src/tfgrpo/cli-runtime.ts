@@ -15,7 +15,7 @@ import { CausalScaffoldEngine } from "./engine.ts";
 import { ExperienceManager } from "./experience.ts";
 import type { ExtractionSettings } from "./generator.ts";
 import { PromptSet } from "./prompts.ts";
-import { DEFAULT_TAU, type ExtractionMode, loadRewardWeights } from "./rewards.ts";
+import { DEFAULT_TAU, type ExtractionMode, type GeneratorId, loadRewardWeights } from "./rewards.ts";
 import { recordRunUsage } from "./usage-log.ts";
 
 /** Options every training-free command accepts. */
@@ -57,6 +57,29 @@ export function parseUnitFloat(name: string, max = 2) {
       throw new InvalidArgumentError(`${name} must be in [0, ${max}], got "${v}"`);
     return n;
   };
+}
+
+/** A comma list of generator ids such as "1,3", for the flag named; duplicates collapse. */
+export function parseGeneratorList(flag: string) {
+  return (v: string): GeneratorId[] => {
+    const ids = v.split(",").map((s) => s.trim());
+    if (ids.some((s) => s !== "1" && s !== "2" && s !== "3")) {
+      throw new InvalidArgumentError(`${flag} must be a comma list of 1, 2, 3, got "${v}"`);
+    }
+    return [...new Set(ids.map(Number))] as GeneratorId[];
+  };
+}
+
+/** --max-problems and --start-problem, the window of a data set every per-problem command walks. */
+export function addProblemRangeOptions(cmd: Command, verb: string): Command {
+  return cmd
+    .option("--max-problems <n>", `${verb} at most this many problems`, parsePositiveInt("--max-problems"))
+    .option(
+      "--start-problem <i>",
+      "index (0-based) of the first problem in the data set",
+      parseNonNegativeInt("--start-problem"),
+      0,
+    );
 }
 
 export function addCommonOptions(cmd: Command): Command {

@@ -1,9 +1,9 @@
 import { type Command, InvalidArgumentError } from "commander";
 import {
   addCommonOptions,
+  addProblemRangeOptions,
   type CommonOptions,
   createRuntime,
-  parseNonNegativeInt,
   parsePositiveInt,
   parseUnitFloat,
 } from "../../tfgrpo/cli-runtime.ts";
@@ -32,13 +32,6 @@ export function register(program: Command): void {
     )
     .requiredOption("--id <n>", "generator 1, 2 or 3", parseGeneratorId)
     .requiredOption("--dataset <names...>", "data set name(s) from the dataset config, or full")
-    .option("--max-problems <n>", "solve at most this many problems", parsePositiveInt("--max-problems"))
-    .option(
-      "--start-problem <i>",
-      "index (0-based) of the first problem in the data set",
-      parseNonNegativeInt("--start-problem"),
-      0,
-    )
     .option("--rollouts <n>", "rollouts per problem (the group)", parsePositiveInt("--rollouts"), 3)
     .option(
       "--temperature <t>",
@@ -46,7 +39,7 @@ export function register(program: Command): void {
       parseUnitFloat("--temperature"),
       0.7,
     );
-  addCommonOptions(cmd)
+  addCommonOptions(addProblemRangeOptions(cmd, "solve"))
     .addHelpText(
       "after",
       "\nExample:\n  grpo generator --id 1 --dataset aime2024 --max-problems 10 --start-problem 5 --rollouts 3 --temperature 0.3",

@@ -1,9 +1,10 @@
-import { type Command, InvalidArgumentError } from "commander";
+import type { Command } from "commander";
 import {
   addCommonOptions,
+  addProblemRangeOptions,
   type CommonOptions,
   createRuntime,
-  parseNonNegativeInt,
+  parseGeneratorList,
   parsePositiveInt,
   parseUnitFloat,
 } from "../../tfgrpo/cli-runtime.ts";
@@ -19,14 +20,6 @@ interface GeneratorsCliOptions extends CommonOptions {
   temperature: number;
 }
 
-function parseIds(v: string): GeneratorId[] {
-  const ids = v.split(",").map((s) => s.trim());
-  if (ids.length === 0 || ids.some((s) => s !== "1" && s !== "2" && s !== "3")) {
-    throw new InvalidArgumentError(`--ids must be a comma list of 1, 2, 3, got "${v}"`);
-  }
-  return [...new Set(ids.map(Number))] as GeneratorId[];
-}
-
 export function register(program: Command): void {
   const cmd = program
     .command("generators")
@@ -35,15 +28,8 @@ export function register(program: Command): void {
         "so they never write the same file.",
     )
     .option("--all", "run generators 1, 2 and 3")
-    .option("--ids <list>", "comma list of generators to run, e.g. 1,3", parseIds)
+    .option("--ids <list>", "comma list of generators to run, e.g. 1,3", parseGeneratorList("--ids"))
     .requiredOption("--dataset <names...>", "data set name(s) from the dataset config, or full")
-    .option("--max-problems <n>", "solve at most this many problems", parsePositiveInt("--max-problems"))
-    .option(
-      "--start-problem <i>",
-      "index (0-based) of the first problem in the data set",
-      parseNonNegativeInt("--start-problem"),
-      0,
-    )
     .option("--rollouts <n>", "rollouts per problem and generator", parsePositiveInt("--rollouts"), 3)
     .option(
       "--temperature <t>",
@@ -51,7 +37,7 @@ export function register(program: Command): void {
       parseUnitFloat("--temperature"),
       0.7,
     );
-  addCommonOptions(cmd)
+  addCommonOptions(addProblemRangeOptions(cmd, "solve"))
     .addHelpText(
       "after",
       "\nExample:\n  grpo generators --all --dataset aime2024 --max-problems 30 --rollouts 3 --concurrency 16",

@@ -1,12 +1,13 @@
 import { join, resolve } from "node:path";
-import { type Command, InvalidArgumentError } from "commander";
+import type { Command } from "commander";
 import { writeJsonAtomic } from "../../io/files.ts";
 import { summarizeUsage } from "../../llm/index.ts";
 import {
   addCommonOptions,
+  addProblemRangeOptions,
   type CommonOptions,
   createRuntime,
-  parseNonNegativeInt,
+  parseGeneratorList,
   parsePositiveInt,
   parseUnitFloat,
 } from "../../tfgrpo/cli-runtime.ts";
@@ -23,14 +24,6 @@ interface EvalCliOptions extends CommonOptions {
   output?: string;
 }
 
-function parseIds(v: string): GeneratorId[] {
-  const ids = v.split(",").map((s) => s.trim());
-  if (ids.some((s) => s !== "1" && s !== "2" && s !== "3")) {
-    throw new InvalidArgumentError(`--generators must be a comma list of 1, 2, 3, got "${v}"`);
-  }
-  return [...new Set(ids.map(Number))] as GeneratorId[];
-}
-
 export function register(program: Command): void {
   const cmd = program
     .command("tf-eval")
@@ -39,20 +32,16 @@ export function register(program: Command): void {
         "problems, plus the learning cost (tokens, calls, USD) of the recorded training runs.",
     )
     .requiredOption("--datasets <names...>", "data set name(s) from the dataset config, or full")
-    .option("--max-problems <n>", "evaluate at most this many problems", parsePositiveInt("--max-problems"))
-    .option(
-      "--start-problem <i>",
-      "index (0-based) of the first problem",
-      parseNonNegativeInt("--start-problem"),
-      0,
-    )
     .option("--k <n>", "rollouts per problem (Mean@k, Pass@k)", parsePositiveInt("--k"), 3)
-    .option("--generators <list>", "comma list of generators to evaluate", parseIds, [
-      1, 2, 3,
-    ] as GeneratorId[])
+    .option(
+      "--generators <list>",
+      "comma list of generators to evaluate",
+      parseGeneratorList("--generators"),
+      [1, 2, 3] as GeneratorId[],
+    )
     .option("--temperature <t>", "generator sampling temperature", parseUnitFloat("--temperature"), 0.7)
     .option("--output <path>", "result file (default <workdir>/grpo_training/tf_eval_results.json)");
-  addCommonOptions(cmd)
+  addCommonOptions(addProblemRangeOptions(cmd, "evaluate"))
     .addHelpText(
       "after",
       "\nExample:\n  grpo tf-eval --datasets aime2024 --max-problems 30 --k 3 --generators 1,2,3",
