@@ -5,7 +5,7 @@
  *
  *   npx tsx bench/theory-learning/run.ts [--minutes 15] [--max-steps N] [--backend wasm|cpu]
  *        [--learning-rate 1e-3] [--group-size 64] [--sft-steps 200] [--seed 1] [--replay groups/step]
- *        [--curriculum]
+ *        [--curriculum] [--partial-credit 0.1] [--temperature 1] [--entropy-coef 0.01] [--kl-coef 0.05]
  *        [--output-dir outputs/grpo_theory_bench]
  */
 
@@ -14,7 +14,7 @@ import { parseArgs } from "node:util";
 import { Rng } from "../../src/core/rng.ts";
 import { writeJsonAtomic } from "../../src/io/files.ts";
 import { type BackendName, initBackend } from "../../src/model/backend.ts";
-import { theoryRlTask } from "../../src/rl/recipes/theory.ts";
+import { QUICK_GRAMMAR, theoryRlTask } from "../../src/rl/recipes/theory.ts";
 import {
   measureTheories,
   newTheoryModel,
@@ -37,6 +37,10 @@ const { values } = parseArgs({
     seed: { type: "string", default: "1" },
     replay: { type: "string", default: "0" },
     curriculum: { type: "boolean", default: false },
+    "partial-credit": { type: "string", default: "0.1" },
+    temperature: { type: "string", default: "1" },
+    "entropy-coef": { type: "string", default: "0.01" },
+    "kl-coef": { type: "string", default: "0.05" },
     "output-dir": { type: "string", default: "outputs/grpo_theory_bench" },
   },
 });
@@ -50,7 +54,7 @@ const backend = await initBackend(values.backend as BackendName);
 const seed = num("seed");
 const samples = num("samples");
 const outputDir = values["output-dir"]!;
-const task = theoryRlTask();
+const task = theoryRlTask({ ...QUICK_GRAMMAR, reward: { partialCredit: num("partial-credit") } });
 const rng = new Rng(seed);
 const model = newTheoryModel(task, "tiny", rng);
 
@@ -73,6 +77,9 @@ const config = {
       seed,
       learningRate: num("learning-rate"),
       groupSize: num("group-size"),
+      temperature: num("temperature"),
+      entropyCoef: num("entropy-coef"),
+      klCoef: num("kl-coef"),
       useCurriculum: values.curriculum === true,
     },
     task,

@@ -68,6 +68,13 @@ export interface TheoryRewardConfig {
   /** Number of fields at which the length term saturates. Default 5 (one generation). */
   targetFields?: number;
   scales?: Partial<Record<PerturbativeAnomaly, number>>;
+  /**
+   * Phase 3 only: factor in [0, 1] applied to the positive total of a theory that is not yet a
+   * success (anomaly-free and non-trivial). Default 1 (plain shaping). Below 1, exact
+   * cancellation dominates: with partial credit worth up to 1, a short chiral but anomalous
+   * theory is a local optimum that a rare anomaly-free sample cannot outweigh in a group.
+   */
+  partialCredit?: number;
 }
 
 export interface TheoryReward {
@@ -101,7 +108,11 @@ function resolveConfig(cfg: TheoryRewardConfig) {
   for (const [name, s] of Object.entries(scales)) {
     if (!Number.isFinite(s) || s <= 0) throw new Error(`theory reward: scales.${name} must be > 0, got ${s}`);
   }
-  return { phase, weights, targetFields, scales };
+  const partialCredit = cfg.partialCredit ?? 1;
+  if (!(partialCredit >= 0 && partialCredit <= 1)) {
+    throw new Error(`theory reward: partialCredit must be in [0, 1], got ${partialCredit}`);
+  }
+  return { phase, weights, targetFields, scales, partialCredit };
 }
 
 /** Score of one coefficient in (0, 1]: strictly decreasing in |c|, 1 exactly at c = 0. */
@@ -136,7 +147,7 @@ function chirality(t: Theory): { nonTrivial: boolean; score: number } {
 }
 
 export function theoryReward(t: Theory | null, cfg: TheoryRewardConfig = {}): TheoryReward {
-  const { phase, weights, targetFields, scales } = resolveConfig(cfg);
+  const { phase, weights, targetFields, scales, partialCredit } = resolveConfig(cfg);
   if (t === null) {
     return {
       total: -1,
@@ -165,8 +176,10 @@ export function theoryReward(t: Theory | null, cfg: TheoryRewardConfig = {}): Th
     norm += weights.chirality + weights.anomaly;
   }
   const penalty = phase >= 2 ? weights.exotics * exotics + weights.fractionalCharge * fractional : 0;
-  const total = Math.max(-1, Math.min(1, (norm === 0 ? 0 : gain / norm) + penalty));
   const anomalyFree = isAnomalyFree(coefficients);
+  const shaped = Math.max(-1, Math.min(1, (norm === 0 ? 0 : gain / norm) + penalty));
+  const discounted = phase === 3 && !(anomalyFree && chiral.nonTrivial) && shaped > 0;
+  const total = discounted ? shaped * partialCredit : shaped;
   const success =
     phase === 1
       ? length === 1

@@ -157,6 +157,26 @@ describe("theoryReward", () => {
     assert.throws(() => theoryReward(SM, { targetFields: 0 }), /targetFields/);
   });
 
+  it("partialCredit scales only the positive phase-3 total of a theory that is not a success", () => {
+    const four = SM.slice(0, 4);
+    const full = theoryReward(four).total;
+    assert.ok(Math.abs(theoryReward(four, { partialCredit: 0.25 }).total - 0.25 * full) < 1e-12);
+    assert.equal(theoryReward(four, { partialCredit: 0 }).total, 0);
+    // A success keeps its full reward, so exact cancellation now dominates any near miss.
+    assert.equal(theoryReward(SM, { partialCredit: 0 }).total, 1);
+    // A negative total is not scaled (that would soften the penalty), nor is any earlier phase.
+    const fractional = parseTheory("(1,1,+3)");
+    const penalised = theoryReward(fractional).total;
+    assert.ok(penalised < 0, `${penalised}`);
+    assert.equal(theoryReward(fractional, { partialCredit: 0.1 }).total, penalised);
+    assert.equal(
+      theoryReward(four, { phase: 2, partialCredit: 0 }).total,
+      theoryReward(four, { phase: 2 }).total,
+    );
+    assert.throws(() => theoryReward(SM, { partialCredit: 1.5 }), /partialCredit/);
+    assert.throws(() => theoryReward(SM, { partialCredit: Number.NaN }), /partialCredit/);
+  });
+
   it("stays within [−1, 1] for random theories in every phase", () => {
     const rng = new Rng(11);
     for (let i = 0; i < 500; i++) {
