@@ -13,19 +13,22 @@
  * is most of the gap; "pipeline share" is the part the solver itself adds.
  *
  *   node --import tsx bench/tfgrpo-overhead/run.ts [--problems 30] [--concurrency 16] [--latency 100]
- *       [--rollouts 3] [--problems-in-flight N]
+ *       [--rollouts 3] [--problems-in-flight N] [--server worker|in-process]
+ * The server runs in a worker thread by default, as an endpoint runs outside the client's
+ * process; `--server in-process` shares the bench's event loop with it (a harder setting).
  *   TFGRPO_BENCH_TIMELINE=1 … also prints how many requests started in each 100 ms window.
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
+import { Worker } from "node:worker_threads";
 import { Rng } from "../../src/core/rng.ts";
 import { AGENTS, type AgentEndpoint, type AgentName, createClients, Limiter } from "../../src/llm/index.ts";
 import { CausalScaffoldEngine } from "../../src/tfgrpo/engine.ts";
 import { ExperienceManager } from "../../src/tfgrpo/experience.ts";
-import type { ProblemRef } from "../../src/tfgrpo/solve.ts";
 import { startScriptedServer } from "../../test/helpers/scripted-server.ts";
+import { benchProblems, benchResponder } from "./script.ts";
 
 const { values } = parseArgs({
   options: {
@@ -34,6 +37,7 @@ const { values } = parseArgs({
     latency: { type: "string", default: "100" },
     rollouts: { type: "string", default: "3" },
     "problems-in-flight": { type: "string" },
+    server: { type: "string", default: "worker" },
   },
 });
 const nProblems = Number(values.problems);
@@ -41,55 +45,51 @@ const concurrency = Number(values.concurrency);
 const latencyMs = Number(values.latency);
 const rollouts = Number(values.rollouts);
 
-const rng = new Rng(2024);
-const problems: ProblemRef[] = Array.from({ length: nProblems }, (_, i) => {
-  const a = 10 + rng.int(900);
-  const b = 10 + rng.int(900);
-  return {
-    id: `bench_${String(i + 1).padStart(3, "0")}`,
-    text: `Problem ${i + 1}: what is ${a} plus ${b}?`,
-    answer: String(a + b),
-  };
-});
-const byText = new Map(problems.map((p) => [p.text, p]));
+const problems = benchProblems(nProblems);
+const server = values.server === "in-process" ? await inProcessServer() : await workerServer();
 
-function scaffold(a: number, b: number, wrong: boolean): string {
-  return JSON.stringify({
-    target_variable: "total",
-    knowns: { a, b },
-    causal_graph: [{ cause: ["a", "b"], effect: "total", rule: wrong ? "total = a - b" : "total = a + b" }],
-    computation_plan: [
-      { id: "step1", target: "total", inputs: ["a", "b"], description: "add the two numbers" },
-    ],
-  });
+interface BenchServer {
+  baseURL: string;
+  stats(): Promise<{ requests: number[]; maxInFlight: number }>;
+  close(): Promise<void>;
 }
 
-let scaffoldCount = 0;
-let extractCount = 0;
-const server = await startScriptedServer(
-  ({ messages }) => {
-    const prompt = String(messages[0]?.content ?? "");
-    if (prompt.startsWith("TASK: CAUSAL SCAFFOLD")) {
-      const p = [...byText.values()].find((q) => prompt.includes(q.text))!;
-      const m = /what is (\d+) plus (\d+)/.exec(p.text)!;
-      // one wrong scaffold in five, so that some groups disagree and the libraries learn
-      return { content: scaffold(Number(m[1]), Number(m[2]), scaffoldCount++ % 5 === 0) };
-    }
-    if (prompt.startsWith("TASK: LOGIC JUDGE"))
-      return { content: '{"validity": 0.9, "completeness": 0.8, "rigor": 0.7}' };
-    if (prompt.startsWith("TASK: SUMMARISE ROLLOUT")) return { content: "Added the two givens." };
-    if (prompt.startsWith("TASK: EXTRACT EXPERIENCES")) {
-      const n = extractCount++;
-      return {
-        content: JSON.stringify([
-          { operation: "add", content: `Lesson number ${n} about sums`, category: "bench" },
-        ]),
-      };
-    }
-    return { content: "\\boxed{0}" };
-  },
-  { latencyMs },
-);
+async function inProcessServer(): Promise<BenchServer> {
+  const s = await startScriptedServer(benchResponder(problems), { latencyMs });
+  return {
+    baseURL: s.baseURL,
+    stats: async () => ({ requests: s.requests.map((r) => r.at), maxInFlight: s.maxInFlight }),
+    close: () => s.close(),
+  };
+}
+
+async function workerServer(): Promise<BenchServer> {
+  const url = new URL("./server-worker.ts", import.meta.url).href;
+  // A worker does not inherit the parent's --import hooks: it registers tsx itself.
+  const worker = new Worker(
+    `import("tsx/esm/api").then((m) => { m.register(); return import(${JSON.stringify(url)}); });`,
+    { eval: true, workerData: { problems: nProblems, latencyMs } },
+  );
+  const next = <T>() =>
+    new Promise<T>((resolve, reject) => {
+      worker.once("message", resolve);
+      worker.once("error", reject);
+    });
+  const { baseURL } = await next<{ baseURL: string }>();
+  return {
+    baseURL,
+    stats: async () => {
+      const reply = next<{ requests: number[]; maxInFlight: number }>();
+      worker.postMessage("stats");
+      return reply;
+    },
+    close: async () => {
+      const exited = new Promise<void>((resolve) => worker.once("exit", () => resolve()));
+      worker.postMessage("close");
+      await exited;
+    },
+  };
+}
 
 const endpoints = {} as Record<AgentName, AgentEndpoint>;
 for (const agent of AGENTS) {
@@ -123,7 +123,8 @@ const cpu = process.cpuUsage(cpu0);
 clearInterval(sampler);
 peakRss = Math.max(peakRss, process.memoryUsage().rss, process.resourceUsage().maxRSS * 1024);
 
-const calls = server.requests.length;
+const pipelineStats = await server.stats();
+const calls = pipelineStats.requests.length;
 const idealMs = (calls * latencyMs) / concurrency;
 const ratio = wallMs / idealMs;
 // Transport baseline: the same number of calls straight through one client and the same
@@ -147,10 +148,10 @@ const rows = summaries.map(
   (s) => `generator_${s.generator}: ${s.processed} problems, ${s.extractions} library updates`,
 );
 if (process.env.TFGRPO_BENCH_TIMELINE) {
-  const t0ms = server.requests[0]!.at;
+  const t0ms = pipelineStats.requests[0]!;
   const buckets: number[] = [];
-  for (const r of server.requests) {
-    const b = Math.floor((r.at - t0ms) / 100);
+  for (const at of pipelineStats.requests) {
+    const b = Math.floor((at - t0ms) / 100);
     buckets[b] = (buckets[b] ?? 0) + 1;
   }
   console.log(`  requests started per 100 ms: ${Array.from(buckets, (v) => v ?? 0).join(" ")}`);
@@ -162,7 +163,7 @@ console.log(
   `tfgrpo-overhead: ${nProblems} problems × 3 generators × ${rollouts} rollouts, latency ${latencyMs} ms, concurrency ${concurrency}`,
 );
 for (const r of rows) console.log(`  ${r}`);
-console.log(`  LLM calls        ${calls} (peak in flight ${server.maxInFlight})`);
+console.log(`  LLM calls        ${calls} (peak in flight ${pipelineStats.maxInFlight})`);
 console.log(`  wall time        ${(wallMs / 1000).toFixed(2)} s`);
 console.log(`  ideal            ${(idealMs / 1000).toFixed(2)} s  (calls × latency / concurrency)`);
 console.log(`  CPU time         ${((cpu.user + cpu.system) / 1e6).toFixed(2)} s of this process`);

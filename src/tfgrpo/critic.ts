@@ -261,7 +261,7 @@ export async function runCritic(opts: CriticOptions): Promise<CriticSummary> {
         progress?.log(`warning: ${w}`);
       }
       if (outcome.error) progress?.log(`critic experience extraction failed on ${id}: ${outcome.error}`);
-      library.save();
+      await library.saveAsync();
       summary.extractions++;
     }
     for (const { rec } of results) {

@@ -1,7 +1,7 @@
 import { copyFileSync, existsSync, mkdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { z } from "zod";
-import { FileFormatError, writeJsonAtomic } from "../io/files.ts";
+import { FileFormatError, jsonFileText, writeFileAtomicAsync, writeJsonAtomic } from "../io/files.ts";
 
 export const LIBRARY_OWNERS = ["generator_1", "generator_2", "generator_3", "critic", "shared"] as const;
 export type LibraryOwner = (typeof LIBRARY_OWNERS)[number];
@@ -296,6 +296,20 @@ export class ExperienceLibrary {
 
   save(): void {
     writeJsonAtomic(this.path, this.toJSON());
+  }
+
+  private pendingSave: Promise<void> = Promise.resolve();
+
+  /**
+   * Saves the library as it is now without blocking the event loop. Saves are chained, so the
+   * file always ends with the newest snapshot; the promise settles once this one is on disk.
+   */
+  saveAsync(): Promise<void> {
+    const text = jsonFileText(this.toJSON());
+    const next = this.pendingSave.then(() => writeFileAtomicAsync(this.path, text));
+    // A failed save rejects its own caller; the chain goes on for later ones.
+    this.pendingSave = next.catch(() => {});
+    return next;
   }
 }
 

@@ -211,7 +211,7 @@ export async function runGenerator(opts: GeneratorOptions): Promise<GeneratorSum
         opts.progress?.log(`experience extraction failed on ${problem.id}: ${outcome.error}`);
       // The library is saved before the cache line: a crash in between re-runs this problem,
       // which at worst learns twice, instead of losing what was learned.
-      library.save();
+      await library.saveAsync();
       summary.extractions++;
       extractionNote = {
         triggered: true,
@@ -244,7 +244,7 @@ export async function runGenerator(opts: GeneratorOptions): Promise<GeneratorSum
     });
   });
   // usage counts move on every problem, not only on those that taught the library
-  if (learn && useExperiences && todo.length > 0) library.save();
+  if (learn && useExperiences && todo.length > 0) await library.saveAsync();
   opts.progress?.stop();
   return summary;
 }

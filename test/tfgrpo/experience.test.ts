@@ -1,5 +1,13 @@
 import assert from "node:assert/strict";
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import {
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, test } from "node:test";
@@ -181,6 +189,43 @@ describe("library files", () => {
     const back = ExperienceLibrary.load("generator_1", path);
     assert.deepEqual(back.toJSON(), lib.toJSON());
     assert.equal(JSON.parse(readFileSync(path, "utf8")).agent, "generator_1");
+  });
+
+  test("saveAsync snapshots at call time and chained saves end with the newest snapshot", async () => {
+    const dir = tmp();
+    const path = libraryPath(dir, "generator_2");
+    const lib = ExperienceLibrary.empty("generator_2", path);
+    const saves: Promise<void>[] = [];
+    for (let i = 1; i <= 5; i++) {
+      lib.apply([{ operation: "add", content: `lesson number ${i} about units` }], {
+        problemId: `p${i}`,
+        now: fixedNow,
+      });
+      saves.push(lib.saveAsync());
+    }
+    // The first save's snapshot holds one entry even though four more were added before it ran.
+    await saves[0];
+    const afterFirst = JSON.parse(readFileSync(path, "utf8")).experiences.length;
+    assert.ok(afterFirst >= 1 && afterFirst <= 5);
+    await Promise.all(saves);
+    assert.deepEqual(ExperienceLibrary.load("generator_2", path).toJSON(), lib.toJSON());
+    assert.equal(lib.entries().length, 5);
+    assert.deepEqual(readdirSync(join(dir, "data", "grpo_experiences")), ["generator_2_experiences.json"]);
+  });
+
+  test("a failed saveAsync rejects its caller and later saves still land", async () => {
+    const dir = tmp();
+    // A directory where the file should be: the rename fails.
+    const blocked = join(dir, "blocked.json");
+    const lib = ExperienceLibrary.empty("critic", blocked);
+    lib.apply([{ operation: "add", content: "first" }], { problemId: "p" });
+    mkdirSync(join(blocked, "inside"), { recursive: true });
+    await assert.rejects(lib.saveAsync());
+    assert.deepEqual(readdirSync(dir), ["blocked.json"], "no temp file left behind");
+    rmSync(blocked, { recursive: true });
+    lib.apply([{ operation: "add", content: "second" }], { problemId: "q" });
+    await lib.saveAsync();
+    assert.equal(ExperienceLibrary.load("critic", blocked).entries().length, 2);
   });
 
   test("older layouts load: a bare list and an object keyed by id; a missing file is empty", () => {

@@ -1,0 +1,22 @@
+/**
+ * The scripted server in its own thread. A real LLM endpoint does not share the client's event
+ * loop; in-process, the server's parsing and timers would be charged to the pipeline.
+ *
+ * Messages: in ← workerData {problems, latencyMs}; out → {baseURL}; in ← "stats" → out
+ * {requests: arrival times, maxInFlight}; in ← "close" → the server closes and the thread ends.
+ */
+import { parentPort, workerData } from "node:worker_threads";
+import { startScriptedServer } from "../../test/helpers/scripted-server.ts";
+import { benchProblems, benchResponder } from "./script.ts";
+
+const { problems, latencyMs } = workerData as { problems: number; latencyMs: number };
+const server = await startScriptedServer(benchResponder(benchProblems(problems)), { latencyMs });
+parentPort!.postMessage({ baseURL: server.baseURL });
+parentPort!.on("message", async (msg: string) => {
+  if (msg === "stats") {
+    parentPort!.postMessage({ requests: server.requests.map((r) => r.at), maxInFlight: server.maxInFlight });
+  } else if (msg === "close") {
+    await server.close();
+    parentPort!.close();
+  }
+});
