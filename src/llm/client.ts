@@ -146,6 +146,20 @@ export function emptyByKind(): Record<LLMErrorKind, number> {
   return Object.fromEntries(ERROR_KINDS.map((k) => [k, 0])) as Record<LLMErrorKind, number>;
 }
 
+/** Usage counters at zero: a new client's, and the start of every sum of them. */
+export function emptyUsage(): Omit<UsageStats, "agent" | "model"> {
+  return {
+    calls: 0,
+    failedCalls: 0,
+    retries: 0,
+    promptTokens: 0,
+    completionTokens: 0,
+    costUSD: 0,
+    cacheHits: 0,
+    byKind: emptyByKind(),
+  };
+}
+
 /** Parses `retry-after-ms`, or `retry-after` as seconds or an HTTP date; undefined if absent/invalid. */
 export function retryAfterMs(headers: Headers | undefined, now = Date.now()): number | undefined {
   if (!headers) return undefined;
@@ -197,18 +211,7 @@ export class LLMClient {
     this.baseBackoffMs = deps.baseBackoffMs ?? 500;
     this.maxBackoffMs = deps.maxBackoffMs ?? 20_000;
     this.cache = deps.cache;
-    this.usage = {
-      agent: endpoint.agent,
-      model: endpoint.model,
-      calls: 0,
-      failedCalls: 0,
-      retries: 0,
-      promptTokens: 0,
-      completionTokens: 0,
-      costUSD: 0,
-      cacheHits: 0,
-      byKind: emptyByKind(),
-    };
+    this.usage = { agent: endpoint.agent, model: endpoint.model, ...emptyUsage() };
   }
 
   stats(): UsageStats {

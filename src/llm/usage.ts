@@ -1,5 +1,5 @@
 import { writeJsonAtomic } from "../io/files.ts";
-import { emptyByKind, type LLMErrorKind, type UsageStats } from "./client.ts";
+import { emptyUsage, type LLMErrorKind, type UsageStats } from "./client.ts";
 
 export type UsageTotals = Omit<UsageStats, "agent" | "model">;
 
@@ -7,19 +7,6 @@ export interface UsageSummary {
   /** Keyed by agent; several clients of one agent are added together. */
   perAgent: Record<string, UsageStats>;
   total: UsageTotals;
-}
-
-function emptyTotals(): UsageTotals {
-  return {
-    calls: 0,
-    failedCalls: 0,
-    retries: 0,
-    promptTokens: 0,
-    completionTokens: 0,
-    costUSD: 0,
-    cacheHits: 0,
-    byKind: emptyByKind(),
-  };
 }
 
 function addInto(into: UsageTotals, s: UsageTotals): void {
@@ -36,11 +23,11 @@ function addInto(into: UsageTotals, s: UsageTotals): void {
 
 export function summarizeUsage(stats: UsageStats[]): UsageSummary {
   const perAgent: Record<string, UsageStats> = {};
-  const total = emptyTotals();
+  const total = emptyUsage();
   for (const s of stats) {
     let entry = perAgent[s.agent];
     if (!entry) {
-      entry = { agent: s.agent, model: s.model, ...emptyTotals() };
+      entry = { agent: s.agent, model: s.model, ...emptyUsage() };
       perAgent[s.agent] = entry;
     } else if (!entry.model.split(", ").includes(s.model)) {
       entry.model = `${entry.model}, ${s.model}`;

@@ -82,6 +82,19 @@ export function addProblemRangeOptions(cmd: Command, verb: string): Command {
     );
 }
 
+/** What the generator commands share: the data sets, the group size and the sampling temperature. */
+export function addGeneratorOptions(cmd: Command, rolloutsHelp: string): Command {
+  return cmd
+    .requiredOption("--dataset <names...>", "data set name(s) from the dataset config, or full")
+    .option("--rollouts <n>", rolloutsHelp, parsePositiveInt("--rollouts"), 3)
+    .option(
+      "--temperature <t>",
+      "sampling temperature of the scaffold requests",
+      parseUnitFloat("--temperature"),
+      0.7,
+    );
+}
+
 export function addCommonOptions(cmd: Command): Command {
   return cmd
     .option("--config <path>", `LLM endpoint config (default <workdir>/${DEFAULT_CONFIG_PATH})`)

@@ -52,21 +52,26 @@ const UsageSchema = z
 /** Stored scaffolds are kept as written; they are only interpreted through scaffoldOf. */
 const StoredScaffold = z.union([z.string(), z.record(z.string(), z.unknown()), z.null()]);
 
+/** What a generator rollout and a critic fusion both record: the answer and its rewards. */
+const scoredFields = {
+  answer: z
+    .union([z.string(), z.number(), z.null()])
+    .optional()
+    .transform((v) => v ?? null),
+  is_correct: z.boolean(),
+  r_ans: z.number(),
+  r_logic: z.number(),
+  r_graph: z.number(),
+  r_total: z.number(),
+  error: z.string().optional(),
+  usage: UsageSchema.optional(),
+};
+
 const RolloutRecordSchema = z
   .object({
     rollout_id: z.number().int(),
     scaffold: StoredScaffold.optional().transform((v) => v ?? null),
-    answer: z
-      .union([z.string(), z.number(), z.null()])
-      .optional()
-      .transform((v) => v ?? null),
-    is_correct: z.boolean(),
-    r_ans: z.number(),
-    r_logic: z.number(),
-    r_graph: z.number(),
-    r_total: z.number(),
-    error: z.string().optional(),
-    usage: UsageSchema.optional(),
+    ...scoredFields,
   })
   .loose();
 
@@ -126,10 +131,15 @@ export function readRolloutCache(path: string): { problems: Map<string, ProblemR
 
 /** Append one problem as one complete line, after dropping a torn tail left by a killed run. */
 export function appendProblemRecord(path: string, rec: ProblemRecord): void {
-  const parsed = ProblemRecordSchema.safeParse(rec);
+  appendValidated(path, rec, ProblemRecordSchema, "problem");
+}
+
+/** Refuses a record its own reader would reject, so that nothing unreadable reaches a cache. */
+function appendValidated(path: string, rec: unknown, schema: z.ZodType, kind: string): void {
+  const parsed = schema.safeParse(rec);
   if (!parsed.success) {
     throw new Error(
-      `refusing to write an invalid problem record to ${path}: ${fieldOf(parsed.error)}: ${parsed.error.issues[0]!.message}`,
+      `refusing to write an invalid ${kind} record to ${path}: ${fieldOf(parsed.error)}: ${parsed.error.issues[0]!.message}`,
     );
   }
   repairJsonlTail(path);
@@ -178,20 +188,10 @@ const CriticRecordSchema = z
       .transform((g) => (typeof g === "number" ? `generator_${g}` : g)),
     source_rollouts: z.array(z.number().int()).optional(),
     fused_scaffold: StoredScaffold.optional().transform((v) => v ?? null),
-    answer: z
-      .union([z.string(), z.number(), z.null()])
-      .optional()
-      .transform((v) => v ?? null),
-    is_correct: z.boolean(),
-    r_ans: z.number(),
-    r_logic: z.number(),
-    r_graph: z.number(),
+    ...scoredFields,
     r_fusion: z.number(),
-    r_total: z.number(),
     timestamp: z.string(),
     ground_truth: z.union([z.string(), z.number()]).transform(String).optional(),
-    error: z.string().optional(),
-    usage: UsageSchema.optional(),
   })
   .loose();
 
@@ -216,12 +216,5 @@ export function readCriticResults(path: string): CriticRecord[] {
 }
 
 export function appendCriticRecord(path: string, rec: CriticRecord): void {
-  const parsed = CriticRecordSchema.safeParse(rec);
-  if (!parsed.success) {
-    throw new Error(
-      `refusing to write an invalid critic record to ${path}: ${fieldOf(parsed.error)}: ${parsed.error.issues[0]!.message}`,
-    );
-  }
-  repairJsonlTail(path);
-  appendJsonl(path, rec);
+  appendValidated(path, rec, CriticRecordSchema, "critic");
 }

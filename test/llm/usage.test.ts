@@ -3,23 +3,11 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { after, describe, it } from "node:test";
-import { emptyByKind, type UsageStats } from "../../src/llm/client.ts";
+import { emptyByKind, emptyUsage, type UsageStats } from "../../src/llm/client.ts";
 import { summarizeUsage, writeUsageSummary } from "../../src/llm/usage.ts";
 
 function stats(over: Partial<UsageStats>): UsageStats {
-  return {
-    agent: "generator_1",
-    model: "m",
-    calls: 0,
-    failedCalls: 0,
-    retries: 0,
-    promptTokens: 0,
-    completionTokens: 0,
-    costUSD: 0,
-    cacheHits: 0,
-    byKind: emptyByKind(),
-    ...over,
-  };
+  return { agent: "generator_1", model: "m", ...emptyUsage(), ...over };
 }
 
 const a = stats({

@@ -1,11 +1,10 @@
 import { type Command, InvalidArgumentError } from "commander";
 import {
   addCommonOptions,
+  addGeneratorOptions,
   addProblemRangeOptions,
   type CommonOptions,
   createRuntime,
-  parsePositiveInt,
-  parseUnitFloat,
 } from "../../tfgrpo/cli-runtime.ts";
 import type { GeneratorId } from "../../tfgrpo/rewards.ts";
 
@@ -30,16 +29,10 @@ export function register(program: Command): void {
       "Run one training-free generator: N causal-scaffold rollouts per problem, rewards, experience updates.\n" +
         "Appends one line per problem to grpo_training/cache/generator_<id>_rollouts.jsonl; a rerun resumes.",
     )
-    .requiredOption("--id <n>", "generator 1, 2 or 3", parseGeneratorId)
-    .requiredOption("--dataset <names...>", "data set name(s) from the dataset config, or full")
-    .option("--rollouts <n>", "rollouts per problem (the group)", parsePositiveInt("--rollouts"), 3)
-    .option(
-      "--temperature <t>",
-      "sampling temperature of the scaffold requests",
-      parseUnitFloat("--temperature"),
-      0.7,
-    );
-  addCommonOptions(addProblemRangeOptions(cmd, "solve"))
+    .requiredOption("--id <n>", "generator 1, 2 or 3", parseGeneratorId);
+  addCommonOptions(
+    addProblemRangeOptions(addGeneratorOptions(cmd, "rollouts per problem (the group)"), "solve"),
+  )
     .addHelpText(
       "after",
       "\nExample:\n  grpo generator --id 1 --dataset aime2024 --max-problems 10 --start-problem 5 --rollouts 3 --temperature 0.3",

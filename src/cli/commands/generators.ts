@@ -1,12 +1,11 @@
 import type { Command } from "commander";
 import {
   addCommonOptions,
+  addGeneratorOptions,
   addProblemRangeOptions,
   type CommonOptions,
   createRuntime,
   parseGeneratorList,
-  parsePositiveInt,
-  parseUnitFloat,
 } from "../../tfgrpo/cli-runtime.ts";
 import type { GeneratorId } from "../../tfgrpo/rewards.ts";
 
@@ -28,16 +27,10 @@ export function register(program: Command): void {
         "so they never write the same file.",
     )
     .option("--all", "run generators 1, 2 and 3")
-    .option("--ids <list>", "comma list of generators to run, e.g. 1,3", parseGeneratorList("--ids"))
-    .requiredOption("--dataset <names...>", "data set name(s) from the dataset config, or full")
-    .option("--rollouts <n>", "rollouts per problem and generator", parsePositiveInt("--rollouts"), 3)
-    .option(
-      "--temperature <t>",
-      "sampling temperature of the scaffold requests",
-      parseUnitFloat("--temperature"),
-      0.7,
-    );
-  addCommonOptions(addProblemRangeOptions(cmd, "solve"))
+    .option("--ids <list>", "comma list of generators to run, e.g. 1,3", parseGeneratorList("--ids"));
+  addCommonOptions(
+    addProblemRangeOptions(addGeneratorOptions(cmd, "rollouts per problem and generator"), "solve"),
+  )
     .addHelpText(
       "after",
       "\nExample:\n  grpo generators --all --dataset aime2024 --max-problems 30 --rollouts 3 --concurrency 16",
