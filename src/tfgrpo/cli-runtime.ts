@@ -1,22 +1,15 @@
-import { isAbsolute, resolve } from "node:path";
+/**
+ * The options and argument parsers of the training-free commands. Kept free of the solver's
+ * modules (mathjs alone takes most of a second to load) so that `grpo --help` and every other
+ * command start fast; `createRuntime` loads the solver when a command actually runs.
+ */
 import { type Command, InvalidArgumentError, Option } from "commander";
-import { createProgress } from "../cli/progress.ts";
-import { Rng } from "../core/rng.ts";
-import { DEFAULT_DATASET_CONFIG, loadDataset, loadDatasetConfig, type Problem } from "../data/datasets.ts";
-import {
-  AGENTS,
-  type AgentName,
-  createClients,
-  DEFAULT_CONFIG_PATH,
-  type LLMClient,
-  loadApiConfig,
-} from "../llm/index.ts";
-import { CausalScaffoldEngine } from "./engine.ts";
-import { ExperienceManager } from "./experience.ts";
-import type { ExtractionSettings } from "./generator.ts";
-import { PromptSet } from "./prompts.ts";
-import { DEFAULT_TAU, type ExtractionMode, type GeneratorId, loadRewardWeights } from "./rewards.ts";
-import { recordRunUsage } from "./usage-log.ts";
+import { DEFAULT_DATASET_CONFIG } from "../data/datasets.ts";
+import { DEFAULT_CONFIG_PATH } from "../llm/config.ts";
+import { DEFAULT_TAU, type ExtractionMode, type GeneratorId } from "./rewards.ts";
+import type { Runtime } from "./runtime.ts";
+
+export type { Runtime } from "./runtime.ts";
 
 /** Options every training-free command accepts. */
 export interface CommonOptions {
@@ -123,77 +116,15 @@ export function addCommonOptions(cmd: Command): Command {
     );
 }
 
-function inWorkdir(workdir: string, path: string | undefined, fallback: string): string {
-  const p = path ?? fallback;
-  return isAbsolute(p) ? p : resolve(path === undefined ? workdir : process.cwd(), p);
-}
-
-export interface Runtime {
-  workdir: string;
-  clients: Record<AgentName, LLMClient>;
-  engine: CausalScaffoldEngine;
-  experiences: ExperienceManager;
-  startedAt: Date;
-  loadProblems(datasets: string[], opts?: { start?: number; max?: number }): Problem[];
-  /** Writes this command's usage and refreshes grpo_training/run_summary.json. */
-  finish(command: string): void;
-}
-
 /**
  * `plainProgress`: one log line per problem instead of a bar, for commands that run several
  * agents at once (bars of parallel agents would overdraw each other on one terminal).
  */
-export function createRuntime(
+export async function createRuntime(
   opts: CommonOptions,
   temperatures: { generator?: number; critic?: number } = {},
   display: { plainProgress?: boolean } = {},
-): Runtime {
-  const workdir = resolve(opts.workdir);
-  const configPath = inWorkdir(workdir, opts.config, DEFAULT_CONFIG_PATH);
-  const endpoints = loadApiConfig(configPath);
-  if (opts.concurrency !== undefined) for (const a of AGENTS) endpoints[a].maxConcurrency = opts.concurrency;
-  const clients = createClients(endpoints, { rng: new Rng(opts.seed) });
-  const extraction: ExtractionSettings = { mode: opts.mode, tau: opts.tau, temperature: 0.3 };
-  const weights = opts.rewardWeights ? loadRewardWeights(resolve(opts.rewardWeights)) : undefined;
-  const engine = new CausalScaffoldEngine({
-    ...(weights ? { generatorWeights: weights.generators, criticWeights: weights.critic } : {}),
-    clients,
-    workdir,
-    prompts: new PromptSet(opts.promptsDir),
-    generatorTemperature: temperatures.generator,
-    criticTemperature: temperatures.critic,
-    extraction,
-    llmEquivalence: opts.llmEquivalence,
-    concurrency: opts.concurrency ?? Math.max(...AGENTS.map((a) => endpoints[a].maxConcurrency)),
-    progress: (label, total) =>
-      createProgress({
-        label,
-        total,
-        stream: process.stderr,
-        ...(display.plainProgress ? { tty: false } : {}),
-      }),
-  });
-  const datasetConfigPath = inWorkdir(workdir, opts.datasetConfig, DEFAULT_DATASET_CONFIG);
-  const startedAt = new Date();
-  return {
-    workdir,
-    clients,
-    engine,
-    experiences: new ExperienceManager({ workdir }),
-    startedAt,
-    loadProblems(datasets, range = {}) {
-      const config = loadDatasetConfig(datasetConfigPath);
-      const all = loadDataset(datasets, config, datasetConfigPath);
-      const start = range.start ?? 0;
-      return all.slice(start, range.max === undefined ? undefined : start + range.max);
-    },
-    finish(command) {
-      recordRunUsage(
-        workdir,
-        command,
-        startedAt,
-        AGENTS.map((a) => clients[a].stats()),
-      );
-    },
-  };
+): Promise<Runtime> {
+  const { buildRuntime } = await import("./runtime.ts");
+  return buildRuntime(opts, temperatures, display);
 }

@@ -29,7 +29,7 @@ export function register(program: Command): void {
   addCommonOptions(cmd)
     .addHelpText("after", "\nExample:\n  grpo critic --temperature 0")
     .action(async (opts: CriticCliOptions) => {
-      const rt = createRuntime(opts, { critic: opts.temperature });
+      const rt = await createRuntime(opts, { critic: opts.temperature });
       try {
         const s = await rt.engine.runCritic({ experiences: rt.experiences, maxProblems: opts.maxProblems });
         console.log(

@@ -38,7 +38,7 @@ export function register(program: Command): void {
       "\nExample:\n  grpo generator --id 1 --dataset aime2024 --max-problems 10 --start-problem 5 --rollouts 3 --temperature 0.3",
     )
     .action(async (opts: GeneratorCliOptions) => {
-      const rt = createRuntime(opts, { generator: opts.temperature });
+      const rt = await createRuntime(opts, { generator: opts.temperature });
       const problems = rt.loadProblems(opts.dataset, { start: opts.startProblem, max: opts.maxProblems });
       try {
         const s = await rt.engine.runGenerator(opts.id, {

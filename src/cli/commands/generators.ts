@@ -38,7 +38,11 @@ export function register(program: Command): void {
     .action(async (opts: GeneratorsCliOptions) => {
       if (!opts.all && !opts.ids) throw new Error("generators: pass --all or --ids <list>");
       const ids: GeneratorId[] = opts.all ? [1, 2, 3] : opts.ids!;
-      const rt = createRuntime(opts, { generator: opts.temperature }, { plainProgress: ids.length > 1 });
+      const rt = await createRuntime(
+        opts,
+        { generator: opts.temperature },
+        { plainProgress: ids.length > 1 },
+      );
       const problems = rt.loadProblems(opts.dataset, { start: opts.startProblem, max: opts.maxProblems });
       try {
         const all = await rt.engine.runGenerators(

@@ -11,7 +11,6 @@ import {
   parsePositiveInt,
   parseUnitFloat,
 } from "../../tfgrpo/cli-runtime.ts";
-import { evaluate } from "../../tfgrpo/evaluate.ts";
 import type { GeneratorId } from "../../tfgrpo/rewards.ts";
 
 interface EvalCliOptions extends CommonOptions {
@@ -47,7 +46,8 @@ export function register(program: Command): void {
       "\nExample:\n  grpo tf-eval --datasets aime2024 --max-problems 30 --k 3 --generators 1,2,3",
     )
     .action(async (opts: EvalCliOptions) => {
-      const rt = createRuntime(opts, { generator: opts.temperature }, { plainProgress: true });
+      const { evaluate } = await import("../../tfgrpo/evaluate.ts");
+      const rt = await createRuntime(opts, { generator: opts.temperature }, { plainProgress: true });
       const problems = rt.loadProblems(opts.datasets, { start: opts.startProblem, max: opts.maxProblems });
       const stamp = rt.startedAt.toISOString().replace(/[:.]/g, "-");
       try {

@@ -8,7 +8,6 @@ import {
   parsePositiveInt,
   parseUnitFloat,
 } from "../../tfgrpo/cli-runtime.ts";
-import { TrainingFreeGRPOTrainer } from "../../tfgrpo/trainer.ts";
 
 interface TrainCliOptions extends CommonOptions {
   epochs: number;
@@ -52,7 +51,8 @@ export function register(program: Command): void {
       "\nExample:\n  grpo tf-train --epochs 3 --rollouts-per-generator 3 --datasets aime2024 physics --max-problems 50",
     )
     .action(async (opts: TrainCliOptions) => {
-      const rt = createRuntime(
+      const { TrainingFreeGRPOTrainer } = await import("../../tfgrpo/trainer.ts");
+      const rt = await createRuntime(
         opts,
         { generator: opts.temperature, critic: opts.criticTemperature },
         { plainProgress: true },
