@@ -1,15 +1,20 @@
 /**
- * Policy-engine throughput: Adam train-step time, training tokens/s, KV-cache sampling tokens/s
- * and peak RSS for a reference (4 layers, d=128, 4 heads) and a tiny transformer, per backend.
- * Each (backend, model) pair runs in its own child process so peak RSS is its own.
+ * Policy-engine throughput: Adam train-step time, training tokens/s, KV-cache sampling tokens/s,
+ * peak RSS and the speed of one projection-sized matMul, for the reference model and the
+ * recipes' model sizes, per backend — and the same step and sampling loop in PyTorch when
+ * python3 can import torch. Each (backend, model) pair runs in its own child process so peak
+ * RSS is its own. Backends: `wasm` (with the BLAS kernels when the native addon is built),
+ * `wasm-plain` (tfjs's own wasm kernels, GRPO_BLAS=0) and `cpu`.
  *
- *   npx tsx bench/engine-throughput/run.ts [--backends wasm,cpu] [--steps 5] [--cpu-steps 2] [--profile]
+ *   node --import tsx bench/engine-throughput/run.ts [--backends wasm,wasm-plain] [--models reference,...]
+ *        [--steps 5] [--cpu-steps 2] [--profile]
  */
 import { execFileSync, spawnSync } from "node:child_process";
 import { fileURLToPath } from "node:url";
 import * as tf from "@tensorflow/tfjs-core";
 import { Rng } from "../../src/core/rng.ts";
 import { type BackendName, initBackend } from "../../src/model/backend.ts";
+import { blasStatus } from "../../src/model/blas.ts";
 import { GPT, type GPTConfig } from "../../src/model/gpt.ts";
 import { sample } from "../../src/model/sampler.ts";
 
@@ -19,10 +24,22 @@ const MODELS: Record<string, { config: GPTConfig; batch: number; seq: number }> 
     batch: 32,
     seq: 64,
   },
-  tiny: {
-    config: { vocabSize: 32, contextLength: 64, dModel: 32, nLayers: 2, nHeads: 2 },
+  // The theory recipe's sizes (its vocabulary has 20 tokens, its context 26).
+  "theory-tiny": {
+    config: { vocabSize: 20, contextLength: 64, dModel: 32, nLayers: 2, nHeads: 2 },
     batch: 32,
     seq: 64,
+  },
+  "theory-small": {
+    config: { vocabSize: 20, contextLength: 64, dModel: 64, nLayers: 4, nHeads: 4 },
+    batch: 32,
+    seq: 64,
+  },
+  // The email recipe's model (vocabulary 102, context 1024), trained on long episodes.
+  email: {
+    config: { vocabSize: 102, contextLength: 1024, dModel: 64, nLayers: 2, nHeads: 4 },
+    batch: 8,
+    seq: 512,
   },
 };
 
@@ -34,6 +51,9 @@ function arg(name: string, fallback: string): string {
 interface Result {
   backend: string;
   model: string;
+  /** e.g. "BLAS libopenblas.so.0, 2 threads" or "tfjs kernels". */
+  kernels: string;
+  matmulGflops: number;
   stepMs: number;
   trainTokPerS: number;
   sampleTokPerS: number;
@@ -46,14 +66,34 @@ function best(xs: number[]): number {
   return Math.min(...xs);
 }
 
+/** GFLOP/s of the reference projection product [2048, 128]·[128, 512], best of 10. */
+function matmulGflops(): number {
+  const x = tf.randomNormal([2048, 128], 0, 1, "float32", 1);
+  const w = tf.randomNormal([128, 512], 0, 1, "float32", 2);
+  let min = Number.POSITIVE_INFINITY;
+  for (let r = 0; r < 11; r++) {
+    const t0 = performance.now();
+    const y = tf.matMul(x, w);
+    y.dataSync();
+    if (r > 0) min = Math.min(min, performance.now() - t0);
+    y.dispose();
+  }
+  tf.dispose([x, w]);
+  return (2 * 2048 * 128 * 512) / min / 1e6;
+}
+
 async function child(
-  backend: BackendName,
+  backendArg: string,
   modelName: string,
   steps: number,
   profile: boolean,
 ): Promise<Result> {
+  const backend = (backendArg === "wasm-plain" ? "wasm" : backendArg) as BackendName;
+  if (backendArg === "wasm-plain") process.env.GRPO_BLAS = "0";
   const got = await initBackend(backend);
   if (got !== backend) throw new Error(`backend ${backend} unavailable`);
+  const blas = blasStatus();
+  const kernels = blas.active ? `BLAS ${blas.library}, ${blas.threads} threads` : "tfjs kernels";
   const { config, batch, seq } = MODELS[modelName]!;
   const rng = new Rng(1);
   const model = new GPT(config, rng);
@@ -99,14 +139,19 @@ async function child(
   }
   const stepMs = best(times);
   const prompts = Array.from({ length: 32 }, () => [rng.int(config.vocabSize)]);
-  const newTokens = 63;
-  sample(model, prompts.slice(0, 2), { maxNewTokens: 4, rng });
-  const t0 = performance.now();
-  sample(model, prompts, { maxNewTokens: newTokens, rng });
-  const sampleS = (performance.now() - t0) / 1000;
+  const newTokens = Math.min(63, config.contextLength - 1);
+  sample(model, prompts, { maxNewTokens: newTokens, rng }); // warm-up at the timed shapes
+  let sampleS = Number.POSITIVE_INFINITY;
+  for (let r = 0; r < 3; r++) {
+    const t0 = performance.now();
+    sample(model, prompts, { maxNewTokens: newTokens, rng });
+    sampleS = Math.min(sampleS, (performance.now() - t0) / 1000);
+  }
   return {
-    backend,
+    backend: backendArg,
     model: modelName,
+    kernels,
+    matmulGflops: matmulGflops(),
     stepMs,
     trainTokPerS: (batch * seq) / (stepMs / 1000),
     sampleTokPerS: (32 * newTokens) / sampleS,
@@ -137,18 +182,22 @@ function torchPython(): string | undefined {
 async function main(): Promise<void> {
   if (process.env.ENGINE_BENCH_CHILD) {
     const [backend, modelName, steps, profile] = process.env.ENGINE_BENCH_CHILD.split(":");
-    const r = await child(backend as BackendName, modelName!, Number(steps), profile === "1");
+    const r = await child(backend!, modelName!, Number(steps), profile === "1");
     process.stdout.write(`RESULT ${JSON.stringify(r)}\n`);
     return;
   }
-  const backends = arg("backends", "wasm,cpu").split(",") as BackendName[];
+  const backends = arg("backends", "wasm,wasm-plain").split(",");
+  const models = arg("models", Object.keys(MODELS).join(",")).split(",");
+  for (const m of models)
+    if (!MODELS[m])
+      throw new Error(`--models: unknown model "${m}" (known: ${Object.keys(MODELS).join(", ")})`);
   const steps = Number(arg("steps", "5"));
   const cpuSteps = Number(arg("cpu-steps", "2"));
   const profile = process.argv.includes("--profile");
   const self = fileURLToPath(import.meta.url);
   const results: Result[] = [];
-  for (const backend of backends) {
-    for (const modelName of Object.keys(MODELS)) {
+  for (const modelName of models) {
+    for (const backend of backends) {
       const n = backend === "cpu" ? cpuSteps : steps;
       const out = spawnSync(process.execPath, ["--import", "tsx", self], {
         env: { ...process.env, ENGINE_BENCH_CHILD: `${backend}:${modelName}:${n}:${profile ? 1 : 0}` },
@@ -162,33 +211,66 @@ async function main(): Promise<void> {
       const r = JSON.parse(line.slice(7)) as Result;
       results.push(r);
       process.stdout.write(
-        `${r.backend.padEnd(5)} ${r.model.padEnd(10)} step ${r.stepMs.toFixed(0).padStart(6)} ms  ` +
+        `${r.backend.padEnd(10)} ${r.model.padEnd(12)} step ${r.stepMs.toFixed(0).padStart(6)} ms  ` +
           `train ${r.trainTokPerS.toFixed(0).padStart(7)} tok/s  sample ${r.sampleTokPerS.toFixed(0).padStart(6)} tok/s  ` +
-          `peak RSS ${r.peakRssMb.toFixed(0)} MB  (best of ${n} steps)\n`,
+          `peak RSS ${r.peakRssMb.toFixed(0)} MB  matMul ${r.matmulGflops.toFixed(1)} GFLOP/s  (${r.kernels}; best of ${n} steps)\n`,
       );
       if (r.profile) process.stdout.write(`      profile: ${r.profile}\n`);
     }
   }
+  const torch = new Map<string, { stepMs: number; sampleTokPerS: number }>();
   const python = torchPython();
-  if (!python) {
-    process.stdout.write("pytorch: skipped (no python3 here can import torch)\n");
-    return;
+  if (!python) process.stdout.write("pytorch: skipped (no python3 here can import torch)\n");
+  for (const modelName of python ? models : []) {
+    const { config: c, batch, seq } = MODELS[modelName]!;
+    const cfg = {
+      vocab: c.vocabSize,
+      context: c.contextLength,
+      d: c.dModel,
+      layers: c.nLayers,
+      heads: c.nHeads,
+      ff: c.dFF ?? 4 * c.dModel,
+      batch,
+      seq,
+    };
+    const py = spawnSync(
+      python!,
+      [fileURLToPath(new URL("torch_step.py", import.meta.url)), String(steps), JSON.stringify(cfg)],
+      { encoding: "utf8" },
+    );
+    const step = /step_ms=([\d.]+)/.exec(py.stdout);
+    const samp = /sample_tok_s=([\d.]+)/.exec(py.stdout);
+    if (!step || !samp) {
+      process.stdout.write(`pytorch/${modelName}: failed\n${py.stderr.slice(-2000)}\n`);
+      continue;
+    }
+    const t = { stepMs: Number(step[1]), sampleTokPerS: Number(samp[1]) };
+    torch.set(modelName, t);
+    process.stdout.write(
+      `${"pytorch".padEnd(10)} ${modelName.padEnd(12)} step ${t.stepMs.toFixed(0).padStart(6)} ms  ` +
+        `train ${((batch * seq) / (t.stepMs / 1000)).toFixed(0).padStart(7)} tok/s  sample ${t.sampleTokPerS.toFixed(0).padStart(6)} tok/s\n`,
+    );
   }
-  const py = spawnSync(python, [fileURLToPath(new URL("torch_step.py", import.meta.url)), String(steps)], {
-    encoding: "utf8",
-  });
-  const m = /step_ms=([\d.]+)/.exec(py.stdout);
-  if (!m) {
-    process.stdout.write(`pytorch: failed\n${py.stderr}\n`);
-    return;
+  // Markdown summary: ratios > 1 mean the engine is slower than PyTorch by that factor.
+  process.stdout.write(
+    "\n| backend | model | train step | train tok/s | sample tok/s | peak RSS | matMul GFLOP/s | step / PyTorch | PyTorch / sample |\n" +
+      "|---|---|---:|---:|---:|---:|---:|---:|---:|\n",
+  );
+  for (const r of results) {
+    const t = torch.get(r.model);
+    const stepRatio = t ? `${(r.stepMs / t.stepMs).toFixed(2)}×` : "";
+    const sampleRatio = t ? `${(t.sampleTokPerS / r.sampleTokPerS).toFixed(2)}×` : "";
+    process.stdout.write(
+      `| ${r.backend} | ${r.model} | ${r.stepMs.toFixed(0)} ms | ${r.trainTokPerS.toFixed(0)} | ${r.sampleTokPerS.toFixed(0)} | ` +
+        `${r.peakRssMb.toFixed(0)} MB | ${r.matmulGflops.toFixed(1)} | ${stepRatio} | ${sampleRatio} |\n`,
+    );
   }
-  const torchMs = Number(m[1]);
-  const ref =
-    results.find((r) => r.model === "reference" && r.backend === "wasm") ??
-    results.find((r) => r.model === "reference");
-  process.stdout.write(`pytorch reference step ${torchMs.toFixed(0)} ms`);
-  if (ref) process.stdout.write(`; ${ref.backend} / pytorch = ${(ref.stepMs / torchMs).toFixed(1)}×`);
-  process.stdout.write("\n");
+  for (const [m, t] of torch) {
+    const { batch, seq } = MODELS[m]!;
+    process.stdout.write(
+      `| pytorch | ${m} | ${t.stepMs.toFixed(0)} ms | ${((batch * seq) / (t.stepMs / 1000)).toFixed(0)} | ${t.sampleTokPerS.toFixed(0)} | | | | |\n`,
+    );
+  }
 }
 
 await main();

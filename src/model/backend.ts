@@ -6,6 +6,7 @@ import os from "node:os";
 import * as tf from "@tensorflow/tfjs-core";
 import "@tensorflow/tfjs-backend-cpu";
 import { setThreadsCount } from "@tensorflow/tfjs-backend-wasm";
+import { setBlasKernels } from "./blas.ts";
 
 export type BackendName = "wasm" | "cpu";
 
@@ -13,6 +14,10 @@ export type BackendName = "wasm" | "cpu";
  * Activates `name` (default wasm). If wasm cannot start, falls back to cpu and warns on stderr.
  * The thread count must be set before the wasm backend is first initialised; later calls only
  * switch between already-initialised backends.
+ *
+ * On wasm, matrix products go through the system BLAS when the native addon is built (see
+ * ./blas.ts); `GRPO_BLAS=0` keeps tfjs's own kernels. Both give the same results up to float
+ * rounding.
  */
 export async function initBackend(name: BackendName = "wasm", threads?: number): Promise<BackendName> {
   if (name === "wasm") {
@@ -21,6 +26,7 @@ export async function initBackend(name: BackendName = "wasm", threads?: number):
       const ok = await tf.setBackend("wasm");
       if (ok) {
         await tf.ready();
+        setBlasKernels(process.env.GRPO_BLAS !== "0", threads);
         return "wasm";
       }
     } catch (err) {

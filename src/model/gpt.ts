@@ -10,7 +10,7 @@
 import * as tf from "@tensorflow/tfjs-core";
 import "./gradients.ts";
 import { Rng } from "../core/rng.ts";
-import { embed, gelu, geluForward, layerNorm, layerNormForward, linear, matMul, swapLast } from "./ops.ts";
+import { embed, gelu, geluForward, layerNorm, layerNormForward, linear, matMul, product } from "./ops.ts";
 
 export interface GPTConfig {
   vocabSize: number;
@@ -462,8 +462,8 @@ export class GPT {
 
   private head(h: tf.Tensor2D): tf.Tensor2D {
     const n = this.layerNorm(h, this.lnfg, this.lnfb);
-    const wt = tf.transpose(this.wte) as tf.Tensor2D;
-    return this.inference ? tf.matMul(n, wt) : matMul(n, wt);
+    const wte = this.wte as tf.Tensor2D;
+    return this.inference ? product(n, wte, false, true) : matMul(n, wte, false, true);
   }
 
   /** One pre-norm block on [B·Tq, d]; with `past`, keys/values are appended to the cache. */
@@ -477,8 +477,12 @@ export class GPT {
   ): { h: tf.Tensor2D; k: tf.Tensor4D; v: tf.Tensor4D } {
     const { dModel: d, nHeads: H } = this.cfg;
     const hd = d / H;
+    // With one query position (sampling), [B, 1, H, hd] → [B, H, 1, hd] moves no data: a
+    // reshape does it without a transpose kernel.
     const heads = (t: tf.Tensor2D) =>
-      tf.transpose(tf.reshape(t, [B, Tq, H, hd]), [0, 2, 1, 3]) as tf.Tensor4D;
+      (Tq === 1
+        ? tf.reshape(t, [B, H, 1, hd])
+        : tf.transpose(tf.reshape(t, [B, Tq, H, hd]), [0, 2, 1, 3])) as tf.Tensor4D;
     const a = this.layerNorm(x, blk.ln1g, blk.ln1b);
     // Scaling q (B·T·d values) is cheaper than scaling the scores (B·H·T·T values).
     const q = heads(tf.mul(this.linear(a, blk.proj.q_proj), this.consts.attnScale) as tf.Tensor2D);
@@ -488,9 +492,10 @@ export class GPT {
       k = tf.concat([past.k, k], 2);
       v = tf.concat([past.v, v], 2);
     }
-    const mm = this.inference ? tf.matMul : matMul;
-    const att = tf.softmax(tf.add(mm(q, swapLast(k)), mask)) as tf.Tensor4D;
-    const ctx = tf.reshape(tf.transpose(mm(att, v), [0, 2, 1, 3]), [B * Tq, d]) as tf.Tensor2D;
+    const mm = this.inference ? product : matMul;
+    const att = tf.softmax(tf.add(mm(q, k, false, true), mask)) as tf.Tensor4D;
+    const o = mm(att, v);
+    const ctx = tf.reshape(Tq === 1 ? o : tf.transpose(o, [0, 2, 1, 3]), [B * Tq, d]) as tf.Tensor2D;
     const h1 = tf.add(x, this.linear(ctx, blk.proj.o_proj)) as tf.Tensor2D;
     const m = this.layerNorm(h1, blk.ln2g, blk.ln2b);
     const up = (this.inference ? geluForward : gelu)(this.linear(m, blk.proj.up_proj));

@@ -1,12 +1,15 @@
 /**
- * Matrix products with gradients that never ask the backend for a transposed matMul.
+ * Matrix products with hand-written gradients, and the other fused ops of the policy.
  *
- * On the wasm backend a plain matMul goes through XNNPACK (about 20 GFLOP/s here), but the
- * transposeA / transposeB variants fall back to a scalar loop 10–40× slower — and tfjs's own
- * matMul gradients use exactly those variants. These ops transpose explicitly (a cheap copy)
- * and then multiply untransposed, forward and backward.
+ * On the plain wasm backend a matMul goes through XNNPACK (about 18 GFLOP/s here) only when
+ * it is 2-D and untransposed; the transposeA / transposeB variants and batched products fall
+ * back to a scalar loop 10–40× slower — and tfjs's own matMul gradients use exactly those
+ * variants. So by default these ops transpose explicitly (a cheap copy) and multiply
+ * untransposed, forward and backward. When the BLAS kernels are active (./blas.ts) every
+ * variant is fast, and the transpose flags go straight to the kernel instead.
  */
 import * as tf from "@tensorflow/tfjs-core";
+import { blasActive } from "./blas.ts";
 
 type Fn = (...args: tf.Tensor[]) => tf.Tensor;
 type Save = (tensors: tf.Tensor[]) => void;
@@ -42,15 +45,30 @@ export function swapLast<T extends tf.Tensor>(x: T): T {
   return tf.transpose(x, perm);
 }
 
-/** a·b (same rank, batch dims equal) with untransposed products in the gradient. */
-export function matMul<T extends tf.Tensor>(a: T, b: T): T {
+/**
+ * op(a)·op(b), op transposing the last two axes when the flag is set: one kernel call with
+ * the BLAS kernels, an explicit transpose and an untransposed product otherwise.
+ */
+export function product<T extends tf.Tensor>(a: T, b: T, transA = false, transB = false): T {
+  if (blasActive()) return tf.matMul(a, b, transA, transB) as T;
+  return tf.matMul(transA ? swapLast(a) : a, transB ? swapLast(b) : b) as T;
+}
+
+/**
+ * op(a)·op(b) (same rank, batch dims equal) whose gradient is made of `product`s too. For
+ * C = op(A)·op(B): dA = dC·op(B)ᵀ (or its transpose when A is transposed), and likewise dB.
+ */
+export function matMul<T extends tf.Tensor>(a: T, b: T, transA = false, transB = false): T {
   const f = custom((x: tf.Tensor, y: tf.Tensor, save: Save) => {
     save([x as tf.Tensor, y as tf.Tensor]);
     return {
-      value: tf.matMul(x as tf.Tensor, y as tf.Tensor),
+      value: product(x as tf.Tensor, y as tf.Tensor, transA, transB),
       gradFunc: (dy, saved) => {
         const [xs, ys] = saved as [tf.Tensor, tf.Tensor];
-        return [tf.matMul(dy as tf.Tensor, swapLast(ys)), tf.matMul(swapLast(xs), dy as tf.Tensor)];
+        const g = dy as tf.Tensor;
+        const dx = transA ? product(ys, g, transB, true) : product(g, ys, false, !transB);
+        const dw = transB ? product(g, xs, true, transA) : product(xs, g, !transA, false);
+        return [dx, dw];
       },
     };
   });
@@ -66,7 +84,7 @@ export function linear(x: tf.Tensor2D, w: tf.Tensor2D, bias: tf.Tensor1D): tf.Te
       gradFunc: (dy, saved) => {
         const [xs, ws] = saved as [tf.Tensor2D, tf.Tensor2D];
         const g = dy as tf.Tensor2D;
-        return [tf.matMul(g, tf.transpose(ws)), tf.matMul(tf.transpose(xs), g), colSum(g)];
+        return [product(g, ws, false, true), product(xs, g, true, false), colSum(g)];
       },
     };
   });
@@ -83,7 +101,7 @@ export function embed(oneHot: tf.Tensor2D, w: tf.Tensor2D): tf.Tensor2D {
     save([oneHot]);
     return {
       value: tf.matMul(oneHot, ww as tf.Tensor2D),
-      gradFunc: (dy, saved) => [tf.matMul(tf.transpose(saved[0] as tf.Tensor2D), dy as tf.Tensor2D)],
+      gradFunc: (dy, saved) => [product(saved[0] as tf.Tensor2D, dy as tf.Tensor2D, true, false)],
     };
   });
   return f(w) as tf.Tensor2D;

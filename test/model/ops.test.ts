@@ -87,6 +87,18 @@ describe("ops", () => {
     a.forEach((ga, i) => {
       assert.ok(maxAbsDiff(ga, r[i]!) < 1e-4, `batched matMul input ${i}`);
     });
+    // Transposed operands: op(a)·op(b) and its gradients against tfjs's own matMul.
+    for (const ta of [false, true]) {
+      for (const tb of [false, true]) {
+        const x = tf.randomNormal(ta ? [2, 3, 5, 4] : [2, 3, 4, 5], 0, 1, "float32", 11);
+        const y = tf.randomNormal(tb ? [2, 3, 6, 5] : [2, 3, 5, 6], 0, 1, "float32", 12);
+        const mine = gradsOf((s, t) => matMul(s!, t!, ta, tb), [x, y]);
+        const ref = gradsOf((s, t) => tf.matMul(s as tf.Tensor4D, t as tf.Tensor4D, ta, tb), [x, y]);
+        mine.forEach((g, i) => {
+          assert.ok(maxAbsDiff(g, ref[i]!) < 1e-4, `matMul transposeA=${ta} transposeB=${tb} input ${i}`);
+        });
+      }
+    }
     // Embedding: only the table gets a gradient, equal to oneHotᵀ·dy.
     const oh = tf.cast(tf.oneHot(tf.tensor1d([2, 0, 2], "int32"), 3), "float32") as tf.Tensor2D;
     const table = tf.randomNormal([3, 4], 0, 1, "float32", 10);
