@@ -151,7 +151,7 @@ if (process.env.TFGRPO_BENCH_TIMELINE) {
   const t0ms = pipelineStats.requests[0]!;
   const buckets: number[] = [];
   for (const at of pipelineStats.requests) {
-    const b = Math.floor((at - t0ms) / 100);
+    const b = Math.floor((at - t0ms) / Number(process.env.TFGRPO_BENCH_TIMELINE_MS ?? 100));
     buckets[b] = (buckets[b] ?? 0) + 1;
   }
   console.log(`  requests started per 100 ms: ${Array.from(buckets, (v) => v ?? 0).join(" ")}`);

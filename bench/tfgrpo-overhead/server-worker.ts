@@ -11,6 +11,14 @@ import { benchProblems, benchResponder } from "./script.ts";
 
 const { problems, latencyMs } = workerData as { problems: number; latencyMs: number };
 const server = await startScriptedServer(benchResponder(benchProblems(problems)), { latencyMs });
+// A served endpoint is warm: one request of its own compiles the server's request path before
+// the bench starts its clock. It is not counted among the bench's requests.
+await fetch(`${server.baseURL}/chat/completions`, {
+  method: "POST",
+  headers: { "content-type": "application/json" },
+  body: JSON.stringify({ model: "warm-up", messages: [{ role: "user", content: "TASK: LOGIC JUDGE" }] }),
+}).then((r) => r.text());
+server.requests.length = 0;
 parentPort!.postMessage({ baseURL: server.baseURL });
 parentPort!.on("message", async (msg: string) => {
   if (msg === "stats") {
