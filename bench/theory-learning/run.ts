@@ -3,12 +3,16 @@
  * are anomaly-free and non-trivial, before and after a fixed wall-time budget of GRPO steps.
  * Prints the curve and writes training_stats.json (plus history.jsonl) to --output-dir.
  *
- *   npx tsx bench/theory-learning/run.ts [--minutes 15] [--max-steps N] [--backend wasm|cpu]
- *        [--learning-rate 1e-3] [--group-size 64] [--sft-steps 200] [--seed 1] [--replay groups/step]
- *        [--curriculum] [--partial-credit 0.1] [--temperature 1] [--entropy-coef 0.01] [--kl-coef 0.05]
- *        [--output-dir outputs/grpo_theory_bench]
+ *   node --import tsx bench/theory-learning/run.ts [--minutes 15] [--max-steps N] [--backend wasm|cpu]
+ *        [--learning-rate 5e-4] [--group-size 256] [--downsample 64] [--sft-steps 400] [--seed 1]
+ *        [--replay 2] [--no-curriculum] [--partial-credit 0.1] [--temperature 1] [--entropy-coef 0.01]
+ *        [--kl-coef 0.01] [--measure-every 25] [--output-dir outputs/grpo_theory_bench]
+ * The defaults are the measured configuration of bench/README.md; --downsample 0 and --replay 0
+ * turn those off.
  */
 
+import { rmSync } from "node:fs";
+import { loadavg } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { Rng } from "../../src/core/rng.ts";
@@ -29,18 +33,19 @@ const { values } = parseArgs({
     minutes: { type: "string", default: "15" },
     "max-steps": { type: "string", default: "100000" },
     backend: { type: "string", default: "wasm" },
-    "learning-rate": { type: "string", default: "1e-3" },
-    "group-size": { type: "string", default: "64" },
-    "sft-steps": { type: "string", default: "200" },
+    "learning-rate": { type: "string", default: "5e-4" },
+    "group-size": { type: "string", default: "256" },
+    "sft-steps": { type: "string", default: "400" },
     "measure-every": { type: "string", default: "25" },
     samples: { type: "string", default: "512" },
     seed: { type: "string", default: "1" },
-    replay: { type: "string", default: "0" },
-    curriculum: { type: "boolean", default: false },
+    replay: { type: "string", default: "2" },
+    downsample: { type: "string", default: "64" },
+    "no-curriculum": { type: "boolean", default: false },
     "partial-credit": { type: "string", default: "0.1" },
     temperature: { type: "string", default: "1" },
     "entropy-coef": { type: "string", default: "0.01" },
-    "kl-coef": { type: "string", default: "0.05" },
+    "kl-coef": { type: "string", default: "0.01" },
     "output-dir": { type: "string", default: "outputs/grpo_theory_bench" },
   },
 });
@@ -58,6 +63,8 @@ const task = theoryRlTask({ ...QUICK_GRAMMAR, reward: { partialCredit: num("part
 const rng = new Rng(seed);
 const model = newTheoryModel(task, "tiny", rng);
 
+// Other work on the machine slows the steps down; the load average says how much there was.
+const loadAtStart = loadavg()[0]!;
 const t0 = performance.now();
 const wall = () => (performance.now() - t0) / 1000;
 const sft = warmStart(model, task, num("sft-steps"), rng);
@@ -80,7 +87,7 @@ const config = {
       temperature: num("temperature"),
       entropyCoef: num("entropy-coef"),
       klCoef: num("kl-coef"),
-      useCurriculum: values.curriculum === true,
+      useCurriculum: values["no-curriculum"] !== true,
     },
     task,
   ),
@@ -88,6 +95,8 @@ const config = {
   saveEvery: 0,
   // Prioritised replay brings back the rare groups with a clear winner (an anomaly-free theory).
   replay: num("replay") > 0 ? { capacity: 64, perStep: num("replay") } : undefined,
+  // Sampling is cheap next to the update: sample --group-size, update on the --downsample most varied.
+  downsample: num("downsample") > 0 ? num("downsample") : undefined,
 };
 const trainer = new GrpoTrainer(model, {
   task,
@@ -95,6 +104,8 @@ const trainer = new GrpoTrainer(model, {
   outputDir,
   runInfo: { recipe: "theory", bench: "theory-learning" },
 });
+// The trainer appends; a previous run's lines would otherwise precede this run's.
+for (const f of ["history.jsonl", "samples.jsonl"]) rmSync(join(outputDir, f), { force: true });
 const budget = num("minutes") * 60;
 const maxSteps = num("max-steps");
 const every = num("measure-every");
@@ -130,6 +141,10 @@ console.log(
   `after ${trainer.step} GRPO steps (${grpoSeconds.toFixed(0)} s): anomaly-free & non-trivial ${(100 * after.validShare).toFixed(1)}%, reward ${after.reward.toFixed(3)}`,
 );
 for (const e of after.examples) console.log(`  e.g. ${e}`);
+const loadAtEnd = loadavg();
+console.log(
+  `load average: ${loadAtStart.toFixed(2)} at the start; ${loadAtEnd.map((l) => l.toFixed(2)).join(", ")} (1, 5, 15 min) at the end`,
+);
 writeJsonAtomic(join(outputDir, "training_stats.json"), {
   bench: "theory-learning",
   backend,
@@ -138,6 +153,7 @@ writeJsonAtomic(join(outputDir, "training_stats.json"), {
   sft_seconds: sftSeconds,
   grpo_steps: trainer.step,
   grpo_seconds: grpoSeconds,
+  load_average: { start_1min: loadAtStart, end_1_5_15min: loadAtEnd },
   before,
   after,
   curve,

@@ -1,5 +1,5 @@
 import { existsSync, readdirSync, readFileSync } from "node:fs";
-import { join } from "node:path";
+import { join, relative } from "node:path";
 import * as tf from "@tensorflow/tfjs-core";
 import type { z } from "zod";
 import { Rng } from "../core/rng.ts";
@@ -112,9 +112,15 @@ export async function writeCheckpoint(
     optimizer?: tf.Optimizer;
     state?: unknown;
     metadata: CheckpointMetadata;
+    /** see TrainerOptions.baseModelDir */
+    baseModelDir?: string;
   },
 ): Promise<void> {
-  saveModel(dir, parts.policy);
+  if (parts.policy.loraConfig) {
+    // Only the adapter is trained: store it, over the base it was trained on.
+    const base = parts.baseModelDir === undefined ? undefined : relative(dir, parts.baseModelDir) || ".";
+    saveModel(dir, parts.policy, { lora: true, baseModelPath: base });
+  } else saveModel(dir, parts.policy);
   writeMetadata(dir, parts.metadata);
   if (parts.state !== undefined) {
     const sdir = join(dir, STATE_DIR);

@@ -38,7 +38,12 @@ export function rolloutMask(r: Rollout, opts: MaskOptions): number[] {
   return m;
 }
 
-/** Pads completions to a common length and lays out ids, masks and advantages for the update. */
+/**
+ * Lays out ids, masks and advantages for the update. Rows are right-padded; prompts may differ
+ * in length: the batch's promptLength is the shortest, and the positions of a row that still
+ * lie inside its own (longer) prompt get mask 0. The model is causal with positions counted
+ * from 0, so padding on the right changes nothing a trained position sees.
+ */
 export function buildBatch(
   rollouts: Rollout[],
   advantages: number[],
@@ -48,20 +53,17 @@ export function buildBatch(
   if (advantages.length !== rollouts.length) {
     throw new Error(`buildBatch: ${advantages.length} advantages for ${rollouts.length} rollouts`);
   }
-  const P = rollouts[0]!.prompt.length;
-  for (const r of rollouts) {
-    if (r.prompt.length !== P)
-      throw new Error(`buildBatch: prompts of lengths ${P} and ${r.prompt.length} cannot share a batch`);
-  }
-  const L = Math.max(1, ...rollouts.map((r) => r.tokens.length));
+  const P = Math.min(...rollouts.map((r) => r.prompt.length));
+  if (P < 1) throw new Error("buildBatch: a rollout has an empty prompt");
+  const T = Math.max(P + 1, ...rollouts.map((r) => r.prompt.length + r.tokens.length));
   const ids: number[][] = [];
   const mask: number[][] = [];
   for (const r of rollouts) {
     const row = [...r.prompt, ...r.tokens];
-    while (row.length < P + L) row.push(opts.padId);
+    while (row.length < T) row.push(opts.padId);
     ids.push(row);
-    const m = rolloutMask(r, opts);
-    while (m.length < L) m.push(0);
+    const m = [...new Array<number>(r.prompt.length - P).fill(0), ...rolloutMask(r, opts)];
+    while (m.length < T - P) m.push(0);
     mask.push(m);
   }
   return { ids, promptLength: P, mask, advantages: [...advantages] };
@@ -73,6 +75,8 @@ export function completionStats(batch: GrpoBatch, rollouts: Rollout[]) {
   const totalSlots = batch.mask.length * (batch.mask[0]?.length ?? 0);
   const trained = batch.mask.reduce((s, row) => s + row.reduce((a, b) => a + b, 0), 0);
   return {
+    /** tokens of the whole batch that carry loss, replayed rows included. */
+    trainableTokens: trained,
     meanLength: lengths.reduce((a, b) => a + b, 0) / Math.max(1, lengths.length),
     clippedRatio: rollouts.filter((r) => !r.finished).length / Math.max(1, rollouts.length),
     trainableTokensRatio: totalSlots > 0 ? trained / totalSlots : 0,

@@ -21,11 +21,12 @@ import {
   writeCheckpoint,
 } from "./checkpoint.ts";
 import { Curriculum, type CurriculumConfig } from "./curriculum.ts";
+import { maxVarianceSubset } from "./downsample.ts";
 import { grpoUpdate } from "./grpo-step.ts";
 import { resolveLossConfig } from "./loss.ts";
 import { ReplayBuffer, type ReplayGroup } from "./replay.ts";
 import { buildBatch, completionStats, type Rollout } from "./rollout.ts";
-import type { RlTask, SampleFn } from "./types.ts";
+import type { RewardResult, RlTask, SampleFn } from "./types.ts";
 
 export interface TrainerConfig {
   /** G: completions sampled per prompt. */
@@ -51,6 +52,12 @@ export interface TrainerConfig {
   curriculum?: CurriculumConfig;
   /** replay `perStep` stored groups each step from a buffer of `capacity`. */
   replay?: { capacity: number; perStep: number };
+  /** update on this many of each group's G completions, those whose rewards vary most (PODS); default all. */
+  downsample?: number;
+  /** sampling temperature at evaluation; default: `temperature`. */
+  evalTemperature?: number;
+  /** stop once an evaluation's success rate reaches this (final/ is still written). */
+  targetAccuracy?: number;
   seed: number;
 }
 
@@ -103,6 +110,11 @@ export interface TrainerOptions {
   log?: (line: string) => void;
   /** extra fields for metadata.json / training_stats.json (recipe name, model size...). */
   runInfo?: Record<string, unknown>;
+  /**
+   * For a LoRA policy: the checkpoint directory of its frozen base. Checkpoints then hold only
+   * the adapter, pointing there; without it they carry the base beside the adapter.
+   */
+  baseModelDir?: string;
 }
 
 /**
@@ -125,6 +137,9 @@ export class GrpoTrainer {
   private readonly outputDir?: string;
   private readonly log: (line: string) => void;
   private readonly runInfo: Record<string, unknown>;
+  private readonly baseModelDir?: string;
+  /** set when an evaluation reached config.targetAccuracy. */
+  stoppedEarly = false;
 
   constructor(
     readonly policy: GPT,
@@ -140,6 +155,7 @@ export class GrpoTrainer {
     this.sampleFn = opts.sample ?? sampleGpt;
     this.log = opts.log ?? (() => {});
     this.runInfo = opts.runInfo ?? {};
+    this.baseModelDir = opts.baseModelDir;
     if (this.cfg.curriculum) this.curriculum = new Curriculum(this.cfg.curriculum);
     if (this.cfg.replay) this.replay = new ReplayBuffer(this.cfg.replay.capacity);
   }
@@ -177,9 +193,17 @@ export class GrpoTrainer {
     const t0 = performance.now();
     const phase = this.phase;
     const G = this.cfg.groupSize;
-    const prompts = this.task.trainPrompts(this.rng, this.cfg.promptsPerStep);
-    const fresh = this.rollouts(prompts, 0, this.rng, phase);
-    const groups: Rollout[][] = prompts.map((_, g) => fresh.slice(g * G, (g + 1) * G));
+    const fresh = this.task.rollouts
+      ? this.task.rollouts(this.policy, {
+          split: "train",
+          count: this.cfg.promptsPerStep,
+          groupSize: G,
+          temperature: this.cfg.temperature,
+          rng: this.rng,
+          phase,
+        })
+      : this.rollouts(this.task.trainPrompts(this.rng, this.cfg.promptsPerStep), 0, this.rng, phase);
+    const groups = groupRollouts(fresh, this.cfg.promptsPerStep).map((g) => this.keptForUpdate(g));
     const adv = computeAdvantages(
       groups.map((g) => g.map((r) => r.reward)),
       { scaleRewards: this.cfg.scaleRewards },
@@ -208,6 +232,7 @@ export class GrpoTrainer {
       maxGradNorm: this.cfg.maxGradNorm,
     });
     const lengthStats = completionStats(batch, fresh);
+    const completionTokens = all.reduce((n, r) => n + r.tokens.length, 0);
     const rewards = fresh.map((r) => r.reward);
     const successRate = fresh.filter((r) => r.success).length / fresh.length;
     this.step++;
@@ -229,6 +254,8 @@ export class GrpoTrainer {
       [METRICS.completionsMeanLength]: lengthStats.meanLength,
       [METRICS.completionsClippedRatio]: lengthStats.clippedRatio,
       [METRICS.trainableTokensRatio]: lengthStats.trainableTokensRatio,
+      trainable_tokens: lengthStats.trainableTokens,
+      completion_tokens: completionTokens,
       loss: upd.loss,
       policy_loss: upd.policyLoss,
       grad_norm: upd.gradNorm,
@@ -240,6 +267,16 @@ export class GrpoTrainer {
     // Samples go out even when the caller writes the history line itself (train() adds eval fields first).
     if (this.step === 1 || this.step % Math.max(1, this.cfg.evalEvery) === 0) this.appendSamples(groups[0]!);
     return record;
+  }
+
+  private keptForUpdate(group: Rollout[]): Rollout[] {
+    const m = this.cfg.downsample;
+    return m === undefined
+      ? group
+      : maxVarianceSubset(
+          group.map((r) => r.reward),
+          m,
+        ).map((i) => group[i]!);
   }
 
   /** Best and worst completion of one group, so a report can show what the policy writes. */
@@ -270,30 +307,38 @@ export class GrpoTrainer {
    */
   evaluate(samples = this.cfg.evalSamples): EvalResult {
     const rng = new Rng(this.cfg.seed ^ 0x5eed_e7a1);
-    const prompts = this.task.evalPrompts();
-    let successes = 0;
-    let total = 0;
-    let n = 0;
+    const temperature = this.cfg.evalTemperature ?? this.cfg.temperature;
     const phase = this.phase;
-    for (const prompt of prompts) {
-      const res = this.sampleFn(
-        this.policy,
-        Array.from({ length: samples }, () => prompt),
-        {
-          maxNewTokens: this.cfg.maxNewTokens,
-          temperature: this.cfg.temperature,
-          eosId: this.task.eosId,
-          constraint: this.task.constraint,
-          rng,
-        },
-      );
-      for (const tokens of res.tokens) {
-        const r = this.task.reward(tokens, phase);
-        total += r.total;
-        if (r.success) successes++;
-        n++;
+    const scored: RewardResult[] = [];
+    if (this.task.rollouts) {
+      const rs = this.task.rollouts(this.policy, {
+        split: "eval",
+        count: 0,
+        groupSize: samples,
+        temperature,
+        rng,
+        phase,
+      });
+      for (const r of rs) scored.push({ total: r.reward, success: r.success });
+    } else {
+      for (const prompt of this.task.evalPrompts()) {
+        const res = this.sampleFn(
+          this.policy,
+          Array.from({ length: samples }, () => prompt),
+          {
+            maxNewTokens: this.cfg.maxNewTokens,
+            temperature,
+            eosId: this.task.eosId,
+            constraint: this.task.constraint,
+            rng,
+          },
+        );
+        for (const tokens of res.tokens) scored.push(this.task.reward(tokens, phase));
       }
     }
+    const n = scored.length;
+    const successes = scored.filter((r) => r.success).length;
+    const total = scored.reduce((a, r) => a + r.total, 0);
     return { successRate: n ? successes / n : 0, reward: n ? total / n : 0 };
   }
 
@@ -328,6 +373,7 @@ export class GrpoTrainer {
       optimizer: this.optimizer,
       state: this.state(),
       metadata: this.metadata(this.lastEval),
+      baseModelDir: this.baseModelDir,
     });
   }
 
@@ -341,11 +387,14 @@ export class GrpoTrainer {
       (e.successRate === this.best.successRate && e.reward > this.best.reward);
     if (better) {
       this.best = { ...e, step: this.step };
-      if (this.outputDir)
+      if (this.outputDir) {
         await writeCheckpoint(join(this.outputDir, "best_model"), {
           policy: this.policy,
           metadata: this.metadata(e),
+          baseModelDir: this.baseModelDir,
         });
+        this.log(`New best accuracy: ${e.successRate.toFixed(4)} (step ${this.step})`);
+      }
     }
     return e;
   }
@@ -375,10 +424,19 @@ export class GrpoTrainer {
         this.log(`step ${this.step}: saved checkpoint-${this.step}`);
       }
       onStep?.(r, e);
+      const target = this.cfg.targetAccuracy;
+      if (e && target !== undefined && e.successRate >= target) {
+        this.stoppedEarly = true;
+        this.log(
+          `step ${this.step}: eval accuracy ${e.successRate.toFixed(4)} reached the target ${target}; stopping`,
+        );
+        break;
+      }
     }
     if (this.outputDir) {
       const evaluatedNow =
-        this.cfg.evalEvery > 0 && this.step % this.cfg.evalEvery === 0 && this.lastEval !== null;
+        this.stoppedEarly ||
+        (this.cfg.evalEvery > 0 && this.step % this.cfg.evalEvery === 0 && this.lastEval !== null);
       const e = evaluatedNow ? this.lastEval! : await this.evaluateAndTrack();
       await this.saveCheckpoint(join(this.outputDir, "final"));
       this.writeStats(e, (performance.now() - started) / 1000);
@@ -464,6 +522,20 @@ function truncateHistory(file: string, step: number): void {
   writeFileAtomic(file, kept.map((r) => `${JSON.stringify(r.value)}\n`).join(""));
 }
 
+/** Rollouts split by their group index; every group must be present. */
+function groupRollouts(rollouts: Rollout[], count: number): Rollout[][] {
+  const groups: Rollout[][] = Array.from({ length: count }, () => []);
+  for (const r of rollouts) {
+    const g = groups[r.group];
+    if (!g) throw new Error(`trainer: rollout of group ${r.group}, expected groups 0..${count - 1}`);
+    g.push(r);
+  }
+  groups.forEach((g, i) => {
+    if (g.length === 0) throw new Error(`trainer: no rollouts for group ${i}`);
+  });
+  return groups;
+}
+
 function toReplayGroup(g: Rollout[], advantages: number[]): ReplayGroup {
   return {
     prompt: g[0]!.prompt,
@@ -502,6 +574,17 @@ function validateConfig(c: TrainerConfig): void {
   if (!(c.learningRate > 0))
     throw new Error(`trainer config: learningRate must be > 0, got ${c.learningRate}`);
   if (!(c.temperature > 0)) throw new Error(`trainer config: temperature must be > 0, got ${c.temperature}`);
+  if (c.evalTemperature !== undefined && !(c.evalTemperature >= 0))
+    throw new Error(`trainer config: evalTemperature must be ≥ 0, got ${c.evalTemperature}`);
+  if (c.targetAccuracy !== undefined && !(c.targetAccuracy > 0 && c.targetAccuracy <= 1))
+    throw new Error(`trainer config: targetAccuracy must be in (0, 1], got ${c.targetAccuracy}`);
   if (c.groupSize < 2)
     throw new Error("trainer config: groupSize must be ≥ 2 (advantages compare completions of one prompt)");
+  if (
+    c.downsample !== undefined &&
+    !(Number.isInteger(c.downsample) && c.downsample >= 2 && c.downsample <= c.groupSize)
+  )
+    throw new Error(
+      `trainer config: downsample must be an integer in 2..groupSize (${c.groupSize}), got ${c.downsample}`,
+    );
 }

@@ -1,6 +1,8 @@
 import type * as tf from "@tensorflow/tfjs-core";
 import type { Rng } from "../core/rng.ts";
+import type { GPT } from "../model/gpt.ts";
 import type { SampleOptions, SampleResult, TokenConstraint } from "../model/sampler.ts";
+import type { Rollout } from "./rollout.ts";
 
 // The sampler's contract is the trainer's too: one definition, re-exported for rl callers.
 export type { SampleOptions, SampleResult, TokenConstraint };
@@ -35,6 +37,18 @@ export interface RewardResult {
   success: boolean;
 }
 
+/** What the trainer asks of a task that runs its own episodes (see RlTask.rollouts). */
+export interface EpisodeRequest {
+  /** "train": draw `count` items with `rng`; "eval": every held-out item. */
+  split: "train" | "eval";
+  count: number;
+  /** rollouts per item; they form one advantage group. */
+  groupSize: number;
+  temperature: number;
+  rng: Rng;
+  phase: number;
+}
+
 /** A task as the parametric trainer sees it: prompts, a constraint and a reward. */
 export interface RlTask {
   readonly name: string;
@@ -50,6 +64,12 @@ export interface RlTask {
   demonstrations?(rng: Rng, n: number): number[][];
   /** a completion as text, for the sample table of the run report (samples.jsonl). */
   describe?(tokens: number[]): string;
+  /**
+   * For tasks whose completions are whole episodes (tool calls interleaved with tool results):
+   * the task samples and scores them itself, `groupSize` per item, item k's rollouts carrying
+   * group k. When present the trainer uses it instead of trainPrompts/evalPrompts + reward.
+   */
+  rollouts?(policy: GPT, request: EpisodeRequest): Rollout[];
   /** the number of curriculum phases; 1 when the task has none. */
   readonly phases?: number;
 }

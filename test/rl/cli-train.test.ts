@@ -97,6 +97,37 @@ describe("grpo train theory", () => {
     assert.match(ev.stdout, /anomaly-free & non-trivial [\d.]+% of 8/);
   });
 
+  it("--preset learning fills the options left at their defaults; explicit flags win", () => {
+    const dir = join(out, "preset");
+    const r = grpo(
+      "train",
+      "theory",
+      "--preset",
+      "learning",
+      "--num-episodes",
+      "1",
+      "--downsample",
+      "2",
+      "--save-interval",
+      "0",
+      "--output-dir",
+      dir,
+      ...small,
+    );
+    assert.equal(r.code, 0, r.stderr);
+    const stats = JSON.parse(readFileSync(join(dir, "training_stats.json"), "utf8"));
+    // From the command line.
+    assert.equal(stats.config.groupSize, 4);
+    assert.equal(stats.config.downsample, 2);
+    assert.equal(stats.sft_steps, 2);
+    // From the preset.
+    assert.equal(stats.config.learningRate, 5e-4);
+    assert.equal(stats.config.loss.beta, 0.01);
+    assert.deepEqual(stats.config.replay, { capacity: 64, perStep: 2 });
+    assert.ok(stats.config.curriculum, "the preset turns the curriculum on");
+    assert.equal(stats.partial_credit, 0.1);
+  });
+
   it("names the missing file for a bad checkpoint", () => {
     const r = grpo("train", "theory", "--eval", "--checkpoint", join(out, "nope"), "--backend", "cpu");
     assert.notEqual(r.code, 0);

@@ -57,16 +57,62 @@ describe("rollout masks", () => {
     assert.equal(s.trainableTokensRatio, 2 / 8);
   });
 
-  it("refuses prompts of different lengths in one batch", () => {
+  it("batches prompts of different lengths: right padding, mask 0 inside a longer prompt", () => {
+    const rs = [
+      rollout([3, EOS], { prompt: [0] }),
+      rollout([4, 5], { prompt: [0, 2, 2], toolMask: [1, 0] }),
+      rollout([5, 5, EOS], { prompt: [0, 2] }),
+    ];
+    const b = buildBatch(rs, [1, -1, 0.5], { eosId: EOS, maskTruncated: false, padId: 9 });
+    assert.equal(b.promptLength, 1);
+    assert.deepEqual(b.ids, [
+      [0, 3, EOS, 9, 9],
+      [0, 2, 2, 4, 5],
+      [0, 2, 5, 5, EOS],
+    ]);
+    // Mask column j scores ids[promptLength + j]: only each row's own completion is trained.
+    assert.deepEqual(b.mask, [
+      [1, 1, 0, 0],
+      [0, 0, 1, 0],
+      [0, 1, 1, 1],
+    ]);
+    assert.deepEqual(b.advantages, [1, -1, 0.5]);
+    // With equal prompts the layout is the one-prompt-length layout.
+    const same = buildBatch([rollout([3]), rollout([3, 4])], [0, 0], {
+      eosId: EOS,
+      maskTruncated: false,
+      padId: 9,
+    });
+    assert.deepEqual(same.ids, [
+      [0, 3, 9],
+      [0, 3, 4],
+    ]);
+    assert.equal(same.promptLength, 1);
     assert.throws(
-      () =>
-        buildBatch([rollout([3]), rollout([3], { prompt: [0, 0] })], [0, 0], {
-          eosId: EOS,
-          maskTruncated: false,
-          padId: 0,
-        }),
-      /lengths 1 and 2/,
+      () => buildBatch([rollout([3], { prompt: [] })], [0], { eosId: EOS, maskTruncated: false, padId: 0 }),
+      /empty prompt/,
     );
+  });
+
+  it("gives a row the same logprobs whether its batch-mates have longer prompts or not", () => {
+    const model = tinyGpt(4);
+    const rs = [rollout([3, 4], { prompt: [0] }), rollout([2, 5, 3], { prompt: [0, 2, 4] })];
+    const b = buildBatch(rs, [0, 0], { eosId: EOS, maskTruncated: false, padId: EOS });
+    const alone = buildBatch([rs[0]!], [0], { eosId: EOS, maskTruncated: false, padId: EOS });
+    const lp = (ids: number[][]) =>
+      tf.tidy(() =>
+        Array.from(
+          model.tokenLogprobs(tf.tensor2d(ids, [ids.length, ids[0]!.length], "int32")).logprobs.dataSync(),
+        ),
+      );
+    const T = b.ids[0]!.length - 1;
+    const together = lp(b.ids).slice(0, 2);
+    const single = lp(alone.ids).slice(0, 2);
+    assert.equal(together.length, 2);
+    assert.ok(T > 2);
+    for (const [i, v] of together.entries())
+      assert.ok(Math.abs(v - single[i]!) < 1e-5, `position ${i}: ${v} vs ${single[i]}`);
+    model.dispose();
   });
 });
 

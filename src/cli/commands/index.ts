@@ -1,4 +1,5 @@
 import type { Command } from "commander";
+import { register as agent } from "./agent.ts";
 import { register as critic } from "./critic.ts";
 import { register as demo } from "./demo.ts";
 import { register as generator } from "./generator.ts";
@@ -21,5 +22,6 @@ export const commands: RegisterCommand[] = [
   tfTrain,
   tfEval,
   train,
+  agent,
   report,
 ];

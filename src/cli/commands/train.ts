@@ -1,14 +1,16 @@
 import { type Command, InvalidArgumentError, Option } from "commander";
 import { initBackend } from "../../model/backend.ts";
 import { loadPolicy } from "../../rl/checkpoint.ts";
-import { theoryRlTask } from "../../rl/recipes/theory.ts";
 import {
+  LEARNING_THEORY_RUN,
   measureTheories,
   prepareTheoryTrainer,
   QUICK_THEORY_RUN,
   type TheoryRunOptions,
+  theoryTaskFor,
 } from "../../rl/recipes/theory-run.ts";
 import { createProgress } from "../progress.ts";
+import { registerEmail } from "./train-email.ts";
 
 function int(flag: string, min: number) {
   return (v: string): number => {
@@ -34,6 +36,17 @@ function float(flag: string, min: number, max = Number.POSITIVE_INFINITY, open =
 interface TheoryCliOptions extends Omit<TheoryRunOptions, "checkpoint"> {
   checkpoint?: string;
   eval?: boolean;
+  preset: "quick" | "learning";
+}
+
+/** The preset's values for every option the user left at its default. */
+function applyPreset(opts: TheoryCliOptions, cmd: Command): TheoryCliOptions {
+  if (opts.preset !== "learning") return opts;
+  const out: Record<string, unknown> = { ...opts };
+  for (const [key, value] of Object.entries(LEARNING_THEORY_RUN)) {
+    if (cmd.getOptionValueSource(key) !== "cli") out[key] = value;
+  }
+  return out as unknown as TheoryCliOptions;
 }
 
 function registerTheory(train: Command): void {
@@ -130,22 +143,57 @@ function registerTheory(train: Command): void {
         .choices(["tiny", "small"])
         .default(d.modelSize),
     )
+    .option(
+      "--partial-credit <x>",
+      "scale of the positive reward of theories that are not anomaly-free and non-trivial (1: full credit)",
+      float("--partial-credit", 0, 1),
+      d.partialCredit,
+    )
+    .option(
+      "--replay <n>",
+      "stored groups replayed per step, by |advantage| (0: none)",
+      int("--replay", 0),
+      d.replay,
+    )
+    .option(
+      "--downsample <n>",
+      "update on the n completions of a group whose rewards vary most (0: the whole group)",
+      int("--downsample", 0),
+      d.downsample,
+    )
+    .addOption(
+      new Option(
+        "--preset <name>",
+        "quick: the short demonstration run; learning: the measured configuration of bench/theory-learning " +
+          "(flags given explicitly still win)",
+      )
+        .choices(["quick", "learning"])
+        .default("quick"),
+    )
     .option("--quick", "the quick recipe's settings (the default; kept so scripts can say so explicitly)")
     .addHelpText(
       "after",
       "\nExamples:\n" +
         "  grpo train theory                                  # quick run, under a minute on 2 cores\n" +
+        "  grpo train theory --preset learning                # the bench configuration: anomaly-free theories within minutes\n" +
         "  grpo train theory --num-episodes 300 --model-size small --use-curriculum --output-dir outputs/grpo_theory_full\n" +
         "  grpo train theory --resume                         # continue outputs/grpo_theory\n" +
         "  grpo train theory --eval --checkpoint outputs/grpo_theory/best_model",
     )
-    .action(async (opts: TheoryCliOptions) => {
+    .action(async (cliOpts: TheoryCliOptions, cmd: Command) => {
+      const opts = applyPreset(cliOpts, cmd);
       const backend = await initBackend(opts.backend);
       if (opts.eval) {
         const dir = opts.checkpoint ?? `${opts.outputDir}/final`;
         const model = loadPolicy(dir, opts.seed);
         try {
-          const m = measureTheories(model, theoryRlTask(), opts.evalSamples, opts.seed, opts.temperature);
+          const m = measureTheories(
+            model,
+            theoryTaskFor(opts),
+            opts.evalSamples,
+            opts.seed,
+            opts.temperature,
+          );
           console.log(
             `${dir}: anomaly-free & non-trivial ${(100 * m.validShare).toFixed(1)}% of ${opts.evalSamples}, mean reward ${m.reward.toFixed(3)}`,
           );
@@ -201,4 +249,5 @@ export function register(program: Command): void {
     .command("train")
     .description("Parametric GRPO: train an in-process policy on a recipe");
   registerTheory(train);
+  registerEmail(train);
 }

@@ -118,3 +118,16 @@ export function answerAppearsIn(answer: string, text: string): boolean {
   }
   return ` ${normaliseText(text)} `.includes(` ${normaliseText(answer)} `);
 }
+
+/**
+ * The first piece of `text` that states `answer`, as it is written there ("March 5, 2024" for
+ * 2024-03-05), or null. A policy that copies this span is read as answering `answer`.
+ */
+export function findAnswerSpan(answer: string, text: string): string | null {
+  const date = parseDate(answer);
+  if (date !== null) return (text.match(DATE_IN_TEXT) ?? []).find((d) => parseDate(d) === date) ?? null;
+  const amount = parseAmount(answer);
+  if (amount !== null)
+    return (text.match(/\$\s?\d[\d,]*(?:\.\d+)?/g) ?? []).find((a) => parseAmount(a) === amount) ?? null;
+  return answerAppearsIn(answer, text) ? answer : null;
+}

@@ -32,7 +32,8 @@ export const EMAIL_TRAINING_DEFAULTS: EmailTrainingConfig = {
 
 type Kind = "positiveInt" | "positiveNumber" | "nonNegativeNumber" | "path";
 
-const FIELDS: { key: keyof EmailTrainingConfig; env: string; kind: Kind }[] = [
+/** Each setting and its environment variable; the CLI flag is the variable in kebab case (see emailFlag). */
+export const EMAIL_TRAINING_FIELDS: readonly { key: keyof EmailTrainingConfig; env: string; kind: Kind }[] = [
   { key: "trainDatasetSize", env: "TRAIN_DATASET_SIZE", kind: "positiveInt" },
   { key: "evalDatasetSize", env: "EVAL_DATASET_SIZE", kind: "positiveInt" },
   { key: "maxSteps", env: "MAX_STEPS", kind: "positiveInt" },
@@ -74,19 +75,27 @@ function parseField(kind: Kind, name: string, raw: unknown): unknown {
   return parsed.data;
 }
 
-/** Defaults, then environment variables, then flags (flags win). Unset or empty values are skipped. */
+/** Defaults (a recipe may pass its own), then environment variables, then flags (flags win). Unset or empty values are skipped. */
 export function parseEmailTrainingEnv(
   env: NodeJS.ProcessEnv,
   flags: Partial<EmailTrainingConfig> = {},
+  defaults: EmailTrainingConfig = EMAIL_TRAINING_DEFAULTS,
+  /** how errors name a flag; the CLI passes its spelling (--max-steps). */
+  flagName: (field: { key: keyof EmailTrainingConfig; env: string }) => string = (f) => f.key,
 ): EmailTrainingConfig {
-  const config: Record<string, unknown> = { ...EMAIL_TRAINING_DEFAULTS };
-  for (const field of FIELDS) {
+  const config: Record<string, unknown> = { ...defaults };
+  for (const field of EMAIL_TRAINING_FIELDS) {
     const fromFlag = flags[field.key];
     const fromEnv = env[field.env];
-    if (fromFlag !== undefined) config[field.key] = parseField(field.kind, field.key, fromFlag);
+    if (fromFlag !== undefined) config[field.key] = parseField(field.kind, flagName(field), fromFlag);
     else if (fromEnv !== undefined && fromEnv.trim() !== "") {
       config[field.key] = parseField(field.kind, field.env, fromEnv);
     }
   }
   return config as unknown as EmailTrainingConfig;
+}
+
+/** The command-line flag of a setting: its variable in kebab case, MAX_STEPS → --max-steps. */
+export function emailFlag(field: { env: string }): string {
+  return `--${field.env.toLowerCase().replace(/_/g, "-")}`;
 }

@@ -7,6 +7,7 @@
  * tool results are exactly what the environment returns.
  */
 import type { Rng } from "../../core/rng.ts";
+import { findAnswerSpan } from "./answer.ts";
 import { EmailEpisode, type EpisodeOptions, type EpisodeTurn } from "./episode.ts";
 import { searchEmails } from "./search.ts";
 import { formatToolCall } from "./tool-call.ts";
@@ -17,6 +18,13 @@ export interface DemonstrationOptions {
   noise?: number;
   /** Probability of answering with a distractor's value; defaults to noise / 2. */
   wrongAnswerRate?: number;
+  /** Passed as max_results to the searches, so that results stay short. */
+  maxResults?: number;
+  /**
+   * Answer with the answer as an email writes it ("March 5, 2024") rather than its canonical
+   * form, so that answering is copying: a small model cannot be expected to convert formats.
+   */
+  answerAsWritten?: boolean;
   episode?: EpisodeOptions;
 }
 
@@ -40,16 +48,14 @@ export function demonstration(
   const episode = new EmailEpisode(inbox, question, options.episode);
   const act = (text: string): boolean => !episode.step(text).done;
 
+  const limit = options.maxResults === undefined ? {} : { max_results: options.maxResults };
+  const search = (keywords: string[]) =>
+    formatToolCall({ tool: "search_emails", args: { keywords, ...limit } });
   if (rng.next() < noise) {
-    if (
-      !act(formatToolCall({ tool: "search_emails", args: { keywords: wrongKeywords(question, inbox, rng) } }))
-    ) {
-      return episode.history;
-    }
+    if (!act(search(wrongKeywords(question, inbox, rng)))) return episode.history;
   }
-  if (!act(formatToolCall({ tool: "search_emails", args: { keywords: question.keywords } })))
-    return episode.history;
-  const ranked = searchEmails(inbox, { keywords: question.keywords }).map((h) => h.id);
+  if (!act(search(question.keywords))) return episode.history;
+  const ranked = searchEmails(inbox, { keywords: question.keywords, ...limit }).map((h) => h.id);
   const sources = new Set(question.sourceIds);
   const toRead = ranked.filter((id) => sources.has(id));
   for (const id of question.sourceIds) if (!toRead.includes(id)) toRead.push(id);
@@ -59,7 +65,18 @@ export function demonstration(
     if (!act(formatToolCall({ tool: "read_email", args: { id } }))) return episode.history;
   }
   const wrong = question.decoys.length > 0 && rng.next() < wrongRate;
-  const answer = wrong ? rng.pick(question.decoys) : question.answer;
+  let answer = wrong ? rng.pick(question.decoys) : question.answer;
+  if (options.answerAsWritten) {
+    // The stated span from the sources for the right answer, from any email for a decoy.
+    const where = wrong ? inbox.emails : inbox.emails.filter((e) => sources.has(e.id));
+    for (const e of where) {
+      const span = findAnswerSpan(answer, e.body);
+      if (span !== null) {
+        answer = span;
+        break;
+      }
+    }
+  }
   episode.step(
     formatToolCall({ tool: "return_final_answer", args: { answer, sources: question.sourceIds } }),
   );

@@ -21,6 +21,10 @@ export interface EpisodeOptions {
   /** Total tokens the caller may report through `step`; past it the episode stops. */
   maxTokens?: number;
   maxToolErrors?: number;
+  /** Whether the prompt lists the tools before the question (default true); small models do without. */
+  instructions?: boolean;
+  /** Tool results without snippets and addresses (see FormatOptions), for short contexts. */
+  compact?: boolean;
 }
 
 export interface StepResult {
@@ -54,6 +58,8 @@ export class EmailEpisode {
   readonly maxTurns: number;
   readonly maxTokens: number;
   readonly maxToolErrors: number;
+  readonly instructions: boolean;
+  readonly compact: boolean;
   readonly history: EpisodeTurn[] = [];
   private readonly searched = new Set<string>();
   private readonly read = new Set<string>();
@@ -78,6 +84,8 @@ export class EmailEpisode {
     this.maxTurns = options.maxTurns ?? MAX_TURNS;
     this.maxTokens = options.maxTokens ?? Number.POSITIVE_INFINITY;
     this.maxToolErrors = options.maxToolErrors ?? 3;
+    this.instructions = options.instructions ?? true;
+    this.compact = options.compact ?? false;
     if (!Number.isInteger(this.maxTurns) || this.maxTurns < 1) {
       throw new Error(`maxTurns must be a positive integer, got ${this.maxTurns}`);
     }
@@ -85,7 +93,7 @@ export class EmailEpisode {
 
   /** The text the policy sees before its first turn. */
   get prompt(): string {
-    return buildPrompt(this.question);
+    return buildPrompt(this.question, { instructions: this.instructions });
   }
 
   /** Prompt and turns so far as role-tagged segments (for the loss mask). */
@@ -138,7 +146,7 @@ export class EmailEpisode {
       try {
         const hits = searchEmails(this.inbox, call.args);
         for (const h of hits) this.searched.add(h.id);
-        text = formatSearchResults(hits);
+        text = formatSearchResults(hits, { compact: this.compact });
       } catch (err) {
         text = `Error: ${(err as Error).message}`;
       }
@@ -148,7 +156,9 @@ export class EmailEpisode {
     const email = findEmail(this.inbox, call.args.id);
     if (email) this.read.add(email.id);
     else this.invalidReads++;
-    turn.toolResult = email ? formatEmail(email) : `Error: no email with id ${call.args.id}`;
+    turn.toolResult = email
+      ? formatEmail(email, { compact: this.compact })
+      : `Error: no email with id ${call.args.id}`;
     return this.continueOrStop(turn.toolResult);
   }
 

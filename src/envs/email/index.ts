@@ -16,12 +16,19 @@
 export {
   answerAppearsIn,
   answersMatch,
+  findAnswerSpan,
   isIDontKnow,
   normaliseText,
   parseAmount,
   parseDate,
 } from "./answer.ts";
-export { EMAIL_TRAINING_DEFAULTS, type EmailTrainingConfig, parseEmailTrainingEnv } from "./config.ts";
+export {
+  EMAIL_TRAINING_DEFAULTS,
+  EMAIL_TRAINING_FIELDS,
+  type EmailTrainingConfig,
+  emailFlag,
+  parseEmailTrainingEnv,
+} from "./config.ts";
 export { type DemonstrationOptions, demonstration } from "./demonstration.ts";
 export {
   EmailEpisode,

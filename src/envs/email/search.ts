@@ -117,9 +117,16 @@ export function searchEmails(inbox: Inbox, args: SearchArgs): SearchHit[] {
   return hits.slice(0, limit);
 }
 
-export function formatSearchResults(hits: SearchHit[]): string {
+/** Compact output leaves out snippets and addresses: a small model's context is short. */
+export interface FormatOptions {
+  compact?: boolean;
+}
+
+export function formatSearchResults(hits: SearchHit[], options: FormatOptions = {}): string {
   if (hits.length === 0) return "No emails found.";
-  return hits.map((h) => `${h.id} | ${h.date.slice(0, 10)} | ${h.subject} | ${h.snippet}`).join("\n");
+  return hits
+    .map((h) => `${h.id} | ${h.date.slice(0, 10)} | ${h.subject}${options.compact ? "" : ` | ${h.snippet}`}`)
+    .join("\n");
 }
 
 export function findEmail(inbox: Inbox, id: string): Email | undefined {
@@ -127,7 +134,18 @@ export function findEmail(inbox: Inbox, id: string): Email | undefined {
   return inbox.emails.find((e) => e.id === wanted);
 }
 
-export function formatEmail(email: Email): string {
+export function formatEmail(email: Email, options: FormatOptions = {}): string {
+  if (options.compact) {
+    const name = email.from.replace(/\s*<[^>]*>$/, "");
+    return [
+      `ID: ${email.id}`,
+      `From: ${name}`,
+      `Date: ${email.date.slice(0, 10)}`,
+      `Subject: ${email.subject}`,
+      "",
+      email.body,
+    ].join("\n");
+  }
   return [
     `ID: ${email.id}`,
     `From: ${email.from}`,

@@ -13,7 +13,14 @@ import {
   type StepRecord,
   type TrainerConfig,
 } from "../trainer.ts";
-import { MODEL_SIZES, type ModelSize, type TheoryRlTask, theoryRlTask, validShare } from "./theory.ts";
+import {
+  MODEL_SIZES,
+  type ModelSize,
+  QUICK_GRAMMAR,
+  type TheoryRlTask,
+  theoryRlTask,
+  validShare,
+} from "./theory.ts";
 
 /** Everything `grpo train theory` can set; the CLI flags map one to one. */
 export interface TheoryRunOptions {
@@ -37,6 +44,12 @@ export interface TheoryRunOptions {
   backend?: BackendName;
   sftSteps: number;
   modelSize: ModelSize;
+  /** Scales the positive reward of theories that are not anomaly-free and non-trivial (1: full partial credit). */
+  partialCredit: number;
+  /** Stored groups replayed per step from a prioritised buffer (0: none). */
+  replay: number;
+  /** Update on this many of the group's completions, those whose rewards vary most (0: all). */
+  downsample: number;
 }
 
 /**
@@ -61,7 +74,37 @@ export const QUICK_THEORY_RUN: TheoryRunOptions = {
   seed: 42,
   sftSteps: 150,
   modelSize: "tiny",
+  partialCredit: 1,
+  replay: 0,
+  downsample: 0,
 };
+
+/**
+ * The configuration that bench/theory-learning measured (anomaly-free share from < 1 % to
+ * > 90 % in 15 minutes on 2 cores): sample 256, update on the 64 most varied, a weak KL,
+ * prioritised replay, the curriculum, and little credit for near misses.
+ */
+export const LEARNING_THEORY_RUN: TheoryRunOptions = {
+  ...QUICK_THEORY_RUN,
+  numEpisodes: 1000,
+  groupSize: 256,
+  downsample: 64,
+  learningRate: 5e-4,
+  klCoef: 0.01,
+  replay: 2,
+  useCurriculum: true,
+  partialCredit: 0.1,
+  sftSteps: 400,
+  evalInterval: 100,
+  evalSamples: 256,
+  saveInterval: 250,
+  outputDir: "outputs/grpo_theory_learning",
+};
+
+/** The task with the run's reward shaping. */
+export function theoryTaskFor(o: Pick<TheoryRunOptions, "partialCredit">): TheoryRlTask {
+  return theoryRlTask({ ...QUICK_GRAMMAR, reward: { partialCredit: o.partialCredit } });
+}
 
 export function trainerConfigFor(o: TheoryRunOptions, task: TheoryRlTask): TrainerConfig {
   return {
@@ -82,6 +125,10 @@ export function trainerConfigFor(o: TheoryRunOptions, task: TheoryRlTask): Train
     evalSamples: o.evalSamples,
     saveEvery: o.saveInterval,
     curriculum: o.useCurriculum ? { phases: 3, threshold: 0.5, window: 3 } : undefined,
+    // Prioritised replay brings back the rare groups with a clear winner (an anomaly-free theory).
+    replay: o.replay > 0 ? { capacity: 64, perStep: o.replay } : undefined,
+    // Sampling is cheap next to the update: sample the group, update on its most varied part.
+    downsample: o.downsample > 0 ? o.downsample : undefined,
     seed: o.seed,
   };
 }
@@ -135,9 +182,14 @@ export async function prepareTheoryTrainer(
   o: TheoryRunOptions,
   hooks: TheoryRunHooks,
 ): Promise<{ trainer: GrpoTrainer; task: TheoryRlTask }> {
-  const task = theoryRlTask();
+  const task = theoryTaskFor(o);
   const config = trainerConfigFor(o, task);
-  const runInfo = { recipe: "theory", model_size: o.modelSize, sft_steps: o.sftSteps };
+  const runInfo = {
+    recipe: "theory",
+    model_size: o.modelSize,
+    sft_steps: o.sftSteps,
+    partial_credit: o.partialCredit,
+  };
   if (o.resume) {
     const trainer = await GrpoTrainer.resume({
       task,

@@ -1,0 +1,87 @@
+import { type Command, InvalidArgumentError, Option } from "commander";
+import { type BackendName, initBackend } from "../../model/backend.ts";
+import { loadPolicy } from "../../rl/checkpoint.ts";
+import { agentSettings, runAgent } from "../../rl/recipes/email-run.ts";
+
+function int(flag: string, min: number) {
+  return (v: string): number => {
+    const n = Number(v);
+    if (!Number.isInteger(n) || n < min)
+      throw new InvalidArgumentError(`${flag} must be an integer ≥ ${min}, got "${v}"`);
+    return n;
+  };
+}
+
+interface AgentCliOptions {
+  model: string;
+  question?: string;
+  seed: number;
+  temperature: number;
+  backend: BackendName;
+}
+
+/** `grpo agent`: runs a trained email agent on a synthetic inbox and prints its turns. */
+export function register(program: Command): void {
+  program
+    .command("agent")
+    .description(
+      "Run a trained email agent (from grpo train email) on a synthetic inbox and print each tool call and result.\n\n" +
+        "The inbox is drawn from --seed with the settings the model was trained with (metadata.json). Without " +
+        "--question the agent gets the inbox's first generated question, whose answer is known, and the verdict is printed.",
+    )
+    .requiredOption(
+      "--model <dir>",
+      "a checkpoint: best_model/, final/ or checkpoint-N/ (adapter or full model)",
+    )
+    .option("--question <text>", "the question to ask about the inbox")
+    .option("--seed <n>", "which synthetic inbox", int("--seed", 0), 1)
+    .option(
+      "--temperature <t>",
+      "sampling temperature (0: greedy)",
+      (v: string) => {
+        const n = Number(v);
+        if (!Number.isFinite(n) || n < 0)
+          throw new InvalidArgumentError(`--temperature must be ≥ 0, got "${v}"`);
+        return n;
+      },
+      0,
+    )
+    .addOption(new Option("--backend <name>", "tensor backend").choices(["wasm", "cpu"]).default("wasm"))
+    .addHelpText(
+      "after",
+      "\nExamples:\n" +
+        "  grpo agent --model outputs/grpo_masked/best_model\n" +
+        '  grpo agent --model outputs/grpo_masked/best_model --seed 7 --question "When is the Apollo kickoff meeting?"',
+    )
+    .action(async (opts: AgentCliOptions) => {
+      await initBackend(opts.backend);
+      const settings = agentSettings(opts.model);
+      const model = loadPolicy(opts.model, opts.seed);
+      try {
+        const run = runAgent(model, {
+          question: opts.question,
+          seed: opts.seed,
+          inbox: settings.inbox,
+          maxTurns: settings.maxTurns,
+          maxTurnTokens: settings.maxTurnTokens,
+          temperature: opts.temperature,
+        });
+        console.log(`Inbox ${run.inboxId}`);
+        console.log(`Question: ${run.question}`);
+        run.turns.forEach((t, i) => {
+          console.log(`\nTurn ${i + 1}: ${t.call}`);
+          if (t.result !== null) console.log(t.result.replace(/^/gm, "  "));
+        });
+        if (run.verdict !== null)
+          console.log(
+            `\nVerdict: ${run.verdict} (expected ${run.expected}; reward ${run.reward?.toFixed(3)})`,
+          );
+        else
+          console.log(
+            `\n${run.turns.length} turns; the answer to this question is not known to the generator`,
+          );
+      } finally {
+        model.dispose();
+      }
+    });
+}

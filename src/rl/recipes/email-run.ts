@@ -1,0 +1,344 @@
+import { existsSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { Rng } from "../../core/rng.ts";
+import type { EmailTrainingConfig } from "../../envs/email/config.ts";
+import { EmailEpisode } from "../../envs/email/episode.ts";
+import { generateInbox, type InboxOptions } from "../../envs/email/inbox.ts";
+import { formatToolResult } from "../../envs/email/prompt.ts";
+import { decodeTurn, emailVocab, endOfTurnId } from "../../envs/email/tokenizer.ts";
+import type { Question } from "../../envs/email/types.ts";
+import { writeJsonAtomic } from "../../io/files.ts";
+import { GPT, LORA_TARGETS } from "../../model/gpt.ts";
+import { saveModel } from "../../model/safetensors.ts";
+import { loadPolicy, METADATA_FILE } from "../checkpoint.ts";
+import { gptTurnPolicy } from "../multiturn.ts";
+import { sftTrain } from "../sft.ts";
+import {
+  DEFAULT_TRAINER_CONFIG,
+  type EvalResult,
+  GrpoTrainer,
+  type StepRecord,
+  type TrainerConfig,
+} from "../trainer.ts";
+import { EMAIL_INBOX, EMAIL_MODEL, type EmailMode, type EmailRlTask, emailRlTask } from "./email.ts";
+
+/** Everything `grpo train email` can set: the environment-variable settings plus the recipe's own. */
+export interface EmailRunOptions extends EmailTrainingConfig {
+  mode: EmailMode;
+  seed: number;
+  /** supervised warm-start steps on noisy scripted demonstrations (0: none). */
+  sftSteps: number;
+  /** the demonstrations' noise (wrong searches, distractor reads, wrong answers). */
+  sftNoise: number;
+  /** start from this warm-started base checkpoint instead of running the warm start. */
+  baseModel?: string;
+  evalEvery: number;
+  saveEvery: number;
+  /** stop once held-out accuracy reaches it. */
+  targetAccuracy?: number;
+  temperature: number;
+  /** 0 = greedy: the agent's accuracy as it would be used. */
+  evalTemperature: number;
+  maxTurnTokens: number;
+  loraRank: number;
+  resume: boolean;
+}
+
+/**
+ * Defaults sized for a two-core CPU: a tiny character-level model, a few hundred warm-start
+ * steps and a few dozen GRPO steps. OUTPUT_DIR defaults to outputs/grpo_<mode>.
+ */
+export function emailDefaults(mode: EmailMode): EmailTrainingConfig {
+  return {
+    trainDatasetSize: 1000,
+    evalDatasetSize: 32,
+    maxSteps: 40,
+    learningRate: 2e-3,
+    perDeviceTrainBatchSize: 2,
+    numGenerations: 4,
+    beta: 0.04,
+    maxTurns: 6,
+    maxTokens: 240,
+    outputDir: `outputs/grpo_${mode}`,
+  };
+}
+
+export const EMAIL_RECIPE_DEFAULTS = {
+  seed: 42,
+  sftSteps: 2000,
+  sftNoise: 0.3,
+  evalEvery: 10,
+  saveEvery: 20,
+  temperature: 1,
+  evalTemperature: 0,
+  maxTurnTokens: 80,
+  loraRank: 8,
+} as const;
+
+export const BASE_MODEL_DIR = "base_model";
+
+export function emailTask(o: EmailRunOptions): EmailRlTask {
+  return emailRlTask({
+    mode: o.mode,
+    trainSize: o.trainDatasetSize,
+    evalSize: o.evalDatasetSize,
+    seed: o.seed,
+    maxTurns: o.maxTurns,
+    maxTokens: o.maxTokens,
+    maxTurnTokens: o.maxTurnTokens,
+    contextLength: EMAIL_MODEL.contextLength,
+    inbox: EMAIL_INBOX,
+  });
+}
+
+export function emailTrainerConfig(o: EmailRunOptions): TrainerConfig {
+  return {
+    ...DEFAULT_TRAINER_CONFIG,
+    groupSize: o.numGenerations,
+    promptsPerStep: o.perDeviceTrainBatchSize,
+    maxNewTokens: o.maxTokens,
+    temperature: o.temperature,
+    evalTemperature: o.evalTemperature,
+    learningRate: o.learningRate,
+    loss: { ...DEFAULT_TRAINER_CONFIG.loss, beta: o.beta, entropyCoef: 0 },
+    evalEvery: o.evalEvery,
+    evalSamples: 1,
+    saveEvery: o.saveEvery,
+    targetAccuracy: o.targetAccuracy,
+    seed: o.seed,
+  };
+}
+
+export function newEmailModel(task: EmailRlTask, rng: Rng): GPT {
+  return new GPT({ vocabSize: task.vocabSize, ...EMAIL_MODEL }, rng);
+}
+
+/** Supervised warm start on noisy demonstrations, trained on the policy's tokens only. */
+export function emailWarmStart(
+  model: GPT,
+  task: EmailRlTask,
+  steps: number,
+  noise: number,
+  rng: Rng,
+  onStep?: (step: number, loss: number) => void,
+): number[] {
+  if (steps <= 0) return [];
+  const demos = task.demonstrationSet(rng, task.dataset.train.length, noise);
+  return sftTrain(model, demos.ids, {
+    steps,
+    batchSize: 8,
+    learningRate: 3e-3,
+    eosId: task.vocab.eosId!,
+    targets: demos.targets,
+    rng,
+    onStep,
+  });
+}
+
+export interface EmailRunHooks {
+  log(line: string): void;
+  onStep?(r: StepRecord, e: EvalResult | null): void;
+}
+
+/** The inbox settings a run used, for `grpo agent` to build inboxes of the same kind. */
+export const RUN_INFO_INBOX = "inbox";
+
+/**
+ * Builds (or resumes) the trainer: the warm-started base is saved once to
+ * <output>/base_model/, then LoRA adapters are trained on top of it; checkpoints and
+ * best_model/ hold only the adapter, pointing back to that base.
+ */
+export async function prepareEmailTrainer(
+  o: EmailRunOptions,
+  hooks: EmailRunHooks,
+): Promise<{ trainer: GrpoTrainer; task: EmailRlTask; sftAccuracy: number | null }> {
+  const task = emailTask(o);
+  const config = emailTrainerConfig(o);
+  const baseDir = join(o.outputDir, BASE_MODEL_DIR);
+  const runInfo = {
+    recipe: "email",
+    mode: o.mode,
+    model: EMAIL_MODEL,
+    [RUN_INFO_INBOX]: EMAIL_INBOX,
+    max_turns: o.maxTurns,
+    max_tokens: o.maxTokens,
+    max_turn_tokens: o.maxTurnTokens,
+    sft_steps: o.sftSteps,
+    sft_noise: o.sftNoise,
+    lora_rank: o.loraRank,
+  };
+  if (o.resume) {
+    const trainer = await GrpoTrainer.resume({
+      task,
+      config,
+      outputDir: o.outputDir,
+      log: hooks.log,
+      runInfo,
+      baseModelDir: baseDir,
+    });
+    hooks.log(`resumed at step ${trainer.step} from ${o.outputDir}`);
+    return { trainer, task, sftAccuracy: null };
+  }
+  if (existsSync(join(o.outputDir, "history.jsonl"))) {
+    throw new Error(
+      `${join(o.outputDir, "history.jsonl")} exists: pass --resume to continue that run, or choose another --output-dir`,
+    );
+  }
+  const rng = new Rng(o.seed ^ 0xe3a1);
+  let model: GPT;
+  if (o.baseModel) {
+    model = loadPolicy(o.baseModel, o.seed);
+    if (model.config.vocabSize !== task.vocabSize || model.loraConfig) {
+      model.dispose();
+      throw new Error(
+        `${o.baseModel}: not a base model of this recipe (vocab_size ${task.vocabSize}, no adapter expected)`,
+      );
+    }
+    hooks.log(`starting from ${o.baseModel}`);
+  } else {
+    model = newEmailModel(task, rng);
+    if (o.sftSteps > 0) {
+      hooks.log(`warm start: ${o.sftSteps} supervised steps on demonstrations (noise ${o.sftNoise})`);
+      const losses = emailWarmStart(model, task, o.sftSteps, o.sftNoise, rng, (s, l) => {
+        if (s % 50 === 0) hooks.log(`warm start: step ${s}/${o.sftSteps}, cross-entropy ${l.toFixed(3)}`);
+      });
+      hooks.log(`warm start: cross-entropy ${losses[0]?.toFixed(3)} → ${losses.at(-1)?.toFixed(3)}`);
+    }
+  }
+  saveModel(baseDir, model);
+  writeJsonAtomic(join(baseDir, METADATA_FILE), {
+    step: 0,
+    accuracy: null,
+    success_rate: null,
+    reward: null,
+    config: { ...runInfo, base_model: o.baseModel ?? null },
+  });
+  model.enableLoRA({ r: o.loraRank, alpha: 2 * o.loraRank, targetModules: [...LORA_TARGETS] }, rng);
+  const trainer = new GrpoTrainer(model, {
+    task,
+    config,
+    outputDir: o.outputDir,
+    log: hooks.log,
+    runInfo,
+    baseModelDir: baseDir,
+  });
+  return { trainer, task, sftAccuracy: null };
+}
+
+/** `Step 3/40 | Loss 0.0123 | Policy -0.0040 | KL 0.0012 | Reward 0.41 | Acc 0.25 | Trainable tokens 310/2210 (14.0%)` */
+export function stepLine(r: StepRecord, total: number): string {
+  const f = (v: number | null | undefined, d = 4) => (v ?? 0).toFixed(d);
+  const trained = r.trainable_tokens ?? 0;
+  const all = r.completion_tokens ?? 0;
+  const pct = all > 0 ? (100 * trained) / all : 0;
+  return (
+    `Step ${r.step}/${total} | Loss ${f(r.loss)} | Policy ${f(r.policy_loss)} | KL ${f(r.kl)} | ` +
+    `Reward ${f(r.reward, 3)} | Acc ${f(r.success_rate, 3)} | Trainable tokens ${trained}/${all} (${pct.toFixed(1)}%)`
+  );
+}
+
+// ---------------------------------------------------------------------------------------------
+// The trained agent
+
+export interface AgentTurn {
+  call: string;
+  /** null on the turn that ended the episode. */
+  result: string | null;
+}
+
+export interface AgentRun {
+  question: string;
+  inboxId: string;
+  turns: AgentTurn[];
+  /** the verdict when the question is one the inbox generator wrote (its answer is known). */
+  verdict: string | null;
+  expected: string | null;
+  reward: number | null;
+}
+
+/** Reads the inbox settings and limits a run recorded in metadata.json (defaults otherwise). */
+export function agentSettings(dir: string): { inbox: InboxOptions; maxTurns: number; maxTurnTokens: number } {
+  const meta = join(dir, METADATA_FILE);
+  let config: Record<string, unknown> = {};
+  if (existsSync(meta)) {
+    try {
+      config = (JSON.parse(readFileSync(meta, "utf8")).config ?? {}) as Record<string, unknown>;
+    } catch (err) {
+      throw new Error(`${meta}: invalid JSON (${(err as Error).message})`);
+    }
+  }
+  const num = (k: string, d: number) => (typeof config[k] === "number" ? (config[k] as number) : d);
+  return {
+    inbox: (config[RUN_INFO_INBOX] as InboxOptions | undefined) ?? EMAIL_INBOX,
+    maxTurns: num("max_turns", 6),
+    maxTurnTokens: num("max_turn_tokens", EMAIL_RECIPE_DEFAULTS.maxTurnTokens),
+  };
+}
+
+/**
+ * Runs a model as the agent on one synthetic inbox (drawn from `seed` with the run's inbox
+ * settings). Without a question it asks the inbox's first generated question.
+ */
+export function runAgent(
+  model: GPT,
+  opts: {
+    question?: string;
+    seed: number;
+    inbox: InboxOptions;
+    maxTurns: number;
+    maxTurnTokens: number;
+    temperature: number;
+  },
+): AgentRun {
+  const { inbox, questions } = generateInbox(new Rng(opts.seed), `inbox-${opts.seed}`, opts.inbox);
+  if (questions.length === 0) throw new Error("agent: the inbox settings produce no questions");
+  const text = opts.question?.trim();
+  const known = text === undefined ? questions[0]! : questions.find((q) => q.question === text);
+  const question: Question = known ?? {
+    id: "asked",
+    question: text!,
+    answer: "",
+    sourceIds: [],
+    inboxId: inbox.id,
+    kind: "meeting_date",
+    keywords: [],
+    decoys: [],
+  };
+  const vocab = emailVocab();
+  const eot = endOfTurnId(vocab);
+  const episode = new EmailEpisode(inbox, question, {
+    maxTurns: opts.maxTurns,
+    instructions: false,
+    compact: true,
+  });
+  const policy = gptTurnPolicy(model);
+  const rng = new Rng(opts.seed);
+  let context = vocab.encode(`${episode.prompt}\n`);
+  const turns: AgentTurn[] = [];
+  while (!episode.done) {
+    const room = model.config.contextLength - context.length;
+    if (room < 1) break;
+    const out = policy([context], {
+      maxNewTokens: [Math.min(opts.maxTurnTokens, room)],
+      temperature: opts.temperature,
+      stopTokenId: eot,
+      rng,
+    });
+    const tokens = out.tokens[0]!;
+    const call = decodeTurn(tokens, vocab);
+    const step = episode.step(call, { tokens: tokens.length });
+    turns.push({ call, result: step.toolResult });
+    context = [...context, ...tokens];
+    if (tokens.at(-1) !== eot) context.push(eot);
+    if (step.toolResult !== null) context.push(...vocab.encode(`${formatToolResult(step.toolResult)}\n`));
+  }
+  const stats = episode.stats();
+  return {
+    question: question.question,
+    inboxId: inbox.id,
+    turns,
+    verdict: known ? stats.verdict : null,
+    expected: known ? known.answer : null,
+    reward: known ? stats.reward : null,
+  };
+}
