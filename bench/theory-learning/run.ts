@@ -5,7 +5,7 @@
  *
  *   node --import tsx bench/theory-learning/run.ts [--minutes 15] [--max-steps N] [--backend wasm|cpu]
  *        [--learning-rate 5e-4] [--group-size 256] [--downsample 64] [--sft-steps 400] [--seed 1]
- *        [--replay 2] [--no-curriculum] [--partial-credit 0.1] [--temperature 1] [--entropy-coef 0.01]
+ *        [--replay 2] [--no-curriculum] [--partial-credit 0] [--temperature 1] [--entropy-coef 0.01]
  *        [--kl-coef 0.01] [--measure-every 25] [--output-dir outputs/grpo_theory_bench]
  * The defaults are the measured configuration of bench/README.md; --downsample 0 and --replay 0
  * turn those off.
@@ -42,7 +42,7 @@ const { values } = parseArgs({
     replay: { type: "string", default: "2" },
     downsample: { type: "string", default: "64" },
     "no-curriculum": { type: "boolean", default: false },
-    "partial-credit": { type: "string", default: "0.1" },
+    "partial-credit": { type: "string", default: "0" },
     temperature: { type: "string", default: "1" },
     "entropy-coef": { type: "string", default: "0.01" },
     "kl-coef": { type: "string", default: "0.01" },

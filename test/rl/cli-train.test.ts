@@ -125,7 +125,7 @@ describe("grpo train theory", () => {
     assert.equal(stats.config.loss.beta, 0.01);
     assert.deepEqual(stats.config.replay, { capacity: 64, perStep: 2 });
     assert.ok(stats.config.curriculum, "the preset turns the curriculum on");
-    assert.equal(stats.partial_credit, 0.1);
+    assert.equal(stats.partial_credit, 0);
   });
 
   it("names the missing file for a bad checkpoint", () => {

@@ -81,8 +81,10 @@ export const QUICK_THEORY_RUN: TheoryRunOptions = {
 
 /**
  * The configuration that bench/theory-learning measured (anomaly-free share from < 1 % to
- * > 90 % in 15 minutes on 2 cores): sample 256, update on the 64 most varied, a weak KL,
- * prioritised replay, the curriculum, and little credit for near misses.
+ * > 90 % within 5 minutes of GRPO on 2 cores, on every seed tried): sample 256, update on the
+ * 64 most varied, a weak KL, prioritised replay, the curriculum, and no positive reward for
+ * near misses in the final phase — with it the policy settles on anomalous theories that
+ * collect partial credit, and an anomaly-free sample no longer stands out in its group.
  */
 export const LEARNING_THEORY_RUN: TheoryRunOptions = {
   ...QUICK_THEORY_RUN,
@@ -93,7 +95,7 @@ export const LEARNING_THEORY_RUN: TheoryRunOptions = {
   klCoef: 0.01,
   replay: 2,
   useCurriculum: true,
-  partialCredit: 0.1,
+  partialCredit: 0,
   sftSteps: 400,
   evalInterval: 100,
   evalSamples: 256,
