@@ -3,7 +3,8 @@
  * loop; in-process, the server's parsing and timers would be charged to the pipeline.
  *
  * Messages: in ← workerData {problems, latencyMs}; out → {baseURL}; in ← "stats" → out
- * {requests: arrival times, maxInFlight}; in ← "close" → the server closes and the thread ends.
+ * {requests: arrival times, maxInFlight}; in ← "reset" → the record is cleared, out → "reset";
+ * in ← "close" → the server closes and the thread ends.
  */
 import { parentPort, workerData } from "node:worker_threads";
 import { startScriptedServer } from "../../test/helpers/scripted-server.ts";
@@ -23,6 +24,9 @@ parentPort!.postMessage({ baseURL: server.baseURL });
 parentPort!.on("message", async (msg: string) => {
   if (msg === "stats") {
     parentPort!.postMessage({ requests: server.requests.map((r) => r.at), maxInFlight: server.maxInFlight });
+  } else if (msg === "reset") {
+    server.requests.length = 0;
+    parentPort!.postMessage("reset");
   } else if (msg === "close") {
     await server.close();
     parentPort!.close();
