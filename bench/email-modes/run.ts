@@ -4,7 +4,7 @@
  * always measured the same way — whole multi-turn episodes on questions from unseen inboxes,
  * greedy decoding — before and after each mode's training.
  *
- *   npx tsx bench/email-modes/run.ts [--sft-steps 400] [--sft-minutes 30] [--steps 30]
+ *   npx tsx bench/email-modes/run.ts [--sft-steps 400] [--sft-minutes 30] [--sft-chunk 200] [--steps 30]
  *        [--minutes-per-mode 10] [--eval-size 32] [--seed 42] [--modes masked,rollout,simple]
  *        [--learning-rate 2e-3] [--output-dir outputs/email_modes_bench] [--backend wasm|cpu]
  *
@@ -38,6 +38,7 @@ const { values } = parseArgs({
   options: {
     "sft-steps": { type: "string", default: "400" },
     "sft-minutes": { type: "string", default: "30" },
+    "sft-chunk": { type: "string", default: "200" },
     steps: { type: "string", default: "30" },
     "minutes-per-mode": { type: "string", default: "10" },
     "eval-size": { type: "string", default: "32" },
@@ -96,8 +97,11 @@ if (!resumeBase || num("sft-minutes") > 0) {
   const budget = num("sft-minutes") * 60_000;
   let done = 0;
   let loss = Number.NaN;
+  // Pieces of --sft-chunk steps: each sftTrain call starts a fresh Adam, so pieces are long;
+  // after each, the held-out accuracy shows whether the warm start has learnt to answer yet.
+  const chunk = Math.max(1, num("sft-chunk"));
   while (done < num("sft-steps") && performance.now() - t0 < budget) {
-    const n = Math.min(25, num("sft-steps") - done);
+    const n = Math.min(chunk, num("sft-steps") - done);
     const losses = sftTrain(model, demos.ids, {
       steps: n,
       batchSize: 8,
@@ -105,11 +109,17 @@ if (!resumeBase || num("sft-minutes") > 0) {
       eosId: probe.vocab.eosId!,
       targets: demos.targets,
       rng,
+      onStep: (s, l) => {
+        if (s % 50 === 0)
+          console.log(`warm start ${previous + done + s} steps, cross-entropy ${l.toFixed(3)}`);
+      },
     });
     done += n;
     loss = losses.at(-1)!;
+    const h = probe.heldOutEpisodes(model, 0, seed);
     console.log(
-      `warm start ${previous + done} steps, cross-entropy ${loss.toFixed(3)}, ${((performance.now() - t0) / 1000).toFixed(0)} s`,
+      `warm start ${previous + done} steps, cross-entropy ${loss.toFixed(3)}, held-out accuracy ${h.accuracy.toFixed(3)}, ` +
+        `reward ${h.reward.toFixed(3)}, ${((performance.now() - t0) / 1000).toFixed(0)} s`,
     );
   }
   saveModel(baseDir, model);

@@ -66,7 +66,7 @@ export function emailDefaults(mode: EmailMode): EmailTrainingConfig {
 export const EMAIL_RECIPE_DEFAULTS = {
   seed: 42,
   sftSteps: 2000,
-  sftNoise: 0.3,
+  sftNoise: 0.1,
   evalEvery: 10,
   saveEvery: 20,
   temperature: 1,

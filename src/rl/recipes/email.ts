@@ -28,12 +28,16 @@ import type { EpisodeRequest, RlTask } from "../types.ts";
 export type EmailMode = "masked" | "rollout" | "simple";
 export const EMAIL_MODES: readonly EmailMode[] = ["masked", "rollout", "simple"];
 
-/** Small inboxes keep episodes short enough for a tiny model's context. */
-export const EMAIL_INBOX: InboxOptions = { projects: 1, factsPerProject: 2, fillerEmails: 0 };
+/**
+ * Small inboxes keep episodes short enough for a tiny model's context; one fact per inbox keeps
+ * the distractors to the ones that share its keywords, so that copying the answer is learnable.
+ */
+export const EMAIL_INBOX: InboxOptions = { projects: 1, factsPerProject: 1, fillerEmails: 0 };
 /** The demonstrations' search limit: a few hits hold the source, more only lengthen the context. */
 export const EMAIL_MAX_RESULTS = 3;
 export const EMAIL_MODEL: Pick<GPTConfig, "dModel" | "nLayers" | "nHeads" | "contextLength"> = {
-  dModel: 64,
+  // Copying the answer out of an email needs attention heads wide enough to find it by content.
+  dModel: 128,
   nLayers: 2,
   nHeads: 4,
   contextLength: 768,
