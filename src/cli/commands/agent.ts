@@ -2,15 +2,7 @@ import { type Command, InvalidArgumentError, Option } from "commander";
 import { type BackendName, initBackend } from "../../model/backend.ts";
 import { loadPolicy } from "../../rl/checkpoint.ts";
 import { agentSettings, runAgent } from "../../rl/recipes/email-run.ts";
-
-function int(flag: string, min: number) {
-  return (v: string): number => {
-    const n = Number(v);
-    if (!Number.isInteger(n) || n < min)
-      throw new InvalidArgumentError(`${flag} must be an integer ≥ ${min}, got "${v}"`);
-    return n;
-  };
-}
+import { intFlag } from "../flags.ts";
 
 interface AgentCliOptions {
   model: string;
@@ -34,7 +26,7 @@ export function register(program: Command): void {
       "a checkpoint: best_model/, final/ or checkpoint-N/ (adapter or full model)",
     )
     .option("--question <text>", "the question to ask about the inbox")
-    .option("--seed <n>", "which synthetic inbox", int("--seed", 0), 1)
+    .option("--seed <n>", "which synthetic inbox", intFlag("--seed", 0), 1)
     .option(
       "--temperature <t>",
       "sampling temperature (0: greedy)",

@@ -1,4 +1,4 @@
-import { type Command, InvalidArgumentError, Option } from "commander";
+import { type Command, Option } from "commander";
 import {
   EMAIL_TRAINING_FIELDS,
   type EmailTrainingConfig,
@@ -14,28 +14,8 @@ import {
   prepareEmailTrainer,
   stepLine,
 } from "../../rl/recipes/email-run.ts";
+import { floatFlag, intFlag } from "../flags.ts";
 import { createProgress } from "../progress.ts";
-
-function int(flag: string, min: number) {
-  return (v: string): number => {
-    const n = Number(v);
-    if (!Number.isInteger(n) || n < min)
-      throw new InvalidArgumentError(`${flag} must be an integer ≥ ${min}, got "${v}"`);
-    return n;
-  };
-}
-
-function float(flag: string, min: number, max: number, open = false) {
-  return (v: string): number => {
-    const n = Number(v);
-    if (!Number.isFinite(n) || n < min || n > max || (open && n === min)) {
-      throw new InvalidArgumentError(
-        `${flag} must be a number in ${open ? "(" : "["}${min}, ${max}], got "${v}"`,
-      );
-    }
-    return n;
-  };
-}
 
 const DESCRIPTIONS: Record<keyof EmailTrainingConfig, string> = {
   trainDatasetSize: "training questions",
@@ -125,46 +105,46 @@ export function registerEmail(train: Command): void {
   for (const f of EMAIL_TRAINING_FIELDS)
     cmd.option(`${emailFlag(f)} <value>`, `${DESCRIPTIONS[f.key]} (${f.env})`);
   cmd
-    .option("--seed <n>", "random seed: dataset, warm start and sampling", int("--seed", 0), d.seed)
-    .option("--sft-steps <n>", "warm-start steps on demonstrations", int("--sft-steps", 0), d.sftSteps)
-    .option("--sft-noise <p>", "noise of the demonstrations", float("--sft-noise", 0, 1), d.sftNoise)
+    .option("--seed <n>", "random seed: dataset, warm start and sampling", intFlag("--seed", 0), d.seed)
+    .option("--sft-steps <n>", "warm-start steps on demonstrations", intFlag("--sft-steps", 0), d.sftSteps)
+    .option("--sft-noise <p>", "noise of the demonstrations", floatFlag("--sft-noise", 0, 1), d.sftNoise)
     .option("--base-model <dir>", "start from this warm-started checkpoint instead (skips the warm start)")
     .option(
       "--eval-every <n>",
       "evaluate every n steps (0: only at the end)",
-      int("--eval-every", 0),
+      intFlag("--eval-every", 0),
       d.evalEvery,
     )
     .option(
       "--save-every <n>",
       "write checkpoint-N every n steps (0: never)",
-      int("--save-every", 0),
+      intFlag("--save-every", 0),
       d.saveEvery,
     )
     .option(
       "--target-accuracy <acc>",
       "stop early once held-out accuracy reaches it",
-      float("--target-accuracy", 0, 1, true),
+      floatFlag("--target-accuracy", 0, 1, true),
     )
     .option(
       "--temperature <t>",
       "sampling temperature in training",
-      float("--temperature", 0, 5, true),
+      floatFlag("--temperature", 0, 5, true),
       d.temperature,
     )
     .option(
       "--eval-temperature <t>",
       "sampling temperature at evaluation (0: greedy)",
-      float("--eval-temperature", 0, 5),
+      floatFlag("--eval-temperature", 0, 5),
       d.evalTemperature,
     )
     .option(
       "--max-turn-tokens <n>",
       "tokens one tool call may take",
-      int("--max-turn-tokens", 1),
+      intFlag("--max-turn-tokens", 1),
       d.maxTurnTokens,
     )
-    .option("--lora-rank <r>", "rank of the LoRA adapters", int("--lora-rank", 1), d.loraRank)
+    .option("--lora-rank <r>", "rank of the LoRA adapters", intFlag("--lora-rank", 1), d.loraRank)
     .option("--resume", "continue the run in the output directory from its newest checkpoint-N")
     .addOption(new Option("--backend <name>", "tensor backend").choices(["wasm", "cpu"]).default("wasm"))
     .addHelpText(

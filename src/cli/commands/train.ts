@@ -1,4 +1,4 @@
-import { type Command, InvalidArgumentError, Option } from "commander";
+import { type Command, Option } from "commander";
 import { initBackend } from "../../model/backend.ts";
 import { loadPolicy } from "../../rl/checkpoint.ts";
 import {
@@ -9,29 +9,9 @@ import {
   type TheoryRunOptions,
   theoryTaskFor,
 } from "../../rl/recipes/theory-run.ts";
+import { floatFlag, intFlag } from "../flags.ts";
 import { createProgress } from "../progress.ts";
 import { registerEmail } from "./train-email.ts";
-
-function int(flag: string, min: number) {
-  return (v: string): number => {
-    const n = Number(v);
-    if (!Number.isInteger(n) || n < min)
-      throw new InvalidArgumentError(`${flag} must be an integer ≥ ${min}, got "${v}"`);
-    return n;
-  };
-}
-
-function float(flag: string, min: number, max = Number.POSITIVE_INFINITY, open = false) {
-  return (v: string): number => {
-    const n = Number(v);
-    if (!Number.isFinite(n) || n < min || n > max || (open && n === min)) {
-      throw new InvalidArgumentError(
-        `${flag} must be a number in ${open ? "(" : "["}${min}, ${max}], got "${v}"`,
-      );
-    }
-    return n;
-  };
-}
 
 interface TheoryCliOptions extends Omit<TheoryRunOptions, "checkpoint"> {
   checkpoint?: string;
@@ -63,38 +43,43 @@ function registerTheory(train: Command): void {
     .option(
       "--num-episodes <n>",
       "GRPO steps; each samples --group-size theories",
-      int("--num-episodes", 1),
+      intFlag("--num-episodes", 1),
       d.numEpisodes,
     )
     .option(
       "--group-size <n>",
       "completions per prompt (G); advantages are relative to the group",
-      int("--group-size", 2),
+      intFlag("--group-size", 2),
       d.groupSize,
     )
     .option(
       "--learning-rate <lr>",
       "Adam learning rate",
-      float("--learning-rate", 0, 1, true),
+      floatFlag("--learning-rate", 0, 1, true),
       d.learningRate,
     )
-    .option("--temperature <t>", "sampling temperature", float("--temperature", 0, 5, true), d.temperature)
+    .option(
+      "--temperature <t>",
+      "sampling temperature",
+      floatFlag("--temperature", 0, 5, true),
+      d.temperature,
+    )
     .option(
       "--kl-coef <beta>",
       "weight of the KL penalty to the frozen reference (k3 estimator)",
-      float("--kl-coef", 0),
+      floatFlag("--kl-coef", 0),
       d.klCoef,
     )
     .option(
       "--clip-range <eps>",
       "PPO clip range ε of the importance ratio",
-      float("--clip-range", 0, 1),
+      floatFlag("--clip-range", 0, 1),
       d.clipRange,
     )
     .option(
       "--entropy-coef <alpha>",
       "weight of the entropy bonus",
-      float("--entropy-coef", 0),
+      floatFlag("--entropy-coef", 0),
       d.entropyCoef,
     )
     .option(
@@ -104,22 +89,27 @@ function registerTheory(train: Command): void {
     .option(
       "--log-interval <n>",
       "print a progress line every n steps",
-      int("--log-interval", 1),
+      intFlag("--log-interval", 1),
       d.logInterval,
     )
     .option(
       "--save-interval <n>",
       "write checkpoint-N every n steps (0: only final/)",
-      int("--save-interval", 0),
+      intFlag("--save-interval", 0),
       d.saveInterval,
     )
     .option(
       "--eval-interval <n>",
       "evaluate on held-out samples every n steps (0: only at the end)",
-      int("--eval-interval", 0),
+      intFlag("--eval-interval", 0),
       d.evalInterval,
     )
-    .option("--eval-samples <n>", "theories sampled per evaluation", int("--eval-samples", 1), d.evalSamples)
+    .option(
+      "--eval-samples <n>",
+      "theories sampled per evaluation",
+      intFlag("--eval-samples", 1),
+      d.evalSamples,
+    )
     .option(
       "--checkpoint <dir>",
       "start from this pretrained checkpoint (skips the warm start); with --eval, the one to evaluate",
@@ -130,12 +120,12 @@ function registerTheory(train: Command): void {
     )
     .option("--eval", "only evaluate --checkpoint (default <output-dir>/final) and print the figures")
     .option("--output-dir <dir>", "where results go", d.outputDir)
-    .option("--seed <n>", "random seed; the same seed gives the same run", int("--seed", 0), d.seed)
+    .option("--seed <n>", "random seed; the same seed gives the same run", intFlag("--seed", 0), d.seed)
     .addOption(new Option("--backend <name>", "tensor backend").choices(["wasm", "cpu"]).default("wasm"))
     .option(
       "--sft-steps <n>",
       "supervised warm-start steps on demonstrations before GRPO",
-      int("--sft-steps", 0),
+      intFlag("--sft-steps", 0),
       d.sftSteps,
     )
     .addOption(
@@ -146,19 +136,19 @@ function registerTheory(train: Command): void {
     .option(
       "--partial-credit <x>",
       "scale of the positive reward of theories that are not anomaly-free and non-trivial (1: full credit)",
-      float("--partial-credit", 0, 1),
+      floatFlag("--partial-credit", 0, 1),
       d.partialCredit,
     )
     .option(
       "--replay <n>",
       "stored groups replayed per step, by |advantage| (0: none)",
-      int("--replay", 0),
+      intFlag("--replay", 0),
       d.replay,
     )
     .option(
       "--downsample <n>",
       "update on the n completions of a group whose rewards vary most (0: the whole group)",
-      int("--downsample", 0),
+      intFlag("--downsample", 0),
       d.downsample,
     )
     .addOption(
