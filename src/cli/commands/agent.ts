@@ -1,7 +1,5 @@
 import { type Command, InvalidArgumentError, Option } from "commander";
-import { type BackendName, initBackend } from "../../model/backend.ts";
-import { loadPolicy } from "../../rl/checkpoint.ts";
-import { agentSettings, runAgent } from "../../rl/recipes/email-run.ts";
+import type { BackendName } from "../../model/backend.ts";
 import { intFlag } from "../flags.ts";
 
 interface AgentCliOptions {
@@ -46,6 +44,12 @@ export function register(program: Command): void {
         '  grpo agent --model outputs/grpo_masked/best_model --seed 7 --question "When is the Apollo kickoff meeting?"',
     )
     .action(async (opts: AgentCliOptions) => {
+      // The engine loads only when the command runs, so that --help stays fast.
+      const [{ initBackend }, { loadPolicy }, { agentSettings, runAgent }] = await Promise.all([
+        import("../../model/backend.ts"),
+        import("../../rl/checkpoint.ts"),
+        import("../../rl/recipes/email-run.ts"),
+      ]);
       await initBackend(opts.backend);
       const settings = agentSettings(opts.model);
       const model = loadPolicy(opts.model, opts.seed);

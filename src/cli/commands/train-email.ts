@@ -5,15 +5,14 @@ import {
   emailFlag,
   parseEmailTrainingEnv,
 } from "../../envs/email/config.ts";
-import { type BackendName, initBackend } from "../../model/backend.ts";
-import { EMAIL_MODES, type EmailMode } from "../../rl/recipes/email.ts";
+import type { BackendName } from "../../model/backend.ts";
 import {
+  EMAIL_MODES,
   EMAIL_RECIPE_DEFAULTS,
+  type EmailMode,
   type EmailRunOptions,
   emailDefaults,
-  prepareEmailTrainer,
-  stepLine,
-} from "../../rl/recipes/email-run.ts";
+} from "../../rl/recipes/email-presets.ts";
 import { floatFlag, intFlag } from "../flags.ts";
 import { createProgress } from "../progress.ts";
 
@@ -158,6 +157,11 @@ export function registerEmail(train: Command): void {
     )
     .action(async (opts: EmailCliOptions) => {
       const run = emailRunOptions(opts, process.env);
+      // The engine loads only when the command runs, so that --help stays fast.
+      const [{ initBackend }, { prepareEmailTrainer, stepLine }] = await Promise.all([
+        import("../../model/backend.ts"),
+        import("../../rl/recipes/email-run.ts"),
+      ]);
       const backend = await initBackend(opts.backend);
       const progress = createProgress({ label: `grpo train email --mode ${run.mode}`, total: run.maxSteps });
       const { trainer } = await prepareEmailTrainer(run, { log: (l) => progress.log(l) });

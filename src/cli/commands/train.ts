@@ -1,14 +1,9 @@
 import { type Command, Option } from "commander";
-import { initBackend } from "../../model/backend.ts";
-import { loadPolicy } from "../../rl/checkpoint.ts";
 import {
   LEARNING_THEORY_RUN,
-  measureTheories,
-  prepareTheoryTrainer,
   QUICK_THEORY_RUN,
   type TheoryRunOptions,
-  theoryTaskFor,
-} from "../../rl/recipes/theory-run.ts";
+} from "../../rl/recipes/theory-presets.ts";
 import { floatFlag, intFlag } from "../flags.ts";
 import { createProgress } from "../progress.ts";
 import { registerEmail } from "./train-email.ts";
@@ -172,6 +167,13 @@ function registerTheory(train: Command): void {
     )
     .action(async (cliOpts: TheoryCliOptions, cmd: Command) => {
       const opts = applyPreset(cliOpts, cmd);
+      // The engine loads only when the command runs, so that --help stays fast.
+      const [{ initBackend }, { loadPolicy }, { measureTheories, prepareTheoryTrainer, theoryTaskFor }] =
+        await Promise.all([
+          import("../../model/backend.ts"),
+          import("../../rl/checkpoint.ts"),
+          import("../../rl/recipes/theory-run.ts"),
+        ]);
       const backend = await initBackend(opts.backend);
       if (opts.eval) {
         const dir = opts.checkpoint ?? `${opts.outputDir}/final`;

@@ -1,7 +1,6 @@
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { Rng } from "../../core/rng.ts";
-import type { EmailTrainingConfig } from "../../envs/email/config.ts";
 import { EmailEpisode } from "../../envs/email/episode.ts";
 import { generateInbox, type InboxOptions } from "../../envs/email/inbox.ts";
 import { formatToolResult } from "../../envs/email/prompt.ts";
@@ -20,62 +19,21 @@ import {
   type StepRecord,
   type TrainerConfig,
 } from "../trainer.ts";
-import { EMAIL_INBOX, EMAIL_MODEL, type EmailMode, type EmailRlTask, emailRlTask } from "./email.ts";
+import { type EmailRlTask, emailRlTask } from "./email.ts";
+import {
+  BASE_MODEL_DIR,
+  EMAIL_INBOX,
+  EMAIL_MODEL,
+  EMAIL_RECIPE_DEFAULTS,
+  type EmailRunOptions,
+} from "./email-presets.ts";
 
-/** Everything `grpo train email` can set: the environment-variable settings plus the recipe's own. */
-export interface EmailRunOptions extends EmailTrainingConfig {
-  mode: EmailMode;
-  seed: number;
-  /** supervised warm-start steps on noisy scripted demonstrations (0: none). */
-  sftSteps: number;
-  /** the demonstrations' noise (wrong searches, distractor reads, wrong answers). */
-  sftNoise: number;
-  /** start from this warm-started base checkpoint instead of running the warm start. */
-  baseModel?: string;
-  evalEvery: number;
-  saveEvery: number;
-  /** stop once held-out accuracy reaches it. */
-  targetAccuracy?: number;
-  temperature: number;
-  /** 0 = greedy: the agent's accuracy as it would be used. */
-  evalTemperature: number;
-  maxTurnTokens: number;
-  loraRank: number;
-  resume: boolean;
-}
-
-/**
- * Defaults sized for a two-core CPU: a tiny character-level model, a few hundred warm-start
- * steps and a few dozen GRPO steps. OUTPUT_DIR defaults to outputs/grpo_<mode>.
- */
-export function emailDefaults(mode: EmailMode): EmailTrainingConfig {
-  return {
-    trainDatasetSize: 1000,
-    evalDatasetSize: 32,
-    maxSteps: 40,
-    learningRate: 2e-3,
-    perDeviceTrainBatchSize: 2,
-    numGenerations: 4,
-    beta: 0.04,
-    maxTurns: 6,
-    maxTokens: 240,
-    outputDir: `outputs/grpo_${mode}`,
-  };
-}
-
-export const EMAIL_RECIPE_DEFAULTS = {
-  seed: 42,
-  sftSteps: 2000,
-  sftNoise: 0.1,
-  evalEvery: 10,
-  saveEvery: 20,
-  temperature: 1,
-  evalTemperature: 0,
-  maxTurnTokens: 80,
-  loraRank: 8,
-} as const;
-
-export const BASE_MODEL_DIR = "base_model";
+export {
+  BASE_MODEL_DIR,
+  EMAIL_RECIPE_DEFAULTS,
+  type EmailRunOptions,
+  emailDefaults,
+} from "./email-presets.ts";
 
 export function emailTask(o: EmailRunOptions): EmailRlTask {
   return emailRlTask({

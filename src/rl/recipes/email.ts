@@ -9,12 +9,15 @@ import { keywordStems } from "../../envs/email/search.ts";
 import { decodeTurn, emailVocab, encodeEpisode, endOfTurnId } from "../../envs/email/tokenizer.ts";
 import { parseToolCall } from "../../envs/email/tool-call.ts";
 import type { Question } from "../../envs/email/types.ts";
-import type { GPT, GPTConfig } from "../../model/gpt.ts";
+import type { GPT } from "../../model/gpt.ts";
 import { sample } from "../../model/sampler.ts";
 import type { Vocab } from "../../model/tokenizer.ts";
 import { runMultiTurnRollouts, toRollout } from "../multiturn.ts";
 import type { Rollout } from "../rollout.ts";
 import type { EpisodeRequest, RlTask } from "../types.ts";
+import { EMAIL_MAX_RESULTS, type EmailMode } from "./email-presets.ts";
+
+export { EMAIL_INBOX, EMAIL_MAX_RESULTS, EMAIL_MODEL, EMAIL_MODES, type EmailMode } from "./email-presets.ts";
 
 /**
  * The email-agent recipe: a character-level transformer answers questions about a synthetic
@@ -25,23 +28,6 @@ import type { EpisodeRequest, RlTask } from "../types.ts";
  *   simple   no environment: the policy writes its first tool call for a question, scored by a
  *            proxy (a search whose keywords match the question's) — a fast smoke test.
  */
-export type EmailMode = "masked" | "rollout" | "simple";
-export const EMAIL_MODES: readonly EmailMode[] = ["masked", "rollout", "simple"];
-
-/**
- * Small inboxes keep episodes short enough for a tiny model's context; one fact per inbox keeps
- * the distractors to the ones that share its keywords, so that copying the answer is learnable.
- */
-export const EMAIL_INBOX: InboxOptions = { projects: 1, factsPerProject: 1, fillerEmails: 0 };
-/** The demonstrations' search limit: a few hits hold the source, more only lengthen the context. */
-export const EMAIL_MAX_RESULTS = 3;
-export const EMAIL_MODEL: Pick<GPTConfig, "dModel" | "nLayers" | "nHeads" | "contextLength"> = {
-  // Copying the answer out of an email needs attention heads wide enough to find it by content.
-  dModel: 128,
-  nLayers: 2,
-  nHeads: 4,
-  contextLength: 768,
-};
 
 export interface EmailTaskOptions {
   mode: EmailMode;
