@@ -1,8 +1,7 @@
 import assert from "node:assert/strict";
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { after, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import "@tensorflow/tfjs-backend-cpu";
 import * as tf from "@tensorflow/tfjs-core";
 import { Rng } from "../../src/core/rng.ts";
@@ -12,19 +11,12 @@ import { loadPolicy } from "../../src/rl/checkpoint.ts";
 import type { Rollout } from "../../src/rl/rollout.ts";
 import { DEFAULT_TRAINER_CONFIG, GrpoTrainer, type TrainerConfig } from "../../src/rl/trainer.ts";
 import type { EpisodeRequest, RlTask } from "../../src/rl/types.ts";
+import { tempDirs } from "../helpers/tmp.ts";
 import { EOS, tinyGpt, toyTask } from "./toy.ts";
 
 await tf.setBackend("cpu");
 
-const dirs: string[] = [];
-function tmp(): string {
-  const d = mkdtempSync(join(tmpdir(), "grpo-episodes-"));
-  dirs.push(d);
-  return d;
-}
-after(() => {
-  for (const d of dirs) rmSync(d, { recursive: true, force: true });
-});
+const tmp = tempDirs("grpo-episodes-");
 
 const config: TrainerConfig = {
   ...DEFAULT_TRAINER_CONFIG,
