@@ -9,7 +9,6 @@ import type { BackendName } from "../../model/backend.ts";
 import {
   EMAIL_MODES,
   EMAIL_RECIPE_DEFAULTS,
-  type EmailMode,
   type EmailRunOptions,
   emailDefaults,
 } from "../../rl/recipes/email-presets.ts";
@@ -29,22 +28,15 @@ const DESCRIPTIONS: Record<keyof EmailTrainingConfig, string> = {
   outputDir: "where results go (default outputs/grpo_<mode>)",
 };
 
-type EmailCliOptions = Partial<Record<keyof EmailTrainingConfig, string>> & {
-  mode: EmailMode;
-  seed: number;
-  sftSteps: number;
-  sftNoise: number;
-  baseModel?: string;
-  evalEvery: number;
-  saveEvery: number;
-  targetAccuracy?: number;
-  temperature: number;
-  evalTemperature: number;
-  maxTurnTokens: number;
-  loraRank: number;
-  resume?: boolean;
-  backend: BackendName;
-};
+/**
+ * What commander hands the action: the environment-variable settings as raw strings (parsed
+ * with the environment so that errors name the flag), the recipe's own options as parsed.
+ */
+type EmailCliOptions = Partial<Record<keyof EmailTrainingConfig, string>> &
+  Omit<EmailRunOptions, keyof EmailTrainingConfig | "resume"> & {
+    resume?: boolean;
+    backend: BackendName;
+  };
 
 /** Environment and flags → run options; flags win, and errors name the variable or the flag. */
 export function emailRunOptions(opts: EmailCliOptions, env: NodeJS.ProcessEnv): EmailRunOptions {
