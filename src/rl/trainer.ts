@@ -516,6 +516,17 @@ export class GrpoTrainer {
   }
 }
 
+/**
+ * Refuses to start a fresh run where one already logged steps: a new trainer would append to
+ * that history. The message names the file and the two ways out.
+ */
+export function assertFreshOutputDir(outputDir: string): void {
+  const history = join(outputDir, "history.jsonl");
+  if (existsSync(history)) {
+    throw new Error(`${history} exists: pass --resume to continue that run, or choose another --output-dir`);
+  }
+}
+
 function truncateHistory(file: string, step: number): void {
   if (!existsSync(file)) return;
   const kept = readJsonl(file).records.filter((r) => ((r.value as { step?: number }).step ?? 0) <= step);

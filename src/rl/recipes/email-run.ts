@@ -13,6 +13,7 @@ import { loadPolicy, METADATA_FILE } from "../checkpoint.ts";
 import { gptTurnPolicy } from "../multiturn.ts";
 import { sftTrain } from "../sft.ts";
 import {
+  assertFreshOutputDir,
   DEFAULT_TRAINER_CONFIG,
   type EvalResult,
   GrpoTrainer,
@@ -137,11 +138,7 @@ export async function prepareEmailTrainer(
     hooks.log(`resumed at step ${trainer.step} from ${o.outputDir}`);
     return { trainer, task, sftAccuracy: null };
   }
-  if (existsSync(join(o.outputDir, "history.jsonl"))) {
-    throw new Error(
-      `${join(o.outputDir, "history.jsonl")} exists: pass --resume to continue that run, or choose another --output-dir`,
-    );
-  }
+  assertFreshOutputDir(o.outputDir);
   const rng = new Rng(o.seed ^ 0xe3a1);
   let model: GPT;
   if (o.baseModel) {

@@ -1,4 +1,3 @@
-import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { Rng } from "../../core/rng.ts";
 import { GPT } from "../../model/gpt.ts";
@@ -6,6 +5,7 @@ import { sample } from "../../model/sampler.ts";
 import { loadPolicy } from "../checkpoint.ts";
 import { sftTrain } from "../sft.ts";
 import {
+  assertFreshOutputDir,
   DEFAULT_TRAINER_CONFIG,
   type EvalResult,
   GrpoTrainer,
@@ -143,11 +143,7 @@ export async function prepareTheoryTrainer(
       hooks.log(`warm start: cross-entropy ${losses[0]?.toFixed(3)} → ${losses.at(-1)?.toFixed(3)}`);
     }
   }
-  if (existsSync(join(o.outputDir, "history.jsonl"))) {
-    throw new Error(
-      `${join(o.outputDir, "history.jsonl")} exists: pass --resume to continue that run, or choose another --output-dir`,
-    );
-  }
+  assertFreshOutputDir(o.outputDir);
   const trainer = new GrpoTrainer(model, { task, config, outputDir: o.outputDir, log: hooks.log, runInfo });
   return { trainer, task };
 }
