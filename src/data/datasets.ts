@@ -1,7 +1,7 @@
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { dirname, isAbsolute, resolve } from "node:path";
 import { z } from "zod";
-import { FileFormatError, readJsonl } from "../io/files.ts";
+import { FileFormatError, readJsonChecked, readJsonFile, readJsonl } from "../io/files.ts";
 
 export interface Problem {
   id: string;
@@ -26,29 +26,12 @@ const DatasetConfigSchema = z.object({
   ),
 });
 
-function zodIssueField(err: z.ZodError): string {
-  const issue = err.issues[0];
-  return issue ? issue.path.map(String).join(".") : "";
-}
-
 /** Read the dataset registry; dataset paths inside it are relative to the config file. */
 export function loadDatasetConfig(path: string = DEFAULT_DATASET_CONFIG): DatasetConfig {
-  if (!existsSync(path)) {
-    throw new Error(
-      `dataset config ${path} not found: create it with a "datasets" map of name → {"path": ..., "format": "jsonl" | "json"} (paths relative to the config file); examples/dataset_config.json is a working template`,
-    );
-  }
-  let raw: unknown;
-  try {
-    raw = JSON.parse(readFileSync(path, "utf8"));
-  } catch (err) {
-    throw new FileFormatError(path, undefined, undefined, `invalid JSON: ${(err as Error).message}`);
-  }
-  const parsed = DatasetConfigSchema.safeParse(raw);
-  if (!parsed.success) {
-    throw new FileFormatError(path, undefined, zodIssueField(parsed.error), parsed.error.issues[0]!.message);
-  }
-  return parsed.data;
+  return readJsonChecked(path, DatasetConfigSchema, {
+    missing:
+      'dataset config not found: create it with a "datasets" map of name → {"path": ..., "format": "jsonl" | "json"} (paths relative to the config file); examples/dataset_config.json is a working template',
+  });
 }
 
 /**
@@ -127,12 +110,7 @@ export function loadProblemsFile(path: string, source: string, format?: "jsonl" 
     if (torn) throw new FileFormatError(path, undefined, undefined, "last line is incomplete");
     return records.map((r, i) => toProblem(r.value, i, source, path, r.line));
   }
-  let raw: unknown;
-  try {
-    raw = JSON.parse(readFileSync(path, "utf8"));
-  } catch (err) {
-    throw new FileFormatError(path, undefined, undefined, `invalid JSON: ${(err as Error).message}`);
-  }
+  const raw = readJsonFile(path);
   const list = Array.isArray(raw) ? raw : (raw as { problems?: unknown } | null)?.problems;
   if (!Array.isArray(list)) {
     throw new FileFormatError(

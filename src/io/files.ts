@@ -13,6 +13,7 @@ import {
 } from "node:fs";
 import { open, rename, rm, writeFile } from "node:fs/promises";
 import { basename, dirname, join } from "node:path";
+import type { z } from "zod";
 
 /**
  * Write a whole file so that a reader never sees a half-written version: the bytes go to a
@@ -96,6 +97,51 @@ export class FileFormatError extends Error {
     super(`${file}${line !== undefined ? `:${line}` : ""}${field ? ` (field ${field})` : ""}: ${message}`);
     this.name = "FileFormatError";
   }
+}
+
+/**
+ * Parse a JSON file. A missing file or text that is not JSON is a FileFormatError naming the
+ * file; `missing` replaces "file not found" with advice on how to create it.
+ */
+export function readJsonFile(path: string, opts: { missing?: string } = {}): unknown {
+  if (!existsSync(path))
+    throw new FileFormatError(path, undefined, undefined, opts.missing ?? "file not found");
+  try {
+    return JSON.parse(readFileSync(path, "utf8"));
+  } catch (err) {
+    throw new FileFormatError(path, undefined, undefined, `invalid JSON: ${(err as Error).message}`);
+  }
+}
+
+/**
+ * The error for a value of `file` that failed a zod schema, from its first issue: the field is
+ * the issue's path (under `prefix`), with the key itself for an unknown field, "(root)" for the
+ * whole value; `hint` follows an unknown-field message (where to look up the valid ones).
+ */
+export function zodFileError(
+  file: string,
+  error: z.ZodError,
+  opts: { prefix?: string; hint?: string; line?: number } = {},
+): FileFormatError {
+  const issue = error.issues[0]!;
+  const keys = issue.code === "unrecognized_keys" ? issue.keys : [];
+  const path = [
+    ...(opts.prefix ? [opts.prefix] : []),
+    ...issue.path.map(String),
+    ...(keys.length === 1 ? keys : []),
+  ];
+  const message =
+    issue.code === "unrecognized_keys"
+      ? `unknown field${keys.length > 1 ? `s ${keys.join(", ")}` : ""}${opts.hint ? ` (${opts.hint})` : ""}`
+      : issue.message;
+  return new FileFormatError(file, opts.line, path.join(".") || "(root)", message);
+}
+
+/** A JSON file validated by a zod schema; every failure names the file (and the field). */
+export function readJsonChecked<T>(path: string, schema: z.ZodType<T>, opts: { missing?: string } = {}): T {
+  const parsed = schema.safeParse(readJsonFile(path, opts));
+  if (!parsed.success) throw zodFileError(path, parsed.error);
+  return parsed.data;
 }
 
 /**

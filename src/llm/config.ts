@@ -63,9 +63,9 @@
  * backoff and full jitter (a `Retry-After` header is honoured); 400, 401, 403 and 404 fail at
  * once. Token usage and cost per agent are summed, failed attempts included.
  */
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { z } from "zod";
-import { FileFormatError } from "../io/files.ts";
+import { FileFormatError, readJsonFile, zodFileError } from "../io/files.ts";
 
 export const AGENTS = ["generator_1", "generator_2", "generator_3", "critic"] as const;
 export type AgentName = (typeof AGENTS)[number];
@@ -147,14 +147,7 @@ function normalizeLayout(raw: unknown): unknown {
 export function parseApiConfig(raw: unknown, file: string): ApiConfigFile {
   const result = apiConfigFileSchema.safeParse(normalizeLayout(raw));
   if (result.success) return result.data;
-  const issue = result.error.issues[0]!;
-  const keys = issue.code === "unrecognized_keys" ? issue.keys : [];
-  const path = [...issue.path, ...(keys.length === 1 ? keys : [])].map(String).join(".");
-  const message =
-    issue.code === "unrecognized_keys"
-      ? `unknown field${keys.length > 1 ? `s ${keys.join(", ")}` : ""} (see ${EXAMPLE_CONFIG_PATH})`
-      : issue.message;
-  throw new FileFormatError(file, undefined, path || "(root)", message);
+  throw zodFileError(file, result.error, { hint: `see ${EXAMPLE_CONFIG_PATH}` });
 }
 
 function nonEmpty(s: string | undefined): s is string {
@@ -244,14 +237,7 @@ export function loadApiConfig(
         "base_url, model and the API key (or api_key_env).",
     );
   }
-  const text = readFileSync(path, "utf8");
-  let raw: unknown;
-  try {
-    raw = JSON.parse(text);
-  } catch (err) {
-    throw new FileFormatError(path, undefined, undefined, `invalid JSON: ${(err as Error).message}`);
-  }
-  const config = parseApiConfig(raw, path);
+  const config = parseApiConfig(readJsonFile(path), path);
   const out = {} as Record<AgentName, AgentEndpoint>;
   for (const agent of AGENTS) out[agent] = resolveAgentEndpoint(agent, config, env, path);
   return out;

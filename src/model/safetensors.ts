@@ -16,7 +16,7 @@ import { existsSync, mkdirSync, readFileSync } from "node:fs";
 import { join, resolve } from "node:path";
 import * as tf from "@tensorflow/tfjs-core";
 import type { Rng } from "../core/rng.ts";
-import { writeFileAtomic, writeJsonAtomic } from "../io/files.ts";
+import { FileFormatError, readJsonFile, writeFileAtomic, writeJsonAtomic } from "../io/files.ts";
 import {
   GPT,
   type GPTConfig,
@@ -278,16 +278,10 @@ function writeUnadapted(dir: string, model: GPT, metadata?: Record<string, strin
   writeJsonAtomic(join(dir, CONFIG_FILE), configJson(model.config));
 }
 
-function readJsonFile(file: string): Record<string, unknown> {
-  if (!existsSync(file)) throw new Error(`${file}: file not found`);
-  let v: unknown;
-  try {
-    v = JSON.parse(readFileSync(file, "utf8"));
-  } catch (err) {
-    throw new Error(`${file}: invalid JSON (${(err as Error).message})`);
-  }
+function readJsonObject(file: string): Record<string, unknown> {
+  const v = readJsonFile(file);
   if (typeof v !== "object" || v === null || Array.isArray(v))
-    throw new Error(`${file}: expected a JSON object`);
+    throw new FileFormatError(file, undefined, undefined, "expected a JSON object");
   return v as Record<string, unknown>;
 }
 
@@ -297,7 +291,7 @@ function readSafetensorsFile(file: string): Record<string, SafeTensor> {
 }
 
 function parseConfig(file: string): GPTConfig {
-  const j = readJsonFile(file);
+  const j = readJsonObject(file);
   const num = (k: string): number => {
     const v = j[k];
     if (typeof v !== "number")
@@ -348,7 +342,7 @@ function loadBase(dir: string, rng: Rng): GPT {
 export function loadModel(dir: string, rng: Rng): GPT {
   const adapterCfgFile = join(dir, ADAPTER_CONFIG_FILE);
   if (!existsSync(adapterCfgFile)) return loadBase(dir, rng);
-  const ac = readJsonFile(adapterCfgFile);
+  const ac = readJsonObject(adapterCfgFile);
   if (ac.peft_type !== "LORA") throw new Error(`${adapterCfgFile}: field "peft_type" must be "LORA"`);
   const r = ac.r;
   const alpha = ac.lora_alpha;

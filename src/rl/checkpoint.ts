@@ -1,7 +1,6 @@
-import { existsSync, readdirSync, readFileSync } from "node:fs";
+import { existsSync, readdirSync } from "node:fs";
 import { join, relative } from "node:path";
 import * as tf from "@tensorflow/tfjs-core";
-import type { z } from "zod";
 import { Rng } from "../core/rng.ts";
 import { FileFormatError, writeFileAtomic, writeJsonAtomic } from "../io/files.ts";
 import type { GPT } from "../model/gpt.ts";
@@ -141,22 +140,6 @@ export function listResumableCheckpoints(outputDir: string): { step: number; dir
     .map((m) => ({ step: Number(m[1]), dir: join(outputDir, m[0]) }))
     .filter((c) => existsSync(join(c.dir, STATE_DIR, STATE_FILE)))
     .sort((a, b) => a.step - b.step);
-}
-
-export function readJsonChecked<T>(file: string, schema: z.ZodType<T>): T {
-  if (!existsSync(file)) throw new FileFormatError(file, undefined, undefined, "file not found");
-  let raw: unknown;
-  try {
-    raw = JSON.parse(readFileSync(file, "utf8"));
-  } catch (err) {
-    throw new FileFormatError(file, undefined, undefined, `invalid JSON: ${(err as Error).message}`);
-  }
-  const parsed = schema.safeParse(raw);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0]!;
-    throw new FileFormatError(file, undefined, issue.path.join(".") || undefined, issue.message);
-  }
-  return parsed.data;
 }
 
 /** Loads the policy of a checkpoint directory, with errors that name the offending file. */

@@ -6,7 +6,7 @@ import { computeAdvantages, type ScaleRewards } from "../core/advantages.ts";
 import type { PolicyLossConfig } from "../core/loss.ts";
 import { METRICS } from "../core/metrics.ts";
 import { Rng } from "../core/rng.ts";
-import { appendJsonl, readJsonl, writeFileAtomic, writeJsonAtomic } from "../io/files.ts";
+import { appendJsonl, readJsonChecked, readJsonl, writeFileAtomic, writeJsonAtomic } from "../io/files.ts";
 import type { GPT } from "../model/gpt.ts";
 import { sample as sampleGpt } from "../model/sampler.ts";
 import {
@@ -14,7 +14,6 @@ import {
   listResumableCheckpoints,
   loadPolicy,
   OPTIMIZER_FILE,
-  readJsonChecked,
   restoreOptimizer,
   STATE_DIR,
   STATE_FILE,

@@ -1,7 +1,13 @@
-import { copyFileSync, existsSync, mkdirSync, readFileSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
 import { z } from "zod";
-import { FileFormatError, jsonFileText, writeFileAtomicAsync, writeJsonAtomic } from "../io/files.ts";
+import {
+  FileFormatError,
+  jsonFileText,
+  readJsonFile,
+  writeFileAtomicAsync,
+  writeJsonAtomic,
+} from "../io/files.ts";
 
 export const LIBRARY_OWNERS = ["generator_1", "generator_2", "generator_3", "critic", "shared"] as const;
 export type LibraryOwner = (typeof LIBRARY_OWNERS)[number];
@@ -129,12 +135,7 @@ export class ExperienceLibrary {
    */
   static load(owner: LibraryOwner, path: string): ExperienceLibrary {
     if (!existsSync(path)) return ExperienceLibrary.empty(owner, path);
-    let raw: unknown;
-    try {
-      raw = JSON.parse(readFileSync(path, "utf8"));
-    } catch (err) {
-      throw new FileFormatError(path, undefined, undefined, `invalid JSON: ${(err as Error).message}`);
-    }
+    const raw = readJsonFile(path);
     let list: unknown[];
     let history: HistoryEntry[] = [];
     if (Array.isArray(raw)) list = raw;

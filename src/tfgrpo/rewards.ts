@@ -1,7 +1,6 @@
-import { existsSync, readFileSync } from "node:fs";
 import { z } from "zod";
 import { groupStats } from "../core/advantages.ts";
-import { FileFormatError } from "../io/files.ts";
+import { readJsonFile, zodFileError } from "../io/files.ts";
 import { extractJsonValue } from "./json-text.ts";
 
 export interface RewardWeights {
@@ -146,25 +145,10 @@ export interface RewardWeightSet {
  * agents left out keep their defaults. Weights need not sum to 1, but a warning-free setup does.
  */
 export function loadRewardWeights(path: string): RewardWeightSet {
-  if (!existsSync(path)) throw new Error(`reward weights file not found: ${path}`);
-  let raw: unknown;
-  try {
-    raw = JSON.parse(readFileSync(path, "utf8"));
-  } catch (err) {
-    throw new FileFormatError(path, undefined, undefined, `invalid JSON: ${(err as Error).message}`);
-  }
-  const parsed = RewardWeightsFileSchema.safeParse(raw);
-  if (!parsed.success) {
-    const issue = parsed.error.issues[0]!;
-    const keys = issue.code === "unrecognized_keys" ? issue.keys : [];
-    const field = [...issue.path.map(String), ...keys].join(".") || "(root)";
-    throw new FileFormatError(
-      path,
-      undefined,
-      field,
-      issue.code === "unrecognized_keys" ? "unknown field" : issue.message,
-    );
-  }
+  const parsed = RewardWeightsFileSchema.safeParse(
+    readJsonFile(path, { missing: "reward weights file not found" }),
+  );
+  if (!parsed.success) throw zodFileError(path, parsed.error);
   const f = parsed.data;
   return {
     generators: {

@@ -1,4 +1,4 @@
-import { existsSync, readFileSync } from "node:fs";
+import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { Rng } from "../../core/rng.ts";
 import { EmailEpisode } from "../../envs/email/episode.ts";
@@ -6,7 +6,7 @@ import { generateInbox, type InboxOptions } from "../../envs/email/inbox.ts";
 import { formatToolResult } from "../../envs/email/prompt.ts";
 import { decodeTurn, emailVocab, endOfTurnId } from "../../envs/email/tokenizer.ts";
 import type { Question } from "../../envs/email/types.ts";
-import { writeJsonAtomic } from "../../io/files.ts";
+import { readJsonFile, writeJsonAtomic } from "../../io/files.ts";
 import { GPT, LORA_TARGETS } from "../../model/gpt.ts";
 import { saveModel } from "../../model/safetensors.ts";
 import { loadPolicy, METADATA_FILE } from "../checkpoint.ts";
@@ -214,14 +214,8 @@ export interface AgentRun {
 /** Reads the inbox settings and limits a run recorded in metadata.json (defaults otherwise). */
 export function agentSettings(dir: string): { inbox: InboxOptions; maxTurns: number; maxTurnTokens: number } {
   const meta = join(dir, METADATA_FILE);
-  let config: Record<string, unknown> = {};
-  if (existsSync(meta)) {
-    try {
-      config = (JSON.parse(readFileSync(meta, "utf8")).config ?? {}) as Record<string, unknown>;
-    } catch (err) {
-      throw new Error(`${meta}: invalid JSON (${(err as Error).message})`);
-    }
-  }
+  const raw = existsSync(meta) ? (readJsonFile(meta) as { config?: Record<string, unknown> } | null) : null;
+  const config = raw?.config ?? {};
   const num = (k: string, d: number) => (typeof config[k] === "number" ? (config[k] as number) : d);
   return {
     inbox: (config[RUN_INFO_INBOX] as InboxOptions | undefined) ?? EMAIL_INBOX,
