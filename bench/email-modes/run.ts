@@ -43,6 +43,10 @@ const { values } = parseArgs({
     "minutes-per-mode": { type: "string", default: "10" },
     "eval-size": { type: "string", default: "32" },
     "learning-rate": { type: "string", default: "2e-3" },
+    "batch-size": { type: "string" },
+    "num-generations": { type: "string" },
+    beta: { type: "string" },
+    "eval-every": { type: "string", default: "0" },
     seed: { type: "string", default: "42" },
     modes: { type: "string", default: EMAIL_MODES.join(",") },
     "output-dir": { type: "string", default: "outputs/email_modes_bench" },
@@ -71,6 +75,9 @@ function runOptions(mode: EmailMode): EmailRunOptions {
     ...EMAIL_RECIPE_DEFAULTS,
     evalDatasetSize: num("eval-size"),
     learningRate: num("learning-rate"),
+    ...(values["batch-size"] === undefined ? {} : { perDeviceTrainBatchSize: num("batch-size") }),
+    ...(values["num-generations"] === undefined ? {} : { numGenerations: num("num-generations") }),
+    ...(values.beta === undefined ? {} : { beta: num("beta") }),
     maxSteps: num("steps"),
     mode,
     seed,
@@ -100,6 +107,21 @@ if (!resumeBase || num("sft-minutes") > 0) {
   // Pieces of --sft-chunk steps: each sftTrain call starts a fresh Adam, so pieces are long;
   // after each, the held-out accuracy shows whether the warm start has learnt to answer yet.
   const chunk = Math.max(1, num("sft-chunk"));
+  // Saved after every piece, so that a stopped warm start keeps what it has learnt.
+  const save = () => {
+    saveModel(baseDir, model);
+    writeJsonAtomic(join(baseDir, "metadata.json"), {
+      step: 0,
+      accuracy: null,
+      success_rate: null,
+      reward: null,
+      config: {
+        sft_steps: previous + done,
+        sft_seconds: previousSeconds + (performance.now() - t0) / 1000,
+        sft_loss: loss,
+      },
+    });
+  };
   while (done < num("sft-steps") && performance.now() - t0 < budget) {
     const n = Math.min(chunk, num("sft-steps") - done);
     const losses = sftTrain(model, demos.ids, {
@@ -116,24 +138,14 @@ if (!resumeBase || num("sft-minutes") > 0) {
     });
     done += n;
     loss = losses.at(-1)!;
+    save();
     const h = probe.heldOutEpisodes(model, 0, seed);
     console.log(
       `warm start ${previous + done} steps, cross-entropy ${loss.toFixed(3)}, held-out accuracy ${h.accuracy.toFixed(3)}, ` +
         `reward ${h.reward.toFixed(3)}, ${((performance.now() - t0) / 1000).toFixed(0)} s`,
     );
   }
-  saveModel(baseDir, model);
-  writeJsonAtomic(join(baseDir, "metadata.json"), {
-    step: 0,
-    accuracy: null,
-    success_rate: null,
-    reward: null,
-    config: {
-      sft_steps: previous + done,
-      sft_seconds: previousSeconds + (performance.now() - t0) / 1000,
-      sft_loss: loss,
-    },
-  });
+  if (done === 0) save();
   model.dispose();
 }
 
@@ -172,6 +184,12 @@ for (const mode of modes) {
     trained += r.trainable_tokens ?? 0;
     total += r.completion_tokens ?? 0;
     console.log(`[${mode}] ${stepLine(r, o.maxSteps)}`);
+    if (num("eval-every") > 0 && trainer.step % num("eval-every") === 0) {
+      const h = probe.heldOutEpisodes(trainer.policy, 0, seed);
+      console.log(
+        `[${mode}] step ${trainer.step}: held-out accuracy ${h.accuracy.toFixed(3)}, reward ${h.reward.toFixed(3)}`,
+      );
+    }
   }
   const seconds = (performance.now() - t0) / 1000;
   await trainer.saveCheckpoint(join(o.outputDir, "final"));

@@ -10,19 +10,25 @@ export interface VocabSpecials {
 }
 
 export interface VocabOptions {
-  /** "word" splits on whitespace and joins with one space; "char" maps each character. */
-  mode?: "word" | "char";
+  /**
+   * "word" splits on whitespace and joins with one space; "char" maps each character; "pieces"
+   * takes, at each position, the longest token that matches there (tokens may hold spaces and
+   * punctuation) and joins with nothing, so that single-character tokens make it lossless.
+   */
+  mode?: "word" | "char" | "pieces";
 }
 
 export class Vocab {
   readonly tokens: readonly string[];
-  readonly mode: "word" | "char";
+  readonly mode: "word" | "char" | "pieces";
   readonly padId?: number;
   readonly bosId?: number;
   readonly eosId?: number;
   readonly unkId?: number;
   private readonly index = new Map<string, number>();
   private readonly specialIds = new Set<number>();
+  /** pieces mode: the longest token that is not a special, in characters. */
+  private readonly longestPiece: number = 1;
 
   constructor(tokens: string[], specials: VocabSpecials = {}, opts: VocabOptions = {}) {
     this.mode = opts.mode ?? "word";
@@ -47,6 +53,8 @@ export class Vocab {
     if (specials.unk !== undefined) this.unkId = this.index.get(specials.unk);
     for (const id of [this.padId, this.bosId, this.eosId, this.unkId])
       if (id !== undefined) this.specialIds.add(id);
+    if (this.mode === "pieces")
+      this.longestPiece = Math.max(1, ...all.filter((_, i) => !this.specialIds.has(i)).map((t) => t.length));
   }
 
   get size(): number {
@@ -72,8 +80,32 @@ export class Vocab {
 
   /** Unknown pieces map to unk when defined, otherwise they throw naming the piece. */
   encode(text: string, opts: { bos?: boolean; eos?: boolean } = {}): number[] {
+    if (this.mode === "pieces") return this.encodeTokens(this.splitPieces(text), opts);
     const pieces = this.mode === "word" ? text.split(/\s+/).filter((p) => p.length > 0) : [...text];
     return this.encodeTokens(pieces, opts);
+  }
+
+  /** Greedy longest match; a character no token starts with is a piece of its own (→ unk). */
+  private splitPieces(text: string): string[] {
+    const out: string[] = [];
+    let i = 0;
+    while (i < text.length) {
+      let taken = "";
+      for (let len = Math.min(this.longestPiece, text.length - i); len >= 1; len--) {
+        const piece = text.slice(i, i + len);
+        const id = this.index.get(piece);
+        // Specials are written by the model, never spelled out in text.
+        if (id !== undefined && !this.specialIds.has(id)) {
+          taken = piece;
+          break;
+        }
+      }
+      // One code point (a surrogate pair stays whole), for the unk fallback.
+      if (taken === "") taken = String.fromCodePoint(text.codePointAt(i)!);
+      out.push(taken);
+      i += taken.length;
+    }
+    return out;
   }
 
   encodeTokens(pieces: readonly string[], opts: { bos?: boolean; eos?: boolean } = {}): number[] {

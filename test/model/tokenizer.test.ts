@@ -25,6 +25,25 @@ describe("Vocab", () => {
     assert.throws(() => new Vocab(["ab"], {}, { mode: "char" }), /not a single character/);
   });
 
+  it("pieces mode: longest match first, single characters as the fallback, lossless", () => {
+    const v = new Vocab(
+      ["a", "b", " ", "ab", "abb", "b b"],
+      { pad: "<pad>", unk: "<unk>" },
+      { mode: "pieces" },
+    );
+    const ids = (...t: string[]) => t.map((x) => v.id(x));
+    // "abb" beats "ab"; then "b b" is longer than "b".
+    assert.deepEqual(v.encode("abbb b"), ids("abb", "b b"));
+    assert.deepEqual(v.encode("aba"), ids("ab", "a"));
+    assert.deepEqual(v.encode("a x"), [...ids("a", " "), v.unkId!]);
+    assert.equal(v.decode(v.encode("ab abb b")), "ab abb b");
+    // A special's spelling in the text is not the special.
+    const u = v.unkId!;
+    assert.deepEqual(v.encode("<pad>"), [u, u, v.id("a"), u, u]);
+    // An astral character is one unknown piece, not two halves.
+    assert.deepEqual(v.encode("a😀"), [v.id("a"), v.unkId!]);
+  });
+
   it("rejects duplicates and whitespace tokens", () => {
     assert.throws(() => new Vocab(["x", "x"]), /duplicate token "x"/);
     assert.throws(() => new Vocab(["a b"]), /contains whitespace/);

@@ -183,13 +183,13 @@ describe("multi-turn rollout with a scripted policy", () => {
       (_, limits) => new EmailEpisode(c!.inbox, c!.question, limits),
       {
         ...opts(new Rng(4)),
-        contextLength: promptLength + 10,
+        contextLength: promptLength + 4,
       },
     );
     assert.equal(r.stats.truncated, true);
-    assert.equal(r.stats.policyTokens, 10);
+    assert.equal(r.stats.policyTokens, 4);
     assert.ok(r.stats.toolTokens > 0);
-    // A search cut after 10 characters is unparseable: an error result, then no room is left.
+    // A search cut after 4 tokens is unparseable: an error result, then no room is left.
     assert.equal(r.stats.turns, 1);
     assert.equal(r.reward, 0);
     assert.equal(toRollout(r, 0).finished, false);

@@ -21,7 +21,8 @@ export const EMAIL_MODEL: Pick<GPTConfig, "dModel" | "nLayers" | "nHeads" | "con
   dModel: 128,
   nLayers: 2,
   nHeads: 4,
-  contextLength: 768,
+  // The longest demonstration is about 350 tokens (see tokenizer.ts).
+  contextLength: 384,
 };
 
 /** Everything `grpo train email` can set: the environment-variable settings plus the recipe's own. */
@@ -47,7 +48,7 @@ export interface EmailRunOptions extends EmailTrainingConfig {
 }
 
 /**
- * Defaults sized for a two-core CPU: a tiny character-level model, a few hundred warm-start
+ * Defaults sized for a two-core CPU: a tiny word-and-character model, a few thousand warm-start
  * steps and a few dozen GRPO steps. OUTPUT_DIR defaults to outputs/grpo_<mode>.
  */
 export function emailDefaults(mode: EmailMode): EmailTrainingConfig {
@@ -60,20 +61,20 @@ export function emailDefaults(mode: EmailMode): EmailTrainingConfig {
     numGenerations: 4,
     beta: 0.04,
     maxTurns: 6,
-    maxTokens: 240,
+    maxTokens: 120,
     outputDir: `outputs/grpo_${mode}`,
   };
 }
 
 export const EMAIL_RECIPE_DEFAULTS = {
   seed: 42,
-  sftSteps: 2000,
+  sftSteps: 1000,
   sftNoise: 0.1,
   evalEvery: 10,
   saveEvery: 20,
   temperature: 1,
   evalTemperature: 0,
-  maxTurnTokens: 80,
+  maxTurnTokens: 40,
   loraRank: 8,
 } as const;
 

@@ -20,8 +20,8 @@ import { EMAIL_MAX_RESULTS, type EmailMode } from "./email-presets.ts";
 export { EMAIL_INBOX, EMAIL_MAX_RESULTS, EMAIL_MODEL, EMAIL_MODES, type EmailMode } from "./email-presets.ts";
 
 /**
- * The email-agent recipe: a character-level transformer answers questions about a synthetic
- * inbox by writing tool calls (search, read, answer), one line per turn.
+ * The email-agent recipe: a small transformer over words and characters answers questions
+ * about a synthetic inbox by writing tool calls (search, read, answer), one line per turn.
  *
  *   masked   multi-turn episodes; the loss covers the policy's own tokens only.
  *   rollout  multi-turn episodes; the loss also covers the tool results pasted into the context.

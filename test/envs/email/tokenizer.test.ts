@@ -13,6 +13,7 @@ import {
   emailVocab,
   encodeEpisode,
   endOfTurnId,
+  SYNTAX_PIECES,
 } from "../../../src/envs/email/tokenizer.ts";
 
 const vocab = emailVocab();
@@ -27,14 +28,53 @@ describe("email vocabulary", () => {
     assert.equal(vocab.id(" "), 5);
     // 'A' is code 65, 33 places after the space.
     assert.equal(vocab.id("A"), 38);
-    assert.equal(vocab.size, 4 + EMAIL_CHARS.length);
-    assert.equal(vocab.size, 4 + 1 + 95 + 2);
+    assert.deepEqual(vocab.tokens.slice(4, 4 + EMAIL_CHARS.length), EMAIL_CHARS);
     assert.deepEqual(createEmailVocab().tokens, vocab.tokens);
   });
 
-  it("maps characters outside the vocabulary to unk", () => {
-    assert.deepEqual(vocab.encode("é"), [3]);
-    assert.deepEqual(vocab.encode("a…"), [vocab.id("a"), vocab.id("…")]);
+  it("makes the syntax and the generator's words single tokens, and keeps the newline alone", () => {
+    for (const p of SYNTAX_PIECES) assert.equal(vocab.encode(p).length, 1, p);
+    const c = (t: string) => vocab.id(t);
+    assert.deepEqual(vocab.encode('answer("Oskar Mensah", sources="e3")'), [
+      c('answer("'),
+      c("Oskar"),
+      c(" "),
+      c("Mensah"),
+      c('", sources="'),
+      c("e"),
+      c("3"),
+      c('")'),
+    ]);
+    // Search keywords are the question's words in lower case.
+    assert.equal(vocab.encode("juniper").length, 1);
+    assert.equal(vocab.encode("Juniper").length, 1);
+    const withNewline = vocab.tokens.filter((t) => t.includes("\n"));
+    assert.deepEqual(withNewline, ["\n"]);
+  });
+
+  it("never splits a word the generator writes, over many inboxes", () => {
+    const rng = new Rng(5);
+    const split = new Set<string>();
+    for (let k = 0; k < 60; k++) {
+      const { inbox, questions } = generateInbox(
+        rng,
+        `w${k}`,
+        k % 2 ? {} : { projects: 1, factsPerProject: 1 },
+      );
+      const texts = inbox.emails.flatMap((e) => [e.from, ...e.to, e.subject, e.body]);
+      texts.push(...questions.map((q) => q.question), ...questions.flatMap((q) => q.keywords));
+      for (const t of texts) {
+        const cuts = new Set<number>();
+        let at = 0;
+        for (const id of vocab.encode(t)) {
+          at += vocab.token(id).length;
+          cuts.add(at);
+        }
+        for (const m of t.matchAll(/[A-Za-z]+/g))
+          for (let i = m.index + 1; i < m.index + m[0].length; i++) if (cuts.has(i)) split.add(m[0]);
+      }
+    }
+    assert.deepEqual([...split], []);
   });
 });
 
@@ -88,14 +128,14 @@ describe("encodeEpisode", () => {
       }
       assert.deepEqual(whole.ids, ids, `episode ${k}`);
       assert.deepEqual(whole.mask, mask, `episode ${k}`);
-      // Character tokens do not depend on their neighbours: the transcript encodes the same way.
+      // No token spans a newline, and every segment ends with one: the transcript encodes the same way.
       assert.deepEqual(vocab.encode(transcriptText(renderEpisode(turns, prompt))), whole.ids);
       // The generated task never needs unk, and decoding gives the transcript back.
       assert.ok(!whole.ids.includes(vocab.unkId!), `episode ${k} has a character outside the vocabulary`);
       assert.equal(vocab.decode(whole.ids), transcriptText(renderEpisode(turns, prompt)));
       const policyCount = renderEpisode(turns, prompt)
         .filter((s) => s.role === "policy")
-        .reduce((n, s) => n + s.text.length, 0);
+        .reduce((n, s) => n + vocab.encode(s.text).length, 0);
       assert.equal(
         whole.mask.reduce((a, b) => a + b, 0),
         policyCount,
