@@ -6,7 +6,7 @@
  *
  *   npx tsx bench/email-modes/run.ts [--sft-steps 400] [--sft-minutes 30] [--sft-chunk 200] [--steps 30]
  *        [--minutes-per-mode 10] [--eval-size 32] [--seed 42] [--modes masked,rollout,simple]
- *        [--learning-rate 2e-3] [--output-dir outputs/email_modes_bench] [--backend wasm|cpu]
+ *        [--learning-rate 1e-3] [--output-dir outputs/email_modes_bench] [--backend wasm|cpu]
  *
  * The warm-started base is saved to <output-dir>/sft_base and reused when it already exists
  * (its warm start continues for --sft-minutes; 0 keeps it as is), so the modes can be rerun,
@@ -42,7 +42,7 @@ const { values } = parseArgs({
     steps: { type: "string", default: "30" },
     "minutes-per-mode": { type: "string", default: "10" },
     "eval-size": { type: "string", default: "32" },
-    "learning-rate": { type: "string", default: "2e-3" },
+    "learning-rate": { type: "string", default: "1e-3" },
     "batch-size": { type: "string" },
     "num-generations": { type: "string" },
     beta: { type: "string" },

@@ -35,7 +35,7 @@ const MODELS: Record<string, { config: GPTConfig; batch: number; seq: number }> 
     batch: 32,
     seq: 64,
   },
-  // The email recipe's model (vocabulary 102, context 1024), trained on long episodes.
+  // Long episodes (8 × 512 tokens) on a small model: the shape of the email recipe when it was character-level.
   email: {
     config: { vocabSize: 102, contextLength: 1024, dModel: 64, nLayers: 2, nHeads: 4 },
     batch: 8,
