@@ -9,17 +9,10 @@ import type { Question } from "../../envs/email/types.ts";
 import { readJsonFile, writeJsonAtomic } from "../../io/files.ts";
 import { GPT, LORA_TARGETS } from "../../model/gpt.ts";
 import { saveModel } from "../../model/safetensors.ts";
-import { loadPolicy, METADATA_FILE } from "../checkpoint.ts";
+import { METADATA_FILE } from "../checkpoint.ts";
 import { gptTurnPolicy } from "../multiturn.ts";
 import { sftTrain } from "../sft.ts";
-import {
-  assertFreshOutputDir,
-  DEFAULT_TRAINER_CONFIG,
-  type EvalResult,
-  GrpoTrainer,
-  type StepRecord,
-  type TrainerConfig,
-} from "../trainer.ts";
+import { DEFAULT_TRAINER_CONFIG, type GrpoTrainer, type StepRecord, type TrainerConfig } from "../trainer.ts";
 import { type EmailRlTask, emailRlTask } from "./email.ts";
 import {
   BASE_MODEL_DIR,
@@ -28,6 +21,7 @@ import {
   EMAIL_RECIPE_DEFAULTS,
   type EmailRunOptions,
 } from "./email-presets.ts";
+import { loadStartingModel, type RecipeHooks, resumeOrStartTrainer } from "./prepare.ts";
 
 export {
   BASE_MODEL_DIR,
@@ -94,10 +88,7 @@ export function emailWarmStart(
   });
 }
 
-export interface EmailRunHooks {
-  log(line: string): void;
-  onStep?(r: StepRecord, e: EvalResult | null): void;
-}
+export type EmailRunHooks = RecipeHooks;
 
 /** The inbox settings a run used, for `grpo agent` to build inboxes of the same kind. */
 export const RUN_INFO_INBOX = "inbox";
@@ -126,56 +117,37 @@ export async function prepareEmailTrainer(
     sft_noise: o.sftNoise,
     lora_rank: o.loraRank,
   };
-  if (o.resume) {
-    const trainer = await GrpoTrainer.resume({
-      task,
-      config,
-      outputDir: o.outputDir,
-      log: hooks.log,
-      runInfo,
-      baseModelDir: baseDir,
-    });
-    hooks.log(`resumed at step ${trainer.step} from ${o.outputDir}`);
-    return { trainer, task, sftAccuracy: null };
-  }
-  assertFreshOutputDir(o.outputDir);
-  const rng = new Rng(o.seed ^ 0xe3a1);
-  let model: GPT;
-  if (o.baseModel) {
-    model = loadPolicy(o.baseModel, o.seed);
-    if (model.config.vocabSize !== task.vocabSize || model.loraConfig) {
-      model.dispose();
-      throw new Error(
-        `${o.baseModel}: not a base model of this recipe (vocab_size ${task.vocabSize}, no adapter expected)`,
-      );
-    }
-    hooks.log(`starting from ${o.baseModel}`);
-  } else {
-    model = newEmailModel(task, rng);
-    if (o.sftSteps > 0) {
-      hooks.log(`warm start: ${o.sftSteps} supervised steps on demonstrations (noise ${o.sftNoise})`);
-      const losses = emailWarmStart(model, task, o.sftSteps, o.sftNoise, rng, (s, l) => {
-        if (s % 50 === 0) hooks.log(`warm start: step ${s}/${o.sftSteps}, cross-entropy ${l.toFixed(3)}`);
+  const run = { task, config, outputDir: o.outputDir, resume: o.resume, runInfo, baseModelDir: baseDir };
+  const trainer = await resumeOrStartTrainer(run, hooks, () => {
+    const rng = new Rng(o.seed ^ 0xe3a1);
+    let model: GPT;
+    if (o.baseModel) {
+      model = loadStartingModel(o.baseModel, o.seed, {
+        name: "email",
+        vocabSize: task.vocabSize,
+        fullModel: true,
       });
-      hooks.log(`warm start: cross-entropy ${losses[0]?.toFixed(3)} → ${losses.at(-1)?.toFixed(3)}`);
+      hooks.log(`starting from ${o.baseModel}`);
+    } else {
+      model = newEmailModel(task, rng);
+      if (o.sftSteps > 0) {
+        hooks.log(`warm start: ${o.sftSteps} supervised steps on demonstrations (noise ${o.sftNoise})`);
+        const losses = emailWarmStart(model, task, o.sftSteps, o.sftNoise, rng, (s, l) => {
+          if (s % 50 === 0) hooks.log(`warm start: step ${s}/${o.sftSteps}, cross-entropy ${l.toFixed(3)}`);
+        });
+        hooks.log(`warm start: cross-entropy ${losses[0]?.toFixed(3)} → ${losses.at(-1)?.toFixed(3)}`);
+      }
     }
-  }
-  saveModel(baseDir, model);
-  writeJsonAtomic(join(baseDir, METADATA_FILE), {
-    step: 0,
-    accuracy: null,
-    success_rate: null,
-    reward: null,
-    config: { ...runInfo, base_model: o.baseModel ?? null },
-  });
-  model.enableLoRA({ r: o.loraRank, alpha: 2 * o.loraRank, targetModules: [...LORA_TARGETS] }, rng);
-  const trainer = new GrpoTrainer(model, {
-    task,
-    config,
-    outputDir: o.outputDir,
-    log: hooks.log,
-    runInfo,
-    baseModelDir: baseDir,
+    saveModel(baseDir, model);
+    writeJsonAtomic(join(baseDir, METADATA_FILE), {
+      step: 0,
+      accuracy: null,
+      success_rate: null,
+      reward: null,
+      config: { ...runInfo, base_model: o.baseModel ?? null },
+    });
+    model.enableLoRA({ r: o.loraRank, alpha: 2 * o.loraRank, targetModules: [...LORA_TARGETS] }, rng);
+    return model;
   });
   return { trainer, task, sftAccuracy: null };
 }

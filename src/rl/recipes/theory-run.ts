@@ -1,17 +1,9 @@
-import { join } from "node:path";
 import { Rng } from "../../core/rng.ts";
 import { GPT } from "../../model/gpt.ts";
 import { sample } from "../../model/sampler.ts";
-import { loadPolicy } from "../checkpoint.ts";
 import { sftTrain } from "../sft.ts";
-import {
-  assertFreshOutputDir,
-  DEFAULT_TRAINER_CONFIG,
-  type EvalResult,
-  GrpoTrainer,
-  type StepRecord,
-  type TrainerConfig,
-} from "../trainer.ts";
+import { DEFAULT_TRAINER_CONFIG, type GrpoTrainer, type TrainerConfig } from "../trainer.ts";
+import { loadStartingModel, type RecipeHooks, resumeOrStartTrainer } from "./prepare.ts";
 import {
   MODEL_SIZES,
   type ModelSize,
@@ -95,10 +87,7 @@ export function measureTheories(model: GPT, task: TheoryRlTask, n: number, seed:
   };
 }
 
-export interface TheoryRunHooks {
-  log(line: string): void;
-  onStep?(r: StepRecord, e: EvalResult | null): void;
-}
+export type TheoryRunHooks = RecipeHooks;
 
 /** Builds (or resumes) the trainer: fresh warm-started model, a pretrained checkpoint, or a resumable run. */
 export async function prepareTheoryTrainer(
@@ -113,37 +102,21 @@ export async function prepareTheoryTrainer(
     sft_steps: o.sftSteps,
     partial_credit: o.partialCredit,
   };
-  if (o.resume) {
-    const trainer = await GrpoTrainer.resume({
-      task,
-      config,
-      outputDir: o.outputDir,
-      log: hooks.log,
-      runInfo,
-    });
-    hooks.log(`resumed at step ${trainer.step} from ${o.outputDir}`);
-    return { trainer, task };
-  }
-  const rng = new Rng(o.seed ^ 0x5f7);
-  let model: GPT;
-  if (o.checkpoint) {
-    model = loadPolicy(o.checkpoint, o.seed);
-    if (model.config.vocabSize !== task.vocabSize) {
-      model.dispose();
-      throw new Error(
-        `${join(o.checkpoint, "config.json")}: vocab_size ${model.config.vocabSize} does not match the theory grammar (${task.vocabSize})`,
-      );
+  const run = { task, config, outputDir: o.outputDir, resume: o.resume, runInfo };
+  const trainer = await resumeOrStartTrainer(run, hooks, () => {
+    const rng = new Rng(o.seed ^ 0x5f7);
+    if (o.checkpoint) {
+      const model = loadStartingModel(o.checkpoint, o.seed, { name: "theory", vocabSize: task.vocabSize });
+      hooks.log(`starting from ${o.checkpoint}`);
+      return model;
     }
-    hooks.log(`starting from ${o.checkpoint}`);
-  } else {
-    model = newTheoryModel(task, o.modelSize, rng);
+    const model = newTheoryModel(task, o.modelSize, rng);
     if (o.sftSteps > 0) {
       hooks.log(`warm start: ${o.sftSteps} supervised steps on demonstrations`);
       const losses = warmStart(model, task, o.sftSteps, rng);
       hooks.log(`warm start: cross-entropy ${losses[0]?.toFixed(3)} → ${losses.at(-1)?.toFixed(3)}`);
     }
-  }
-  assertFreshOutputDir(o.outputDir);
-  const trainer = new GrpoTrainer(model, { task, config, outputDir: o.outputDir, log: hooks.log, runInfo });
+    return model;
+  });
   return { trainer, task };
 }
