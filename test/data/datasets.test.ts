@@ -1,17 +1,16 @@
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { writeFileSync } from "node:fs";
 import { dirname, join, resolve } from "node:path";
-import { after, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import { fileURLToPath } from "node:url";
 import { answerToNumber } from "../../src/data/answers.ts";
 import { loadDataset, loadDatasetConfig, loadProblemsFile } from "../../src/data/datasets.ts";
 import { FileFormatError } from "../../src/io/files.ts";
+import { tempDirs } from "../helpers/tmp.ts";
 
 const repoRoot = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
 const exampleConfig = join(repoRoot, "examples/dataset_config.json");
-const dir = mkdtempSync(join(tmpdir(), "grpo-datasets-"));
-after(() => rmSync(dir, { recursive: true, force: true }));
+const dir = tempDirs("grpo-datasets-")();
 
 function write(name: string, text: string): string {
   const path = join(dir, name);

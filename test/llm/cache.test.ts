@@ -1,13 +1,12 @@
 import assert from "node:assert/strict";
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readdirSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { after, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import { type CacheKeyInput, LLMClient, RequestCache } from "../../src/llm/index.ts";
 import { startScriptedServer } from "../helpers/scripted-server.ts";
+import { tempDirs } from "../helpers/tmp.ts";
 
-const root = mkdtempSync(join(tmpdir(), "grpo-llm-cache-"));
-after(() => rmSync(root, { recursive: true, force: true }));
+const root = tempDirs("grpo-llm-cache-")();
 let n = 0;
 const freshDir = () => join(root, `c${n++}`);
 

@@ -1,8 +1,7 @@
 import assert from "node:assert/strict";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { after, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import { fileURLToPath } from "node:url";
 import { FileFormatError } from "../../src/io/files.ts";
 import {
@@ -12,9 +11,9 @@ import {
   parseApiConfig,
   resolveAgentEndpoint,
 } from "../../src/llm/config.ts";
+import { tempDirs } from "../helpers/tmp.ts";
 
-const dir = mkdtempSync(join(tmpdir(), "grpo-llm-config-"));
-after(() => rmSync(dir, { recursive: true, force: true }));
+const dir = tempDirs("grpo-llm-config-")();
 
 let n = 0;
 function writeConfig(value: unknown): string {

@@ -1,10 +1,10 @@
 import assert from "node:assert/strict";
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { readdirSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { after, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import { emptyByKind, emptyUsage, type UsageStats } from "../../src/llm/client.ts";
 import { summarizeUsage, writeUsageSummary } from "../../src/llm/usage.ts";
+import { tempDirs } from "../helpers/tmp.ts";
 
 function stats(over: Partial<UsageStats>): UsageStats {
   return { agent: "generator_1", model: "m", ...emptyUsage(), ...over };
@@ -71,8 +71,7 @@ describe("summarizeUsage", () => {
 });
 
 describe("writeUsageSummary", () => {
-  const dir = mkdtempSync(join(tmpdir(), "grpo-llm-usage-"));
-  after(() => rmSync(dir, { recursive: true, force: true }));
+  const dir = tempDirs("grpo-llm-usage-")();
 
   it("writes the summary as JSON and leaves no temp file", () => {
     const path = join(dir, "sub", "usage.json");

@@ -1,21 +1,19 @@
 import assert from "node:assert/strict";
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { after, before, describe, it } from "node:test";
+import { before, describe, it } from "node:test";
 import * as tf from "@tensorflow/tfjs-core";
 import { Rng } from "../../src/core/rng.ts";
 import { initBackend } from "../../src/model/backend.ts";
 import { GPT } from "../../src/model/gpt.ts";
 import { loadModel, parseSafetensors, saveModel } from "../../src/model/safetensors.ts";
+import { tempDirs } from "../helpers/tmp.ts";
 import { randomIds, randomizeWeights, TINY } from "./helpers.ts";
 
-let dir: string;
+const dir = tempDirs("grpo-model-")();
 before(async () => {
   await initBackend("wasm");
-  dir = mkdtempSync(join(tmpdir(), "grpo-model-"));
 });
-after(() => rmSync(dir, { recursive: true, force: true }));
 
 const ids = () => tf.tensor2d(randomIds(new Rng(5), 2, 6, TINY.vocabSize), undefined, "int32");
 const logitsOf = (m: GPT) => tf.tidy(() => m.forward(ids()).dataSync());

@@ -1,6 +1,5 @@
 /** Run directories for the report tests, written with the project's own writers where they exist. */
-import { mkdirSync, mkdtempSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { appendJsonl, writeJsonAtomic } from "../../src/io/files.ts";
 import type { UsageStats } from "../../src/llm/client.ts";
@@ -14,9 +13,13 @@ import {
   type ProblemRecord,
 } from "../../src/tfgrpo/rollout-cache.ts";
 import { recordRunUsage } from "../../src/tfgrpo/usage-log.ts";
+import { tempDirs } from "../helpers/tmp.ts";
 
+const tmp = tempDirs("grpo-report-");
+
+/** A directory removed when the test file that imports these fixtures ends. */
 export function tempDir(prefix: string): string {
-  return mkdtempSync(join(tmpdir(), `grpo-report-${prefix}-`));
+  return tmp(`${prefix}-`);
 }
 
 export const HOSTILE = `<img src=x onerror="console.error('injected')"></td></table><script>throw new Error("injected")</script>`;

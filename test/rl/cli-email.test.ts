@@ -1,15 +1,14 @@
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { after, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import { emailRunOptions } from "../../src/cli/commands/train-email.ts";
 import { readJsonl } from "../../src/io/files.ts";
+import { tempDirs } from "../helpers/tmp.ts";
 
 const root = join(import.meta.dirname, "..", "..");
-const out = mkdtempSync(join(tmpdir(), "grpo-cli-email-"));
-after(() => rmSync(out, { recursive: true, force: true }));
+const out = tempDirs("grpo-cli-email-")();
 
 function grpo(args: string[], env: Record<string, string> = {}) {
   const r = spawnSync(process.execPath, ["--import", "tsx", join(root, "src/cli/main.ts"), ...args], {

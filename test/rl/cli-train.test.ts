@@ -1,13 +1,12 @@
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { after, describe, it } from "node:test";
+import { describe, it } from "node:test";
+import { tempDirs } from "../helpers/tmp.ts";
 
 const root = join(import.meta.dirname, "..", "..");
-const out = mkdtempSync(join(tmpdir(), "grpo-cli-train-"));
-after(() => rmSync(out, { recursive: true, force: true }));
+const out = tempDirs("grpo-cli-train-")();
 
 function grpo(...args: string[]) {
   const r = spawnSync(process.execPath, ["--import", "tsx", join(root, "src/cli/main.ts"), ...args], {

@@ -1,16 +1,7 @@
 import assert from "node:assert/strict";
-import {
-  existsSync,
-  mkdirSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  rmSync,
-  writeFileSync,
-} from "node:fs";
-import { tmpdir } from "node:os";
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { after, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import {
   ExperienceLibrary,
   ExperienceManager,
@@ -21,16 +12,9 @@ import {
   wordCount,
 } from "../../src/tfgrpo/experience.ts";
 import { parseOperations } from "../../src/tfgrpo/extraction.ts";
+import { tempDirs } from "../helpers/tmp.ts";
 
-const dirs: string[] = [];
-function tmp(): string {
-  const d = mkdtempSync(join(tmpdir(), "tfgrpo-exp-"));
-  dirs.push(d);
-  return d;
-}
-after(() => {
-  for (const d of dirs) rmSync(d, { recursive: true, force: true });
-});
+const tmp = tempDirs("tfgrpo-exp-");
 
 const fixedNow = () => new Date("2026-01-02T03:04:05.000Z");
 

@@ -1,8 +1,7 @@
 import assert from "node:assert/strict";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { after, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import { accuracyAtK } from "../../src/tfgrpo/evaluate.ts";
 import { extractJsonValue } from "../../src/tfgrpo/json-text.ts";
 import { mapPool } from "../../src/tfgrpo/pool.ts";
@@ -19,6 +18,7 @@ import {
 } from "../../src/tfgrpo/rewards.ts";
 import type { ProblemRecord } from "../../src/tfgrpo/rollout-cache.ts";
 import { formatValue } from "../../src/tfgrpo/solve.ts";
+import { tempDirs } from "../helpers/tmp.ts";
 
 describe("reward totals", () => {
   test("generator weights: hand-computed totals", () => {
@@ -162,8 +162,7 @@ describe("small pieces", () => {
 });
 
 describe("reward weights file", () => {
-  const dir = mkdtempSync(join(tmpdir(), "tfgrpo-w-"));
-  after(() => rmSync(dir, { recursive: true, force: true }));
+  const dir = tempDirs("tfgrpo-w-")();
   const write = (v: unknown) => {
     const p = join(dir, `w${Math.random().toString(36).slice(2)}.json`);
     writeFileSync(p, JSON.stringify(v));

@@ -1,8 +1,7 @@
 import assert from "node:assert/strict";
-import { appendFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { appendFileSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { after, describe, test } from "node:test";
+import { describe, test } from "node:test";
 import { FileFormatError } from "../../src/io/files.ts";
 import {
   appendCriticRecord,
@@ -16,9 +15,9 @@ import {
   scaffoldOf,
 } from "../../src/tfgrpo/rollout-cache.ts";
 import { SEED_ROLLOUTS, seedSkip } from "../data/seed-fixture.ts";
+import { tempDirs } from "../helpers/tmp.ts";
 
-const dir = mkdtempSync(join(tmpdir(), "grpo-rollout-cache-"));
-after(() => rmSync(dir, { recursive: true, force: true }));
+const dir = tempDirs("grpo-rollout-cache-")();
 let fileCount = 0;
 const freshPath = (name: string) => join(dir, `${++fileCount}-${name}`);
 
