@@ -21,7 +21,6 @@ import { EMAIL_TRAINING_FIELDS } from "../../src/envs/email/config.ts";
 import { writeJsonAtomic } from "../../src/io/files.ts";
 import { type BackendName, initBackend } from "../../src/model/backend.ts";
 import { saveModel } from "../../src/model/safetensors.ts";
-import { loadPolicy } from "../../src/rl/checkpoint.ts";
 import { EMAIL_MODES, type EmailMode } from "../../src/rl/recipes/email.ts";
 import {
   EMAIL_RECIPE_DEFAULTS,
@@ -32,6 +31,7 @@ import {
   prepareEmailTrainer,
   stepLine,
 } from "../../src/rl/recipes/email-run.ts";
+import { loadStartingModel } from "../../src/rl/recipes/prepare.ts";
 import { sftTrain } from "../../src/rl/sft.ts";
 
 const { values } = parseArgs({
@@ -94,11 +94,14 @@ const baseDir = join(out, "sft_base");
 const probe = emailTask(runOptions("masked"));
 // A saved base is reused; with --sft-minutes > 0 its warm start continues (steps add up).
 const resumeBase = existsSync(join(baseDir, "model.safetensors"));
+// A base from another vocabulary (an earlier version of the recipe) fails here, naming its file.
+const loadBase = () =>
+  loadStartingModel(baseDir, seed, { name: "email", vocabSize: probe.vocabSize, fullModel: true });
 if (!resumeBase || num("sft-minutes") > 0) {
   const previous = resumeBase ? Number(readBaseConfig().sft_steps ?? 0) : 0;
   const previousSeconds = resumeBase ? Number(readBaseConfig().sft_seconds ?? 0) : 0;
   const rng = new Rng((seed ^ 0xe3a1) + previous);
-  const model = resumeBase ? loadPolicy(baseDir, seed) : newEmailModel(probe, rng);
+  const model = resumeBase ? loadBase() : newEmailModel(probe, rng);
   const demos = probe.demonstrationSet(rng, probe.dataset.train.length, EMAIL_RECIPE_DEFAULTS.sftNoise);
   const t0 = performance.now();
   const budget = num("sft-minutes") * 60_000;
@@ -153,7 +156,7 @@ function readBaseConfig(): Record<string, unknown> {
   return JSON.parse(readFileSync(join(baseDir, "metadata.json"), "utf8")).config ?? {};
 }
 
-const base = loadPolicy(baseDir, seed);
+const base = loadBase();
 const before = probe.heldOutEpisodes(base, 0, seed);
 base.dispose();
 console.log(

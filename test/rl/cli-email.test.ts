@@ -135,6 +135,28 @@ describe("grpo train email and grpo agent", () => {
     assert.match(a.stdout, /^Inbox inbox-2\nQuestion: .+\?\n/);
     assert.match(a.stdout, /Turn 1: /);
     assert.match(a.stdout, /Verdict: \w+ \(expected .+; reward -?\d\.\d{3}\)/);
+
+    // A model of another recipe (the theory grammar's vocabulary) is refused by name.
+    const theory = join(out, "theory");
+    const t = grpo([
+      "train",
+      "theory",
+      "--num-episodes",
+      "1",
+      "--sft-steps",
+      "0",
+      "--output-dir",
+      theory,
+      "--backend",
+      "cpu",
+    ]);
+    assert.equal(t.code, 0, t.stderr);
+    const wrong = grpo(["agent", "--model", join(theory, "final"), "--backend", "cpu"]);
+    assert.equal(wrong.code, 1);
+    assert.match(
+      wrong.stderr,
+      /final\/config\.json: vocab_size \d+ does not match the email recipe's \(602\)/,
+    );
   });
 
   it("fails on an invalid environment variable, naming it", () => {

@@ -45,14 +45,16 @@ export function register(program: Command): void {
     )
     .action(async (opts: AgentCliOptions) => {
       // The engine loads only when the command runs, so that --help stays fast.
-      const [{ initBackend }, { loadPolicy }, { agentSettings, runAgent }] = await Promise.all([
-        import("../../model/backend.ts"),
-        import("../../rl/checkpoint.ts"),
-        import("../../rl/recipes/email-run.ts"),
-      ]);
+      const [{ initBackend }, { loadStartingModel }, { agentSettings, runAgent }, { emailVocab }] =
+        await Promise.all([
+          import("../../model/backend.ts"),
+          import("../../rl/recipes/prepare.ts"),
+          import("../../rl/recipes/email-run.ts"),
+          import("../../envs/email/tokenizer.ts"),
+        ]);
       await initBackend(opts.backend);
       const settings = agentSettings(opts.model);
-      const model = loadPolicy(opts.model, opts.seed);
+      const model = loadStartingModel(opts.model, opts.seed, { name: "email", vocabSize: emailVocab().size });
       try {
         const run = runAgent(model, {
           question: opts.question,

@@ -168,24 +168,22 @@ function registerTheory(train: Command): void {
     .action(async (cliOpts: TheoryCliOptions, cmd: Command) => {
       const opts = applyPreset(cliOpts, cmd);
       // The engine loads only when the command runs, so that --help stays fast.
-      const [{ initBackend }, { loadPolicy }, { measureTheories, prepareTheoryTrainer, theoryTaskFor }] =
-        await Promise.all([
-          import("../../model/backend.ts"),
-          import("../../rl/checkpoint.ts"),
-          import("../../rl/recipes/theory-run.ts"),
-        ]);
+      const [
+        { initBackend },
+        { loadStartingModel },
+        { measureTheories, prepareTheoryTrainer, theoryTaskFor },
+      ] = await Promise.all([
+        import("../../model/backend.ts"),
+        import("../../rl/recipes/prepare.ts"),
+        import("../../rl/recipes/theory-run.ts"),
+      ]);
       const backend = await initBackend(opts.backend);
       if (opts.eval) {
         const dir = opts.checkpoint ?? `${opts.outputDir}/final`;
-        const model = loadPolicy(dir, opts.seed);
+        const task = theoryTaskFor(opts);
+        const model = loadStartingModel(dir, opts.seed, { name: "theory", vocabSize: task.vocabSize });
         try {
-          const m = measureTheories(
-            model,
-            theoryTaskFor(opts),
-            opts.evalSamples,
-            opts.seed,
-            opts.temperature,
-          );
+          const m = measureTheories(model, task, opts.evalSamples, opts.seed, opts.temperature);
           console.log(
             `${dir}: anomaly-free & non-trivial ${(100 * m.validShare).toFixed(1)}% of ${opts.evalSamples}, mean reward ${m.reward.toFixed(3)}`,
           );
