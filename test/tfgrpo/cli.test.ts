@@ -39,6 +39,34 @@ function program(): Command {
   return p;
 }
 
+/**
+ * A scripted solver endpoint that answers every problem correctly (fusion judged `fusionScore`),
+ * a work directory pointing at it, the flags that select both, and console.log captured into
+ * `lines`; `close` undoes all of it.
+ */
+async function cliSession(problems: ReturnType<typeof exampleProblems>, fusionScore: number) {
+  const server = await startScriptedServer(({ messages }) => {
+    const prompt = messages[0]!.content;
+    const task = taskOf(prompt);
+    if (task === "scaffold" || task === "fusion")
+      return { content: scaffoldReply(problemIn(prompt, problems), true) };
+    if (task === "judge") return { content: JUDGE_REPLY };
+    if (task === "fusion_judge") return { content: JSON.stringify({ score: fusionScore }) };
+    return { content: "[]" };
+  });
+  const wd = makeWorkdir(server.baseURL);
+  const common = ["--workdir", wd.dir, "--config", wd.configPath, "--dataset-config", EXAMPLE_DATASET_CONFIG];
+  const log = console.log;
+  const lines: string[] = [];
+  console.log = (...a: unknown[]) => lines.push(a.join(" "));
+  const close = async () => {
+    console.log = log;
+    await server.close();
+    wd.cleanup();
+  };
+  return { wd, common, lines, close };
+}
+
 describe("commands", () => {
   test("every command's --help shows an example", () => {
     for (const name of Object.keys(REGISTER)) {
@@ -53,27 +81,7 @@ describe("commands", () => {
 
   test("generators --all then critic through the command line", async () => {
     const problems = exampleProblems(["toy-math"]).slice(0, 2);
-    const server = await startScriptedServer(({ messages }) => {
-      const prompt = messages[0]!.content;
-      const task = taskOf(prompt);
-      if (task === "scaffold" || task === "fusion")
-        return { content: scaffoldReply(problemIn(prompt, problems), true) };
-      if (task === "judge") return { content: JUDGE_REPLY };
-      if (task === "fusion_judge") return { content: '{"score": 0.5}' };
-      return { content: "[]" };
-    });
-    const wd = makeWorkdir(server.baseURL);
-    const common = [
-      "--workdir",
-      wd.dir,
-      "--config",
-      wd.configPath,
-      "--dataset-config",
-      EXAMPLE_DATASET_CONFIG,
-    ];
-    const log = console.log;
-    const lines: string[] = [];
-    console.log = (...a: unknown[]) => lines.push(a.join(" "));
+    const { wd, common, lines, close } = await cliSession(problems, 0.5);
     try {
       await program().parseAsync(
         [
@@ -115,35 +123,13 @@ describe("commands", () => {
         /pass --all or --ids/,
       );
     } finally {
-      console.log = log;
-      await server.close();
-      wd.cleanup();
+      await close();
     }
   });
 
   test("tf-train then tf-eval through the command line: files, A/B figures and learning cost", async () => {
     const problems = exampleProblems(["toy-math"]).slice(0, 2);
-    const server = await startScriptedServer(({ messages }) => {
-      const prompt = messages[0]!.content;
-      const task = taskOf(prompt);
-      if (task === "scaffold") return { content: scaffoldReply(problemIn(prompt, problems), true) };
-      if (task === "fusion") return { content: scaffoldReply(problemIn(prompt, problems), true) };
-      if (task === "judge") return { content: JUDGE_REPLY };
-      if (task === "fusion_judge") return { content: '{"score": 1}' };
-      return { content: "[]" };
-    });
-    const wd = makeWorkdir(server.baseURL);
-    const common = [
-      "--workdir",
-      wd.dir,
-      "--config",
-      wd.configPath,
-      "--dataset-config",
-      EXAMPLE_DATASET_CONFIG,
-    ];
-    const log = console.log;
-    const lines: string[] = [];
-    console.log = (...a: unknown[]) => lines.push(a.join(" "));
+    const { wd, common, lines, close } = await cliSession(problems, 1);
     try {
       await program().parseAsync(
         [
@@ -208,9 +194,7 @@ describe("commands", () => {
       assert.ok(summary.usage.perAgent.critic.promptTokens > 0);
       assert.ok(lines.some((l) => /with experiences: Mean@2=1\.000 Pass@2=1\.000/.test(l)));
     } finally {
-      console.log = log;
-      await server.close();
-      wd.cleanup();
+      await close();
     }
   });
 });
