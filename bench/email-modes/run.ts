@@ -13,26 +13,27 @@
  * or run one at a time, from the same start.
  */
 
-import { existsSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { Rng } from "../../src/core/rng.ts";
 import { EMAIL_TRAINING_FIELDS } from "../../src/envs/email/config.ts";
-import { writeJsonAtomic } from "../../src/io/files.ts";
+import { readJsonFile, writeJsonAtomic } from "../../src/io/files.ts";
 import { type BackendName, initBackend } from "../../src/model/backend.ts";
-import { saveModel } from "../../src/model/safetensors.ts";
 import { EMAIL_MODES, type EmailMode } from "../../src/rl/recipes/email.ts";
 import {
   EMAIL_RECIPE_DEFAULTS,
   type EmailRunOptions,
   emailDefaults,
+  emailDemonstrations,
   emailTask,
+  emailWarmStart,
   newEmailModel,
   prepareEmailTrainer,
+  saveBaseModel,
   stepLine,
 } from "../../src/rl/recipes/email-run.ts";
 import { loadStartingModel } from "../../src/rl/recipes/prepare.ts";
-import { sftTrain } from "../../src/rl/sft.ts";
 
 const { values } = parseArgs({
   options: {
@@ -98,11 +99,12 @@ const resumeBase = existsSync(join(baseDir, "model.safetensors"));
 const loadBase = () =>
   loadStartingModel(baseDir, seed, { name: "email", vocabSize: probe.vocabSize, fullModel: true });
 if (!resumeBase || num("sft-minutes") > 0) {
-  const previous = resumeBase ? Number(readBaseConfig().sft_steps ?? 0) : 0;
-  const previousSeconds = resumeBase ? Number(readBaseConfig().sft_seconds ?? 0) : 0;
+  const saved = resumeBase ? readBaseConfig() : {};
+  const previous = Number(saved.sft_steps ?? 0);
+  const previousSeconds = Number(saved.sft_seconds ?? 0);
   const rng = new Rng((seed ^ 0xe3a1) + previous);
   const model = resumeBase ? loadBase() : newEmailModel(probe, rng);
-  const demos = probe.demonstrationSet(rng, probe.dataset.train.length, EMAIL_RECIPE_DEFAULTS.sftNoise);
+  const demos = emailDemonstrations(probe, EMAIL_RECIPE_DEFAULTS.sftNoise, rng);
   const t0 = performance.now();
   const budget = num("sft-minutes") * 60_000;
   let done = 0;
@@ -111,33 +113,16 @@ if (!resumeBase || num("sft-minutes") > 0) {
   // after each, the held-out accuracy shows whether the warm start has learnt to answer yet.
   const chunk = Math.max(1, num("sft-chunk"));
   // Saved after every piece, so that a stopped warm start keeps what it has learnt.
-  const save = () => {
-    saveModel(baseDir, model);
-    writeJsonAtomic(join(baseDir, "metadata.json"), {
-      step: 0,
-      accuracy: null,
-      success_rate: null,
-      reward: null,
-      config: {
-        sft_steps: previous + done,
-        sft_seconds: previousSeconds + (performance.now() - t0) / 1000,
-        sft_loss: loss,
-      },
+  const save = () =>
+    saveBaseModel(baseDir, model, {
+      sft_steps: previous + done,
+      sft_seconds: previousSeconds + (performance.now() - t0) / 1000,
+      sft_loss: loss,
     });
-  };
   while (done < num("sft-steps") && performance.now() - t0 < budget) {
     const n = Math.min(chunk, num("sft-steps") - done);
-    const losses = sftTrain(model, demos.ids, {
-      steps: n,
-      batchSize: 8,
-      learningRate: 3e-3,
-      eosId: probe.vocab.eosId!,
-      targets: demos.targets,
-      rng,
-      onStep: (s, l) => {
-        if (s % 50 === 0)
-          console.log(`warm start ${previous + done + s} steps, cross-entropy ${l.toFixed(3)}`);
-      },
+    const losses = emailWarmStart(model, probe, demos, n, rng, (s, l) => {
+      if (s % 50 === 0) console.log(`warm start ${previous + done + s} steps, cross-entropy ${l.toFixed(3)}`);
     });
     done += n;
     loss = losses.at(-1)!;
@@ -153,7 +138,7 @@ if (!resumeBase || num("sft-minutes") > 0) {
 }
 
 function readBaseConfig(): Record<string, unknown> {
-  return JSON.parse(readFileSync(join(baseDir, "metadata.json"), "utf8")).config ?? {};
+  return (readJsonFile(join(baseDir, "metadata.json")) as { config?: Record<string, unknown> }).config ?? {};
 }
 
 const base = loadBase();

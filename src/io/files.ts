@@ -121,7 +121,7 @@ export function readJsonFile(path: string, opts: { missing?: string } = {}): unk
 export function zodFileError(
   file: string,
   error: z.ZodError,
-  opts: { prefix?: string; hint?: string; line?: number } = {},
+  opts: { prefix?: string; hint?: string } = {},
 ): FileFormatError {
   const issue = error.issues[0]!;
   const keys = issue.code === "unrecognized_keys" ? issue.keys : [];
@@ -134,7 +134,7 @@ export function zodFileError(
     issue.code === "unrecognized_keys"
       ? `unknown field${keys.length > 1 ? `s ${keys.join(", ")}` : ""}${opts.hint ? ` (${opts.hint})` : ""}`
       : issue.message;
-  return new FileFormatError(file, opts.line, path.join(".") || "(root)", message);
+  return new FileFormatError(file, undefined, path.join(".") || "(root)", message);
 }
 
 /** A JSON file validated by a zod schema; every failure names the file (and the field). */

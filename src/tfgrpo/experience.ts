@@ -7,6 +7,7 @@ import {
   readJsonFile,
   writeFileAtomicAsync,
   writeJsonAtomic,
+  zodFileError,
 } from "../io/files.ts";
 
 export const LIBRARY_OWNERS = ["generator_1", "generator_2", "generator_3", "critic", "shared"] as const;
@@ -156,15 +157,7 @@ export class ExperienceLibrary {
     }
     const experiences = list.map((item, i) => {
       const parsed = ExperienceSchema.safeParse(item);
-      if (!parsed.success) {
-        const issue = parsed.error.issues[0]!;
-        throw new FileFormatError(
-          path,
-          undefined,
-          `experiences[${i}].${issue.path.join(".")}`,
-          issue.message,
-        );
-      }
+      if (!parsed.success) throw zodFileError(path, parsed.error, { prefix: `experiences[${i}]` });
       return parsed.data;
     });
     return new ExperienceLibrary(owner, path, { experiences, history });

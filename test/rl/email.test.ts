@@ -18,7 +18,7 @@ import {
   emailRlTask,
   firstCallReward,
 } from "../../src/rl/recipes/email.ts";
-import { emailWarmStart } from "../../src/rl/recipes/email-run.ts";
+import { emailDemonstrations, emailWarmStart } from "../../src/rl/recipes/email-run.ts";
 import { buildBatch, type Rollout } from "../../src/rl/rollout.ts";
 import { sftTrain } from "../../src/rl/sft.ts";
 
@@ -193,7 +193,8 @@ describe("email demonstrations for the warm start", () => {
       { vocabSize: vocab.size, contextLength: 1024, dModel: 16, nLayers: 1, nHeads: 2, dFF: 32 },
       new Rng(9),
     );
-    const losses = emailWarmStart(small, task, 12, 0.3, new Rng(4));
+    const rng = new Rng(4);
+    const losses = emailWarmStart(small, task, emailDemonstrations(task, 0.3, rng), 12, rng);
     assert.equal(losses.length, 12);
     assert.ok(losses.at(-1)! < losses[0]! - 0.3, `cross-entropy ${losses[0]} → ${losses.at(-1)}`);
     // Tokens outside the targets carry no loss: with no target at all, nothing moves.

@@ -66,17 +66,26 @@ export function newEmailModel(task: EmailRlTask, rng: Rng): GPT {
   return new GPT({ vocabSize: task.vocabSize, ...EMAIL_MODEL }, rng);
 }
 
-/** Supervised warm start on noisy demonstrations, trained on the policy's tokens only. */
+export type EmailDemonstrations = ReturnType<EmailRlTask["demonstrationSet"]>;
+
+/** One noisy demonstration per training question, for the warm start. */
+export function emailDemonstrations(task: EmailRlTask, noise: number, rng: Rng): EmailDemonstrations {
+  return task.demonstrationSet(rng, task.dataset.train.length, noise);
+}
+
+/**
+ * Supervised warm start on demonstrations, trained on the policy's tokens only. Each call is
+ * one Adam run; the bench calls it in pieces on the same demonstrations.
+ */
 export function emailWarmStart(
   model: GPT,
   task: EmailRlTask,
+  demos: EmailDemonstrations,
   steps: number,
-  noise: number,
   rng: Rng,
   onStep?: (step: number, loss: number) => void,
 ): number[] {
   if (steps <= 0) return [];
-  const demos = task.demonstrationSet(rng, task.dataset.train.length, noise);
   return sftTrain(model, demos.ids, {
     steps,
     batchSize: 8,
@@ -85,6 +94,18 @@ export function emailWarmStart(
     targets: demos.targets,
     rng,
     onStep,
+  });
+}
+
+/** A warm-started model with the metadata of a checkpoint that has had no GRPO step. */
+export function saveBaseModel(dir: string, model: GPT, config: Record<string, unknown>): void {
+  saveModel(dir, model);
+  writeJsonAtomic(join(dir, METADATA_FILE), {
+    step: 0,
+    accuracy: null,
+    success_rate: null,
+    reward: null,
+    config,
   });
 }
 
@@ -132,20 +153,14 @@ export async function prepareEmailTrainer(
       model = newEmailModel(task, rng);
       if (o.sftSteps > 0) {
         hooks.log(`warm start: ${o.sftSteps} supervised steps on demonstrations (noise ${o.sftNoise})`);
-        const losses = emailWarmStart(model, task, o.sftSteps, o.sftNoise, rng, (s, l) => {
+        const demos = emailDemonstrations(task, o.sftNoise, rng);
+        const losses = emailWarmStart(model, task, demos, o.sftSteps, rng, (s, l) => {
           if (s % 50 === 0) hooks.log(`warm start: step ${s}/${o.sftSteps}, cross-entropy ${l.toFixed(3)}`);
         });
         hooks.log(`warm start: cross-entropy ${losses[0]?.toFixed(3)} → ${losses.at(-1)?.toFixed(3)}`);
       }
     }
-    saveModel(baseDir, model);
-    writeJsonAtomic(join(baseDir, METADATA_FILE), {
-      step: 0,
-      accuracy: null,
-      success_rate: null,
-      reward: null,
-      config: { ...runInfo, base_model: o.baseModel ?? null },
-    });
+    saveBaseModel(baseDir, model, { ...runInfo, base_model: o.baseModel ?? null });
     model.enableLoRA({ r: o.loraRank, alpha: 2 * o.loraRank, targetModules: [...LORA_TARGETS] }, rng);
     return model;
   });
