@@ -4,8 +4,8 @@ import "@tensorflow/tfjs-backend-cpu";
 import * as tf from "@tensorflow/tfjs-core";
 import { Rng } from "../../src/core/rng.ts";
 import { maxVarianceSubset } from "../../src/rl/downsample.ts";
-import { DEFAULT_TRAINER_CONFIG, GrpoTrainer, type TrainerConfig } from "../../src/rl/trainer.ts";
-import { tinyGpt, toyTask } from "./toy.ts";
+import { GrpoTrainer, type TrainerConfig } from "../../src/rl/trainer.ts";
+import { TOY_TRAINER_CONFIG, tinyGpt, toyTask } from "./toy.ts";
 
 await tf.setBackend("cpu");
 
@@ -55,15 +55,7 @@ describe("max-variance down-sampling", () => {
 });
 
 describe("trainer with down-sampling", () => {
-  const config: TrainerConfig = {
-    ...DEFAULT_TRAINER_CONFIG,
-    groupSize: 16,
-    promptsPerStep: 2,
-    maxNewTokens: 4,
-    learningRate: 3e-2,
-    evalEvery: 0,
-    seed: 7,
-  };
+  const config = TOY_TRAINER_CONFIG;
 
   function weightsAfter(cfg: TrainerConfig, steps: number): number[] {
     const t = new GrpoTrainer(tinyGpt(4), { task: toyTask(), config: cfg });

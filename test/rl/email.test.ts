@@ -9,7 +9,7 @@ import { generateInbox } from "../../src/envs/email/inbox.ts";
 import { emailVocab, endOfTurnId } from "../../src/envs/email/tokenizer.ts";
 import { parseToolCall } from "../../src/envs/email/tool-call.ts";
 import { initBackend } from "../../src/model/backend.ts";
-import { GPT } from "../../src/model/gpt.ts";
+import type { GPT } from "../../src/model/gpt.ts";
 import { grpoLossTensors, resolveLossConfig, stopGradient } from "../../src/rl/loss.ts";
 import {
   EMAIL_INBOX,
@@ -21,6 +21,7 @@ import {
 import { emailDemonstrations, emailWarmStart } from "../../src/rl/recipes/email-run.ts";
 import { buildBatch, type Rollout } from "../../src/rl/rollout.ts";
 import { sftTrain } from "../../src/rl/sft.ts";
+import { tinyEmailGpt } from "./toy.ts";
 
 const vocab = emailVocab();
 const OPTS: EmailTaskOptions = {
@@ -38,10 +39,7 @@ const OPTS: EmailTaskOptions = {
 let model: GPT;
 before(async () => {
   await initBackend("wasm");
-  model = new GPT(
-    { vocabSize: vocab.size, contextLength: 1024, dModel: 16, nLayers: 1, nHeads: 2, dFF: 32 },
-    new Rng(3),
-  );
+  model = tinyEmailGpt(3);
 });
 after(() => model.dispose());
 
@@ -189,10 +187,7 @@ describe("email demonstrations for the warm start", () => {
 
   it("warm-starts on policy tokens only: the cross-entropy falls", () => {
     const task = emailRlTask({ ...OPTS, trainSize: 8, maxTurns: 6 });
-    const small = new GPT(
-      { vocabSize: vocab.size, contextLength: 1024, dModel: 16, nLayers: 1, nHeads: 2, dFF: 32 },
-      new Rng(9),
-    );
+    const small = tinyEmailGpt(9);
     const rng = new Rng(4);
     const losses = emailWarmStart(small, task, emailDemonstrations(task, 0.3, rng), 12, rng);
     assert.equal(losses.length, 12);

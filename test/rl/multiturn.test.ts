@@ -9,7 +9,7 @@ import { formatToolResult } from "../../src/envs/email/prompt.ts";
 import { emailVocab, encodeEpisode, endOfTurnId } from "../../src/envs/email/tokenizer.ts";
 import type { Inbox, Question } from "../../src/envs/email/types.ts";
 import { initBackend } from "../../src/model/backend.ts";
-import { GPT } from "../../src/model/gpt.ts";
+import type { GPT } from "../../src/model/gpt.ts";
 import {
   type MultiTurnOptions,
   type MultiTurnRollout,
@@ -20,6 +20,7 @@ import {
   trainableTokensLine,
 } from "../../src/rl/multiturn.ts";
 import { rolloutMask } from "../../src/rl/rollout.ts";
+import { tinyEmailGpt } from "./toy.ts";
 
 const vocab = emailVocab();
 const EOT = endOfTurnId();
@@ -249,10 +250,7 @@ describe("multi-turn rollout with a GPT", () => {
   let model: GPT;
   before(async () => {
     await initBackend("wasm");
-    model = new GPT(
-      { vocabSize: vocab.size, contextLength: 1024, dModel: 16, nLayers: 1, nHeads: 2, dFF: 32 },
-      new Rng(3),
-    );
+    model = tinyEmailGpt(3);
   });
   after(() => model.dispose());
 

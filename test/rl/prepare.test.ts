@@ -8,21 +8,13 @@ import { Rng } from "../../src/core/rng.ts";
 import { LORA_TARGETS } from "../../src/model/gpt.ts";
 import { saveModel } from "../../src/model/safetensors.ts";
 import { loadStartingModel, resumeOrStartTrainer } from "../../src/rl/recipes/prepare.ts";
-import { DEFAULT_TRAINER_CONFIG } from "../../src/rl/trainer.ts";
 import { tempDirs } from "../helpers/tmp.ts";
-import { tinyGpt, toyTask } from "./toy.ts";
+import { TOY_TRAINER_CONFIG, tinyGpt, toyTask } from "./toy.ts";
 
 await tf.setBackend("cpu");
 const tmp = tempDirs("grpo-prepare-");
 const hooks = { log: () => {} };
-const config = {
-  ...DEFAULT_TRAINER_CONFIG,
-  groupSize: 4,
-  promptsPerStep: 1,
-  maxNewTokens: 4,
-  evalEvery: 0,
-  seed: 3,
-};
+const config = TOY_TRAINER_CONFIG;
 
 describe("resumeOrStartTrainer", () => {
   it("refuses a directory holding an earlier run before building a model", async () => {

@@ -5,24 +5,15 @@ import { describe, it } from "node:test";
 import "@tensorflow/tfjs-backend-cpu";
 import * as tf from "@tensorflow/tfjs-core";
 import { readJsonl } from "../../src/io/files.ts";
-import { DEFAULT_TRAINER_CONFIG, GrpoTrainer, type TrainerConfig } from "../../src/rl/trainer.ts";
+import { GrpoTrainer } from "../../src/rl/trainer.ts";
 import { tempDirs } from "../helpers/tmp.ts";
-import { tinyGpt, toyTask } from "./toy.ts";
+import { TOY_TRAINER_CONFIG, tinyGpt, toyTask } from "./toy.ts";
 
 await tf.setBackend("cpu");
 
 const tmp = tempDirs("grpo-rl-");
 
-const config: TrainerConfig = {
-  ...DEFAULT_TRAINER_CONFIG,
-  groupSize: 16,
-  promptsPerStep: 2,
-  maxNewTokens: 4,
-  learningRate: 3e-2,
-  evalEvery: 0,
-  evalSamples: 32,
-  seed: 7,
-};
+const config = TOY_TRAINER_CONFIG;
 
 function weightsOf(t: GrpoTrainer): Record<string, number[]> {
   const out: Record<string, number[]> = {};
