@@ -6,6 +6,7 @@
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { basename, join, relative, resolve } from "node:path";
 import { readJsonl } from "../io/files.ts";
+import { errorText } from "../llm/messages.ts";
 import { ExperienceLibrary, type HistoryEntry, LIBRARY_OWNERS, libraryPath } from "../tfgrpo/experience.ts";
 import { cacheDir, criticResultsPath, generatorCachePath, runSummaryPath } from "../tfgrpo/paths.ts";
 import {
@@ -95,10 +96,6 @@ function rel(dir: string, path: string): string {
   return relative(dir, path) || basename(path);
 }
 
-function describe(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}
-
 /** JSON object file, or undefined with a problem recorded (missing files only when `required`). */
 function readJsonObject(
   dir: string,
@@ -120,7 +117,7 @@ function readJsonObject(
     if (v && typeof v === "object" && !Array.isArray(v)) return v as Record<string, unknown>;
     problems.push({ file: rel(dir, path), reason: "expected a JSON object" });
   } catch (err) {
-    problems.push({ file: rel(dir, path), reason: `invalid JSON: ${describe(err)}` });
+    problems.push({ file: rel(dir, path), reason: `invalid JSON: ${errorText(err)}` });
   }
   return undefined;
 }
@@ -322,7 +319,7 @@ function loadTrainingFree(dir: string, problems: FileProblem[]): TrainingFreeRun
       if (recs.size === 0) problems.push({ file, reason: "no problem records" });
       agents.push({ agent: `generator_${id}`, problems: generatorStats(recs.values()) });
     } catch (err) {
-      problems.push({ file, reason: describe(err) });
+      problems.push({ file, reason: errorText(err) });
     }
   }
   const criticPath = criticResultsPath(cache);
@@ -339,7 +336,7 @@ function loadTrainingFree(dir: string, problems: FileProblem[]): TrainingFreeRun
       }
       agents.push({ agent: "critic", problems: criticStats(recs) });
     } catch (err) {
-      problems.push({ file: rel(dir, criticPath), reason: describe(err) });
+      problems.push({ file: rel(dir, criticPath), reason: errorText(err) });
     }
   }
   const libraries: LibraryRun[] = [];
@@ -364,7 +361,7 @@ function loadTrainingFree(dir: string, problems: FileProblem[]): TrainingFreeRun
         sizeOverTime: librarySizeOverTime(lib.operationHistory()),
       });
     } catch (err) {
-      problems.push({ file: rel(dir, path), reason: describe(err) });
+      problems.push({ file: rel(dir, path), reason: errorText(err) });
     }
   }
   const runSummary = readJsonObject(dir, runSummaryPath(dir), problems, true) as RunSummary | undefined;

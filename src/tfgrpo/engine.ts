@@ -1,11 +1,11 @@
 import type { Progress } from "../cli/progress.ts";
 import type { AgentName } from "../llm/config.ts";
+import type { ChatClient } from "../llm/port.ts";
 import type { CriticSummary } from "./critic.ts";
 import { GENERATOR_IDS, runCritic } from "./critic.ts";
 import type { ExperienceManager } from "./experience.ts";
 import type { ExtractionSettings, GeneratorSummary } from "./generator.ts";
 import { DEFAULT_EXTRACTION, runGenerator } from "./generator.ts";
-import type { ChatClient } from "./llm-port.ts";
 import { cacheDir } from "./paths.ts";
 import { PromptSet } from "./prompts.ts";
 import type { GeneratorId, RewardWeights } from "./rewards.ts";

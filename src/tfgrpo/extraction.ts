@@ -1,8 +1,8 @@
+import { extractJsonValue } from "../llm/json-text.ts";
+import { errorText, userMessage } from "../llm/messages.ts";
+import type { ChatClient } from "../llm/port.ts";
 import type { ApplyReport, ExperienceLibrary, ExperienceOperation } from "./experience.ts";
 import { MAX_EXPERIENCE_WORDS, OperationSchema } from "./experience.ts";
-import { extractJsonValue } from "./json-text.ts";
-import type { ChatClient } from "./llm-port.ts";
-import { errorText, userMessage } from "./llm-port.ts";
 import type { PromptSet } from "./prompts.ts";
 
 export interface AttemptForExtraction {

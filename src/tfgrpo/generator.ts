@@ -1,10 +1,10 @@
 import type { Progress } from "../cli/progress.ts";
 import { groupStats } from "../core/advantages.ts";
 import { repairJsonlTail } from "../io/files.ts";
+import { errorText, userMessage } from "../llm/messages.ts";
+import type { ChatClient } from "../llm/port.ts";
 import type { ExperienceManager, LibraryOwner } from "./experience.ts";
 import { extractExperiences } from "./extraction.ts";
-import type { ChatClient } from "./llm-port.ts";
-import { errorText, userMessage } from "./llm-port.ts";
 import { cacheDir, generatorCachePath } from "./paths.ts";
 import { mapPool } from "./pool.ts";
 import type { PromptSet } from "./prompts.ts";

@@ -1,7 +1,7 @@
 import { z } from "zod";
 import { groupStats } from "../core/advantages.ts";
 import { readJsonFile, zodFileError } from "../io/files.ts";
-import { extractJsonValue } from "./json-text.ts";
+import { extractJsonValue } from "../llm/json-text.ts";
 
 export interface RewardWeights {
   ans: number;

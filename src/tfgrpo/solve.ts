@@ -1,8 +1,8 @@
 import { answersEquivalent, extractAnswer } from "../data/answers.ts";
+import { errorText, userMessage } from "../llm/messages.ts";
+import type { ChatClient } from "../llm/port.ts";
 import { executeScaffold } from "./execute.ts";
 import { graphReward } from "./graph-reward.ts";
-import type { ChatClient } from "./llm-port.ts";
-import { errorText, userMessage } from "./llm-port.ts";
 import type { PromptSet } from "./prompts.ts";
 import { parseEquivalence, parseLogicJudge } from "./rewards.ts";
 import type { Scaffold } from "./scaffold.ts";

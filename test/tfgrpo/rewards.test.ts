@@ -3,7 +3,6 @@ import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, test } from "node:test";
 import { accuracyAtK } from "../../src/tfgrpo/evaluate.ts";
-import { extractJsonValue } from "../../src/tfgrpo/json-text.ts";
 import { mapPool } from "../../src/tfgrpo/pool.ts";
 import { PROMPT_NAMES, PromptSet, renderTemplate } from "../../src/tfgrpo/prompts.ts";
 import {
@@ -90,15 +89,6 @@ describe("judge replies", () => {
 });
 
 describe("small pieces", () => {
-  test("extractJsonValue skips braces inside strings and prose around the value", () => {
-    assert.deepEqual(extractJsonValue('note {not json} then {"a": "}{", "b": [1]} end', "object"), {
-      a: "}{",
-      b: [1],
-    });
-    assert.deepEqual(extractJsonValue("x [1, 2] y", "array"), [1, 2]);
-    assert.equal(extractJsonValue("no json here"), undefined);
-  });
-
   test("templates: placeholders filled, a missing value is an error, every built-in prompt loads", () => {
     assert.equal(renderTemplate("a {{x}} b {{ y }}", { x: 1, y: "two" }), "a 1 b two");
     assert.throws(

@@ -1,7 +1,7 @@
 /**
- * The slice of the LLM client that the training-free solver uses. `LLMClient` from
- * `src/llm/client.ts` satisfies it; keeping the dependency this narrow lets the solver run
- * against any chat backend with the same contract (retries and concurrency live in the client).
+ * The chat-model port: the slice of a chat model that the training-free code calls. `LLMClient`
+ * implements it (with retries, limits, usage and a request cache); keeping the dependency this
+ * narrow lets the learning loop and the recipes run against any chat backend with this contract.
  */
 export interface ChatMessage {
   role: "system" | "user" | "assistant";
@@ -23,12 +23,4 @@ export interface ChatResult<T> {
 
 export interface ChatClient {
   chat<T = string>(messages: ChatMessage[], opts: ChatOptions<T>): Promise<ChatResult<T>>;
-}
-
-export function userMessage(content: string): ChatMessage[] {
-  return [{ role: "user", content }];
-}
-
-export function errorText(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }
