@@ -25,8 +25,8 @@ import { parseArgs } from "node:util";
 import { Worker } from "node:worker_threads";
 import { Rng } from "../../src/core/rng.ts";
 import { AGENTS, type AgentEndpoint, type AgentName, createClients, Limiter } from "../../src/llm/index.ts";
-import { CausalScaffoldEngine } from "../../src/tfgrpo/engine.ts";
-import { ExperienceManager } from "../../src/tfgrpo/experience.ts";
+import { CausalScaffoldEngine } from "../../src/recipes/causal-scaffold/engine.ts";
+import { ExperienceManager } from "../../src/recipes/causal-scaffold/libraries.ts";
 import { startScriptedServer } from "../../test/helpers/scripted-server.ts";
 import { benchProblems, benchResponder } from "./script.ts";
 

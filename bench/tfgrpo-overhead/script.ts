@@ -3,7 +3,7 @@
  * thread) and the bench (which needs the same problems), so both are built from the same seed.
  */
 import { Rng } from "../../src/core/rng.ts";
-import type { ProblemRef } from "../../src/tfgrpo/solve.ts";
+import type { ProblemRef } from "../../src/recipes/causal-scaffold/solve.ts";
 import type { Responder } from "../../test/helpers/scripted-server.ts";
 
 export function benchProblems(n: number): ProblemRef[] {

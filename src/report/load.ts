@@ -7,15 +7,21 @@ import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { basename, join, relative, resolve } from "node:path";
 import { readJsonl } from "../io/files.ts";
 import { errorText } from "../llm/messages.ts";
-import { ExperienceLibrary, type HistoryEntry, LIBRARY_OWNERS, libraryPath } from "../tfgrpo/experience.ts";
-import { cacheDir, criticResultsPath, generatorCachePath, runSummaryPath } from "../tfgrpo/paths.ts";
+import { LIBRARY_OWNERS, libraryIdentity, libraryPath } from "../recipes/causal-scaffold/libraries.ts";
+import {
+  cacheDir,
+  criticResultsPath,
+  generatorCachePath,
+  runSummaryPath,
+} from "../recipes/causal-scaffold/paths.ts";
 import {
   type CriticRecord,
   type ProblemRecord,
   readCriticResults,
   readRolloutCache,
-} from "../tfgrpo/rollout-cache.ts";
-import type { RunSummary } from "../tfgrpo/usage-log.ts";
+} from "../recipes/causal-scaffold/rollout-cache.ts";
+import type { RunSummary } from "../recipes/causal-scaffold/usage-log.ts";
+import { ExperienceLibrary, type HistoryEntry } from "../training-free/experience-library.ts";
 import type { Point } from "./svg.ts";
 
 export interface FileProblem {
@@ -348,7 +354,7 @@ function loadTrainingFree(dir: string, problems: FileProblem[]): TrainingFreeRun
       continue;
     }
     try {
-      const lib = ExperienceLibrary.load(owner, path);
+      const lib = ExperienceLibrary.load(path, libraryIdentity(owner));
       libraries.push({
         owner,
         entries: lib.entries().map((e) => ({
