@@ -7,6 +7,7 @@
 import { type Command, InvalidArgumentError, Option } from "commander";
 import { DEFAULT_DATASET_CONFIG } from "../data/datasets.ts";
 import { DEFAULT_CONFIG_PATH } from "../llm/config.ts";
+import { SOLVER_DEFAULTS } from "../recipes/causal-scaffold/defaults.ts";
 import type { GeneratorId } from "../recipes/causal-scaffold/rewards.ts";
 import type { Runtime, SolverOptions } from "../recipes/causal-scaffold/runtime.ts";
 import { DEFAULT_TAU } from "../training-free/triggers.ts";
@@ -42,12 +43,12 @@ export function addProblemRangeOptions(cmd: Command, verb: string): Command {
 export function addGeneratorOptions(cmd: Command, rolloutsHelp: string): Command {
   return cmd
     .requiredOption("--dataset <names...>", "data set name(s) from the dataset config, or full")
-    .option("--rollouts <n>", rolloutsHelp, intFlag("--rollouts", 1), 3)
+    .option("--rollouts <n>", rolloutsHelp, intFlag("--rollouts", 1), SOLVER_DEFAULTS.rolloutsPerGenerator)
     .option(
       "--temperature <t>",
       "sampling temperature of the scaffold requests",
       floatFlag("--temperature", 0, 2),
-      0.7,
+      SOLVER_DEFAULTS.generatorTemperature,
     );
 }
 

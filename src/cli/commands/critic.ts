@@ -1,4 +1,5 @@
 import type { Command } from "commander";
+import { SOLVER_DEFAULTS } from "../../recipes/causal-scaffold/defaults.ts";
 import { floatFlag, intFlag } from "../flags.ts";
 import { addSolverOptions, createRuntime, type SolverOptions } from "../training-free-options.ts";
 
@@ -18,7 +19,7 @@ export function register(program: Command): void {
       "--temperature <t>",
       "sampling temperature of the fusion requests",
       floatFlag("--temperature", 0, 2),
-      0,
+      SOLVER_DEFAULTS.criticTemperature,
     )
     .option("--max-problems <n>", "fuse at most this many problems", intFlag("--max-problems", 1));
   addSolverOptions(cmd)

@@ -1,5 +1,5 @@
 import type { Command } from "commander";
-import type { GeneratorId } from "../../recipes/causal-scaffold/rewards.ts";
+import { GENERATOR_IDS, type GeneratorId } from "../../recipes/causal-scaffold/rewards.ts";
 import {
   addGeneratorOptions,
   addProblemRangeOptions,
@@ -37,7 +37,7 @@ export function register(program: Command): void {
     )
     .action(async (opts: GeneratorsCliOptions) => {
       if (!opts.all && !opts.ids) throw new Error("generators: pass --all or --ids <list>");
-      const ids: GeneratorId[] = opts.all ? [1, 2, 3] : opts.ids!;
+      const ids: GeneratorId[] = opts.all ? [...GENERATOR_IDS] : opts.ids!;
       const rt = await createRuntime(
         opts,
         { generator: opts.temperature },

@@ -2,7 +2,8 @@ import { join, resolve } from "node:path";
 import type { Command } from "commander";
 import { writeJsonAtomic } from "../../io/files.ts";
 import { summarizeUsage } from "../../llm/index.ts";
-import type { GeneratorId } from "../../recipes/causal-scaffold/rewards.ts";
+import { SOLVER_DEFAULTS } from "../../recipes/causal-scaffold/defaults.ts";
+import { GENERATOR_IDS, type GeneratorId } from "../../recipes/causal-scaffold/rewards.ts";
 import { floatFlag, intFlag } from "../flags.ts";
 import {
   addProblemRangeOptions,
@@ -35,9 +36,14 @@ export function register(program: Command): void {
       "--generators <list>",
       "comma list of generators to evaluate",
       parseGeneratorList("--generators"),
-      [1, 2, 3] as GeneratorId[],
+      [...GENERATOR_IDS],
     )
-    .option("--temperature <t>", "generator sampling temperature", floatFlag("--temperature", 0, 2), 0.7)
+    .option(
+      "--temperature <t>",
+      "generator sampling temperature",
+      floatFlag("--temperature", 0, 2),
+      SOLVER_DEFAULTS.generatorTemperature,
+    )
     .option("--output <path>", "result file (default <workdir>/grpo_training/tf_eval_results.json)");
   addSolverOptions(addProblemRangeOptions(cmd, "evaluate"))
     .addHelpText(

@@ -1,6 +1,7 @@
 import { join } from "node:path";
 import type { Command } from "commander";
 import { writeJsonAtomic } from "../../io/files.ts";
+import { SOLVER_DEFAULTS } from "../../recipes/causal-scaffold/defaults.ts";
 import { floatFlag, intFlag } from "../flags.ts";
 import { addSolverOptions, createRuntime, type SolverOptions } from "../training-free-options.ts";
 
@@ -23,21 +24,26 @@ export function register(program: Command): void {
         "Without --use-existing-experiences the libraries start empty (existing ones are backed up first).",
     )
     .requiredOption("--datasets <names...>", "data set name(s) from the dataset config, or full")
-    .option("--epochs <n>", "epochs over the problems", intFlag("--epochs", 1), 3)
+    .option("--epochs <n>", "epochs over the problems", intFlag("--epochs", 1), SOLVER_DEFAULTS.numEpochs)
     .option(
       "--rollouts-per-generator <n>",
       "rollouts per problem and generator",
       intFlag("--rollouts-per-generator", 1),
-      3,
+      SOLVER_DEFAULTS.rolloutsPerGenerator,
     )
     .option("--max-problems <n>", "use at most this many problems", intFlag("--max-problems", 1))
     .option("--use-existing-experiences", "continue from the libraries on disk")
-    .option("--temperature <t>", "generator sampling temperature", floatFlag("--temperature", 0, 2), 0.7)
+    .option(
+      "--temperature <t>",
+      "generator sampling temperature",
+      floatFlag("--temperature", 0, 2),
+      SOLVER_DEFAULTS.generatorTemperature,
+    )
     .option(
       "--critic-temperature <t>",
       "critic sampling temperature",
       floatFlag("--critic-temperature", 0, 2),
-      0,
+      SOLVER_DEFAULTS.criticTemperature,
     )
     .option("--quiet", "no per-epoch log lines");
   addSolverOptions(cmd)

@@ -11,7 +11,7 @@ import { cacheDir, criticResultsPath, generatorCachePath } from "./paths.ts";
 import type { Progress } from "./progress.ts";
 import type { PromptSet } from "./prompts.ts";
 import type { GeneratorId, RewardWeights } from "./rewards.ts";
-import { DEFAULT_CRITIC_WEIGHTS, parseFusionJudge, totalReward } from "./rewards.ts";
+import { DEFAULT_CRITIC_WEIGHTS, GENERATOR_IDS, parseFusionJudge, totalReward } from "./rewards.ts";
 import {
   appendCriticRecord,
   type CriticRecord,
@@ -25,8 +25,6 @@ import type { Scaffold } from "./scaffold.ts";
 import { parseScaffold } from "./scaffold-parse.ts";
 import type { ProblemRef, ScoreOptions } from "./solve.ts";
 import { judgeScaffold } from "./solve.ts";
-
-export const GENERATOR_IDS: readonly GeneratorId[] = [1, 2, 3];
 
 export interface CriticOptions extends ScoreOptions {
   client: ChatClient;

@@ -1,7 +1,8 @@
 import type { AgentName } from "../../llm/config.ts";
 import type { ChatClient } from "../../llm/port.ts";
 import type { CriticSummary } from "./critic.ts";
-import { GENERATOR_IDS, runCritic } from "./critic.ts";
+import { runCritic } from "./critic.ts";
+import { SOLVER_DEFAULTS } from "./defaults.ts";
 import { DEFAULT_EXTRACTION, type ExtractionSettings } from "./extraction.ts";
 import type { GeneratorSummary } from "./generator.ts";
 import { runGenerator } from "./generator.ts";
@@ -10,7 +11,7 @@ import { cacheDir } from "./paths.ts";
 import type { ProgressFactory } from "./progress.ts";
 import { PromptSet } from "./prompts.ts";
 import type { GeneratorId, RewardWeights } from "./rewards.ts";
-import { DEFAULT_CRITIC_WEIGHTS, DEFAULT_GENERATOR_WEIGHTS } from "./rewards.ts";
+import { DEFAULT_CRITIC_WEIGHTS, DEFAULT_GENERATOR_WEIGHTS, GENERATOR_IDS } from "./rewards.ts";
 import type { ProblemRef } from "./solve.ts";
 
 export interface CausalEngineOptions {
@@ -77,7 +78,7 @@ export class CausalScaffoldEngine {
       experiences: req.experiences,
       prompts: this.prompts,
       rollouts: req.rollouts,
-      temperature: this.opts.generatorTemperature ?? 0.7,
+      temperature: this.opts.generatorTemperature ?? SOLVER_DEFAULTS.generatorTemperature,
       weights: this.opts.generatorWeights?.[id] ?? DEFAULT_GENERATOR_WEIGHTS[id],
       extraction: this.opts.extraction ?? DEFAULT_EXTRACTION,
       llmEquivalence: this.opts.llmEquivalence,
@@ -110,7 +111,7 @@ export class CausalScaffoldEngine {
       cacheDir: dir,
       experiences: req.experiences,
       prompts: this.prompts,
-      temperature: this.opts.criticTemperature ?? 0,
+      temperature: this.opts.criticTemperature ?? SOLVER_DEFAULTS.criticTemperature,
       weights: this.opts.criticWeights ?? DEFAULT_CRITIC_WEIGHTS,
       extraction: this.opts.extraction ?? DEFAULT_EXTRACTION,
       llmEquivalence: this.opts.llmEquivalence,

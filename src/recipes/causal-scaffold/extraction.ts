@@ -6,6 +6,7 @@ import {
   semanticAdvantage,
 } from "../../training-free/semantic-advantage.ts";
 import { DEFAULT_TAU, type ExtractionMode } from "../../training-free/triggers.ts";
+import { SOLVER_DEFAULTS } from "./defaults.ts";
 import type { PromptSet } from "./prompts.ts";
 
 /** When an agent learns, and how hot its extraction calls sample. */
@@ -18,7 +19,7 @@ export interface ExtractionSettings {
 export const DEFAULT_EXTRACTION: ExtractionSettings = {
   mode: "variance",
   tau: DEFAULT_TAU,
-  temperature: 0.3,
+  temperature: SOLVER_DEFAULTS.extractionTemperature,
 };
 
 export interface AttemptForExtraction extends GroupAttempt {

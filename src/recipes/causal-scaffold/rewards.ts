@@ -11,6 +11,7 @@ export interface RewardWeights {
 }
 
 export type GeneratorId = 1 | 2 | 3;
+export const GENERATOR_IDS: readonly GeneratorId[] = [1, 2, 3];
 
 /** Later generators weigh the answer more, so the three explore different trade-offs. */
 export const DEFAULT_GENERATOR_WEIGHTS: Record<GeneratorId, RewardWeights> = {

@@ -1,3 +1,4 @@
+import { SOLVER_DEFAULTS } from "./defaults.ts";
 import type { CausalScaffoldEngine } from "./engine.ts";
 import type { ExperienceManager, LibraryOwner } from "./libraries.ts";
 import { LIBRARY_OWNERS } from "./libraries.ts";
@@ -65,8 +66,8 @@ export class TrainingFreeGRPOTrainer {
     }
     if (!opts?.causalEngine) throw new Error("TrainingFreeGRPOTrainer: causalEngine is required");
     if (!opts.experienceManager) throw new Error("TrainingFreeGRPOTrainer: experienceManager is required");
-    this.rolloutsPerGenerator = opts.rolloutsPerGenerator ?? 3;
-    this.numEpochs = opts.numEpochs ?? 3;
+    this.rolloutsPerGenerator = opts.rolloutsPerGenerator ?? SOLVER_DEFAULTS.rolloutsPerGenerator;
+    this.numEpochs = opts.numEpochs ?? SOLVER_DEFAULTS.numEpochs;
     for (const [name, v] of [
       ["rolloutsPerGenerator", this.rolloutsPerGenerator],
       ["numEpochs", this.numEpochs],
