@@ -12,11 +12,11 @@
  * ratio is what HTTP, the SDK and timers cost on the machine at hand, which on a loaded machine
  * is most of the gap; "pipeline share" is the part the solver itself adds.
  *
- *   node --import tsx bench/tfgrpo-overhead/run.ts [--problems 30] [--concurrency 16] [--latency 100]
+ *   node --import tsx bench/training-free-overhead/run.ts [--problems 30] [--concurrency 16] [--latency 100]
  *       [--rollouts 3] [--problems-in-flight N] [--server worker|in-process]
  * The server runs in a worker thread by default, as an endpoint runs outside the client's
  * process; `--server in-process` shares the bench's event loop with it (a harder setting).
- *   TFGRPO_BENCH_TIMELINE=1 … also prints how many requests started in each 100 ms window.
+ *   TRAINING_FREE_BENCH_TIMELINE=1 … also prints how many requests started in each 100 ms window.
  */
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -115,7 +115,7 @@ for (const agent of AGENTS) {
 }
 const limiter = new Limiter(concurrency);
 const clients = createClients(endpoints, { limiter, rng: new Rng(1) });
-const workdir = mkdtempSync(join(tmpdir(), "tfgrpo-bench-"));
+const workdir = mkdtempSync(join(tmpdir(), "training-free-bench-"));
 const inFlight = values["problems-in-flight"] ? Number(values["problems-in-flight"]) : undefined;
 const engine = new CausalScaffoldEngine({ clients, workdir, concurrency, problemsInFlight: inFlight });
 const experiences = new ExperienceManager({ workdir });
@@ -163,11 +163,11 @@ const baselineRatio = baselineMs / ((baselineCalls * latencyMs) / concurrency);
 const rows = summaries.map(
   (s) => `generator_${s.generator}: ${s.processed} problems, ${s.extractions} library updates`,
 );
-if (process.env.TFGRPO_BENCH_TIMELINE) {
+if (process.env.TRAINING_FREE_BENCH_TIMELINE) {
   const t0ms = pipelineStats.requests[0]!;
   const buckets: number[] = [];
   for (const at of pipelineStats.requests) {
-    const b = Math.floor((at - t0ms) / Number(process.env.TFGRPO_BENCH_TIMELINE_MS ?? 100));
+    const b = Math.floor((at - t0ms) / Number(process.env.TRAINING_FREE_BENCH_TIMELINE_MS ?? 100));
     buckets[b] = (buckets[b] ?? 0) + 1;
   }
   console.log(`  requests started per 100 ms: ${Array.from(buckets, (v) => v ?? 0).join(" ")}`);
@@ -176,7 +176,7 @@ await server.close();
 rmSync(workdir, { recursive: true, force: true });
 
 console.log(
-  `tfgrpo-overhead: ${nProblems} problems × 3 generators × ${rollouts} rollouts, latency ${latencyMs} ms, concurrency ${concurrency}`,
+  `training-free-overhead: ${nProblems} problems × 3 generators × ${rollouts} rollouts, latency ${latencyMs} ms, concurrency ${concurrency}`,
 );
 for (const r of rows) console.log(`  ${r}`);
 console.log(`  LLM calls        ${calls} (peak in flight ${pipelineStats.maxInFlight})`);
