@@ -38,6 +38,19 @@ describe("experience library operations", () => {
     assert.deepEqual(r3.added, ["G2-003"]);
   });
 
+  test("a prefix is matched literally: ids that only look like it never advance the count", () => {
+    const path = join(tmp(), "dotted.json");
+    writeFileSync(
+      path,
+      JSON.stringify([
+        { id: "A.B-001", content: "one" },
+        { id: "AxB-009", content: "not of this prefix" },
+      ]),
+    );
+    const lib = ExperienceLibrary.load(path, { agent: "dotted", idPrefix: "A.B" });
+    assert.equal(lib.nextId(), "A.B-002");
+  });
+
   test("entries carry the required fields; modify/keep/delete update them and the history", () => {
     const lib = ExperienceLibrary.empty(join(tmp(), "g1.json"), G1);
     lib.apply([{ operation: "add", content: "Name  every\nintermediate quantity", category: "naming" }], {
