@@ -2,7 +2,7 @@ import { createHash } from "node:crypto";
 import { existsSync, readFileSync, unlinkSync } from "node:fs";
 import { join } from "node:path";
 import { writeJsonAtomic } from "../io/files.ts";
-import type { ChatMessage } from "./client.ts";
+import type { ChatMessage } from "./port.ts";
 
 /** Everything that decides a reply; two requests with equal keys may share one reply. */
 export interface CacheKeyInput {

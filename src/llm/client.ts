@@ -3,19 +3,16 @@ import { Rng } from "../core/rng.ts";
 import type { CacheKeyInput, RequestCache } from "./cache.ts";
 import type { AgentEndpoint } from "./config.ts";
 import { Limiter } from "./limiter.ts";
+import { errorText } from "./messages.ts";
+import type { ChatClient, ChatMessage, ChatOptions, ChatResult } from "./port.ts";
 
-export interface ChatMessage {
-  role: "system" | "user" | "assistant";
-  content: string;
-}
-
-export interface ChatOptions<T> {
-  temperature?: number;
-  maxTokens?: number;
+/**
+ * The client's options: the port's, with the temperature optional (the endpoint's default) and
+ * what only this client offers.
+ */
+export interface LLMChatOptions<T> extends Partial<ChatOptions<T>> {
   /** Ask for `response_format: {type: "json_object"}` (the prompt must still mention JSON). */
   responseFormatJson?: boolean;
-  /** Validate/parse the reply; throw to mark it a schema failure (retried). */
-  parse?: (text: string) => T;
   /** Aborting stops waiting and rejects with the signal's reason; it is never retried. */
   signal?: AbortSignal;
   /**
@@ -27,9 +24,7 @@ export interface ChatOptions<T> {
   cache?: boolean;
 }
 
-export interface ChatResult<T> {
-  text: string;
-  value: T;
+export interface LLMChatResult<T> extends ChatResult<T> {
   usage: { promptTokens: number; completionTokens: number };
   /** Attempts made, 1 when the first one succeeded, 0 for a reply served from the cache. */
   attempts: number;
@@ -186,7 +181,7 @@ interface AttemptFailure {
  * Retry-After), 5xx, timeouts, network errors, malformed bodies and replies rejected by
  * `parse` are retried with exponential backoff and full jitter; 400/401/403/404 are not.
  */
-export class LLMClient {
+export class LLMClient implements ChatClient {
   readonly endpoint: AgentEndpoint;
   readonly limiter: Limiter;
   private readonly openai: OpenAI;
@@ -218,7 +213,7 @@ export class LLMClient {
     return { ...this.usage, byKind: { ...this.usage.byKind } };
   }
 
-  async chat<T = string>(messages: ChatMessage[], opts: ChatOptions<T> = {}): Promise<ChatResult<T>> {
+  async chat<T = string>(messages: ChatMessage[], opts: LLMChatOptions<T> = {}): Promise<LLMChatResult<T>> {
     const maxAttempts = this.endpoint.maxRetries + 1;
     const usage = { promptTokens: 0, completionTokens: 0 };
     const cacheKey: CacheKeyInput | undefined =
@@ -264,7 +259,7 @@ export class LLMClient {
     }
   }
 
-  private fromCache<T>(key: CacheKeyInput, opts: ChatOptions<T>): ChatResult<T> | undefined {
+  private fromCache<T>(key: CacheKeyInput, opts: LLMChatOptions<T>): LLMChatResult<T> | undefined {
     const hit = this.cache!.get(key);
     if (!hit) return undefined;
     let value: T;
@@ -285,12 +280,12 @@ export class LLMClient {
     };
   }
 
-  private storeInCache(key: CacheKeyInput, text: string, usage: ChatResult<unknown>["usage"]): void {
+  private storeInCache(key: CacheKeyInput, text: string, usage: LLMChatResult<unknown>["usage"]): void {
     try {
       this.cache!.put(key, { text, usage: { ...usage } });
     } catch (err) {
       // A full disk must not throw away a reply that was paid for; the run goes on uncached.
-      process.emitWarning(`request cache write failed for ${this.endpoint.agent}: ${errorMessage(err)}`);
+      process.emitWarning(`request cache write failed for ${this.endpoint.agent}: ${errorText(err)}`);
     }
   }
 
@@ -325,8 +320,8 @@ export class LLMClient {
 
   private async attempt<T>(
     messages: ChatMessage[],
-    opts: ChatOptions<T>,
-    usage: ChatResult<T>["usage"],
+    opts: LLMChatOptions<T>,
+    usage: LLMChatResult<T>["usage"],
   ): Promise<{ ok: true; text: string; value: T } | { ok: false; failure: AttemptFailure }> {
     // Our own timer covers the whole exchange, body included; the SDK's only covers the headers.
     const controller = new AbortController();
@@ -376,7 +371,7 @@ export class LLMClient {
     try {
       return { ok: true, text: reply.text, value: opts.parse(reply.text) };
     } catch (err) {
-      return { ok: false, failure: { kind: "schema", message: errorMessage(err), cause: err } };
+      return { ok: false, failure: { kind: "schema", message: errorText(err), cause: err } };
     }
   }
 
@@ -388,10 +383,6 @@ export class LLMClient {
   }
 }
 
-function errorMessage(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}
-
 function classify(err: unknown, timedOut: boolean): AttemptFailure {
   if (timedOut || err instanceof APIConnectionTimeoutError) {
     return { kind: "timeout", message: "request timed out", cause: err };
@@ -401,7 +392,7 @@ function classify(err: unknown, timedOut: boolean): AttemptFailure {
     const cause = (err as { cause?: unknown }).cause;
     return {
       kind: "network",
-      message: `${err.message}${cause ? ` (${errorMessage(cause)})` : ""}`,
+      message: `${err.message}${cause ? ` (${errorText(cause)})` : ""}`,
       cause: err,
     };
   }
@@ -420,7 +411,7 @@ function classify(err: unknown, timedOut: boolean): AttemptFailure {
   // The SDK lets a body that claims to be JSON but is not surface as a bare SyntaxError.
   if (err instanceof SyntaxError)
     return { kind: "server", message: `malformed response body: ${err.message}`, cause: err };
-  return { kind: "network", message: errorMessage(err), cause: err };
+  return { kind: "network", message: errorText(err), cause: err };
 }
 
 function readCompletion(body: unknown): {

@@ -4,7 +4,10 @@ import { AGENTS, type AgentEndpoint, type AgentName } from "./config.ts";
 export * from "./cache.ts";
 export * from "./client.ts";
 export * from "./config.ts";
+export * from "./json-text.ts";
 export * from "./limiter.ts";
+export * from "./messages.ts";
+export type * from "./port.ts";
 export * from "./usage.ts";
 
 /**

@@ -6,15 +6,22 @@
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
 import { basename, join, relative, resolve } from "node:path";
 import { readJsonl } from "../io/files.ts";
-import { ExperienceLibrary, type HistoryEntry, LIBRARY_OWNERS, libraryPath } from "../tfgrpo/experience.ts";
-import { cacheDir, criticResultsPath, generatorCachePath, runSummaryPath } from "../tfgrpo/paths.ts";
+import { errorText } from "../llm/messages.ts";
+import { LIBRARY_OWNERS, libraryIdentity, libraryPath } from "../recipes/causal-scaffold/libraries.ts";
+import {
+  cacheDir,
+  criticResultsPath,
+  generatorCachePath,
+  runSummaryPath,
+} from "../recipes/causal-scaffold/paths.ts";
 import {
   type CriticRecord,
   type ProblemRecord,
   readCriticResults,
   readRolloutCache,
-} from "../tfgrpo/rollout-cache.ts";
-import type { RunSummary } from "../tfgrpo/usage-log.ts";
+} from "../recipes/causal-scaffold/rollout-cache.ts";
+import type { RunSummary } from "../recipes/causal-scaffold/usage-log.ts";
+import { ExperienceLibrary, type HistoryEntry } from "../training-free/experience-library.ts";
 import type { Point } from "./svg.ts";
 
 export interface FileProblem {
@@ -95,10 +102,6 @@ function rel(dir: string, path: string): string {
   return relative(dir, path) || basename(path);
 }
 
-function describe(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}
-
 /** JSON object file, or undefined with a problem recorded (missing files only when `required`). */
 function readJsonObject(
   dir: string,
@@ -120,7 +123,7 @@ function readJsonObject(
     if (v && typeof v === "object" && !Array.isArray(v)) return v as Record<string, unknown>;
     problems.push({ file: rel(dir, path), reason: "expected a JSON object" });
   } catch (err) {
-    problems.push({ file: rel(dir, path), reason: `invalid JSON: ${describe(err)}` });
+    problems.push({ file: rel(dir, path), reason: `invalid JSON: ${errorText(err)}` });
   }
   return undefined;
 }
@@ -322,7 +325,7 @@ function loadTrainingFree(dir: string, problems: FileProblem[]): TrainingFreeRun
       if (recs.size === 0) problems.push({ file, reason: "no problem records" });
       agents.push({ agent: `generator_${id}`, problems: generatorStats(recs.values()) });
     } catch (err) {
-      problems.push({ file, reason: describe(err) });
+      problems.push({ file, reason: errorText(err) });
     }
   }
   const criticPath = criticResultsPath(cache);
@@ -339,7 +342,7 @@ function loadTrainingFree(dir: string, problems: FileProblem[]): TrainingFreeRun
       }
       agents.push({ agent: "critic", problems: criticStats(recs) });
     } catch (err) {
-      problems.push({ file: rel(dir, criticPath), reason: describe(err) });
+      problems.push({ file: rel(dir, criticPath), reason: errorText(err) });
     }
   }
   const libraries: LibraryRun[] = [];
@@ -351,7 +354,7 @@ function loadTrainingFree(dir: string, problems: FileProblem[]): TrainingFreeRun
       continue;
     }
     try {
-      const lib = ExperienceLibrary.load(owner, path);
+      const lib = ExperienceLibrary.load(path, libraryIdentity(owner));
       libraries.push({
         owner,
         entries: lib.entries().map((e) => ({
@@ -364,7 +367,7 @@ function loadTrainingFree(dir: string, problems: FileProblem[]): TrainingFreeRun
         sizeOverTime: librarySizeOverTime(lib.operationHistory()),
       });
     } catch (err) {
-      problems.push({ file: rel(dir, path), reason: describe(err) });
+      problems.push({ file: rel(dir, path), reason: errorText(err) });
     }
   }
   const runSummary = readJsonObject(dir, runSummaryPath(dir), problems, true) as RunSummary | undefined;

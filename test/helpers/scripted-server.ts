@@ -7,7 +7,7 @@
  */
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import type { ChatMessage } from "../../src/llm/client.ts";
+import type { ChatMessage } from "../../src/llm/port.ts";
 
 export interface ScriptedReply {
   /** HTTP status, 200 by default. A non-2xx status sends an OpenAI-style error body. */

@@ -4,15 +4,16 @@ import { join } from "node:path";
 import { appendJsonl, writeJsonAtomic } from "../../src/io/files.ts";
 import type { UsageStats } from "../../src/llm/client.ts";
 import { emptyByKind } from "../../src/llm/client.ts";
-import { accuracyAtK } from "../../src/tfgrpo/evaluate.ts";
-import { ExperienceLibrary, libraryPath } from "../../src/tfgrpo/experience.ts";
-import { cacheDir, criticResultsPath, generatorCachePath } from "../../src/tfgrpo/paths.ts";
+import { libraryIdentity, libraryPath } from "../../src/recipes/causal-scaffold/libraries.ts";
+import { cacheDir, criticResultsPath, generatorCachePath } from "../../src/recipes/causal-scaffold/paths.ts";
 import {
   appendCriticRecord,
   appendProblemRecord,
   type ProblemRecord,
-} from "../../src/tfgrpo/rollout-cache.ts";
-import { recordRunUsage } from "../../src/tfgrpo/usage-log.ts";
+} from "../../src/recipes/causal-scaffold/rollout-cache.ts";
+import { recordRunUsage } from "../../src/recipes/causal-scaffold/usage-log.ts";
+import { accuracyAtK } from "../../src/training-free/evaluate.ts";
+import { ExperienceLibrary } from "../../src/training-free/experience-library.ts";
 import { tempDirs } from "../helpers/tmp.ts";
 
 const tmp = tempDirs("grpo-report-");
@@ -151,7 +152,7 @@ export function writeTrainingFreeRun(dir: string, problems = 4, shift = 0): stri
   let minute = 0;
   const now = () => new Date(Date.UTC(2026, 0, 1, 1, minute++));
   for (const owner of ["generator_1", "generator_2", "generator_3", "critic"] as const) {
-    const lib = ExperienceLibrary.empty(owner, libraryPath(dir, owner));
+    const lib = ExperienceLibrary.empty(libraryPath(dir, owner), libraryIdentity(owner));
     lib.apply(
       [
         { operation: "add", content: "Check units before combining quantities." },

@@ -1,13 +1,9 @@
 import type { Command } from "commander";
-import {
-  addCommonOptions,
-  type CommonOptions,
-  createRuntime,
-  parsePositiveInt,
-  parseUnitFloat,
-} from "../../tfgrpo/cli-runtime.ts";
+import { SOLVER_DEFAULTS } from "../../recipes/causal-scaffold/defaults.ts";
+import { floatFlag, intFlag } from "../flags.ts";
+import { addSolverOptions, createRuntime, type SolverOptions } from "../training-free-options.ts";
 
-interface CriticCliOptions extends CommonOptions {
+interface CriticCliOptions extends SolverOptions {
   temperature: number;
   maxProblems?: number;
 }
@@ -22,11 +18,11 @@ export function register(program: Command): void {
     .option(
       "--temperature <t>",
       "sampling temperature of the fusion requests",
-      parseUnitFloat("--temperature"),
-      0,
+      floatFlag("--temperature", 0, 2),
+      SOLVER_DEFAULTS.criticTemperature,
     )
-    .option("--max-problems <n>", "fuse at most this many problems", parsePositiveInt("--max-problems"));
-  addCommonOptions(cmd)
+    .option("--max-problems <n>", "fuse at most this many problems", intFlag("--max-problems", 1));
+  addSolverOptions(cmd)
     .addHelpText("after", "\nExample:\n  grpo critic --temperature 0")
     .action(async (opts: CriticCliOptions) => {
       const rt = await createRuntime(opts, { critic: opts.temperature });

@@ -1,14 +1,14 @@
 import { type Command, InvalidArgumentError } from "commander";
+import type { GeneratorId } from "../../recipes/causal-scaffold/rewards.ts";
 import {
-  addCommonOptions,
   addGeneratorOptions,
   addProblemRangeOptions,
-  type CommonOptions,
+  addSolverOptions,
   createRuntime,
-} from "../../tfgrpo/cli-runtime.ts";
-import type { GeneratorId } from "../../tfgrpo/rewards.ts";
+  type SolverOptions,
+} from "../training-free-options.ts";
 
-interface GeneratorCliOptions extends CommonOptions {
+interface GeneratorCliOptions extends SolverOptions {
   id: GeneratorId;
   dataset: string[];
   maxProblems?: number;
@@ -30,7 +30,7 @@ export function register(program: Command): void {
         "Appends one line per problem to grpo_training/cache/generator_<id>_rollouts.jsonl; a rerun resumes.",
     )
     .requiredOption("--id <n>", "generator 1, 2 or 3", parseGeneratorId);
-  addCommonOptions(
+  addSolverOptions(
     addProblemRangeOptions(addGeneratorOptions(cmd, "rollouts per problem (the group)"), "solve"),
   )
     .addHelpText(

@@ -1,15 +1,15 @@
 import type { Command } from "commander";
+import { GENERATOR_IDS, type GeneratorId } from "../../recipes/causal-scaffold/rewards.ts";
 import {
-  addCommonOptions,
   addGeneratorOptions,
   addProblemRangeOptions,
-  type CommonOptions,
+  addSolverOptions,
   createRuntime,
   parseGeneratorList,
-} from "../../tfgrpo/cli-runtime.ts";
-import type { GeneratorId } from "../../tfgrpo/rewards.ts";
+  type SolverOptions,
+} from "../training-free-options.ts";
 
-interface GeneratorsCliOptions extends CommonOptions {
+interface GeneratorsCliOptions extends SolverOptions {
   all?: boolean;
   ids?: GeneratorId[];
   dataset: string[];
@@ -28,7 +28,7 @@ export function register(program: Command): void {
     )
     .option("--all", "run generators 1, 2 and 3")
     .option("--ids <list>", "comma list of generators to run, e.g. 1,3", parseGeneratorList("--ids"));
-  addCommonOptions(
+  addSolverOptions(
     addProblemRangeOptions(addGeneratorOptions(cmd, "rollouts per problem and generator"), "solve"),
   )
     .addHelpText(
@@ -37,7 +37,7 @@ export function register(program: Command): void {
     )
     .action(async (opts: GeneratorsCliOptions) => {
       if (!opts.all && !opts.ids) throw new Error("generators: pass --all or --ids <list>");
-      const ids: GeneratorId[] = opts.all ? [1, 2, 3] : opts.ids!;
+      const ids: GeneratorId[] = opts.all ? [...GENERATOR_IDS] : opts.ids!;
       const rt = await createRuntime(
         opts,
         { generator: opts.temperature },

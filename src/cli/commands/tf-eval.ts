@@ -2,18 +2,18 @@ import { join, resolve } from "node:path";
 import type { Command } from "commander";
 import { writeJsonAtomic } from "../../io/files.ts";
 import { summarizeUsage } from "../../llm/index.ts";
+import { SOLVER_DEFAULTS } from "../../recipes/causal-scaffold/defaults.ts";
+import { GENERATOR_IDS, type GeneratorId } from "../../recipes/causal-scaffold/rewards.ts";
+import { floatFlag, intFlag } from "../flags.ts";
 import {
-  addCommonOptions,
   addProblemRangeOptions,
-  type CommonOptions,
+  addSolverOptions,
   createRuntime,
   parseGeneratorList,
-  parsePositiveInt,
-  parseUnitFloat,
-} from "../../tfgrpo/cli-runtime.ts";
-import type { GeneratorId } from "../../tfgrpo/rewards.ts";
+  type SolverOptions,
+} from "../training-free-options.ts";
 
-interface EvalCliOptions extends CommonOptions {
+interface EvalCliOptions extends SolverOptions {
   datasets: string[];
   maxProblems?: number;
   startProblem: number;
@@ -31,22 +31,27 @@ export function register(program: Command): void {
         "problems, plus the learning cost (tokens, calls, USD) of the recorded training runs.",
     )
     .requiredOption("--datasets <names...>", "data set name(s) from the dataset config, or full")
-    .option("--k <n>", "rollouts per problem (Mean@k, Pass@k)", parsePositiveInt("--k"), 3)
+    .option("--k <n>", "rollouts per problem (Mean@k, Pass@k)", intFlag("--k", 1), 3)
     .option(
       "--generators <list>",
       "comma list of generators to evaluate",
       parseGeneratorList("--generators"),
-      [1, 2, 3] as GeneratorId[],
+      [...GENERATOR_IDS],
     )
-    .option("--temperature <t>", "generator sampling temperature", parseUnitFloat("--temperature"), 0.7)
+    .option(
+      "--temperature <t>",
+      "generator sampling temperature",
+      floatFlag("--temperature", 0, 2),
+      SOLVER_DEFAULTS.generatorTemperature,
+    )
     .option("--output <path>", "result file (default <workdir>/grpo_training/tf_eval_results.json)");
-  addCommonOptions(addProblemRangeOptions(cmd, "evaluate"))
+  addSolverOptions(addProblemRangeOptions(cmd, "evaluate"))
     .addHelpText(
       "after",
       "\nExample:\n  grpo tf-eval --datasets aime2024 --max-problems 30 --k 3 --generators 1,2,3",
     )
     .action(async (opts: EvalCliOptions) => {
-      const { evaluate } = await import("../../tfgrpo/evaluate.ts");
+      const { evaluate } = await import("../../recipes/causal-scaffold/evaluate.ts");
       const rt = await createRuntime(opts, { generator: opts.temperature }, { plainProgress: true });
       const problems = rt.loadProblems(opts.datasets, { start: opts.startProblem, max: opts.maxProblems });
       const stamp = rt.startedAt.toISOString().replace(/[:.]/g, "-");

@@ -1,15 +1,11 @@
 import { join } from "node:path";
 import type { Command } from "commander";
 import { writeJsonAtomic } from "../../io/files.ts";
-import {
-  addCommonOptions,
-  type CommonOptions,
-  createRuntime,
-  parsePositiveInt,
-  parseUnitFloat,
-} from "../../tfgrpo/cli-runtime.ts";
+import { SOLVER_DEFAULTS } from "../../recipes/causal-scaffold/defaults.ts";
+import { floatFlag, intFlag } from "../flags.ts";
+import { addSolverOptions, createRuntime, type SolverOptions } from "../training-free-options.ts";
 
-interface TrainCliOptions extends CommonOptions {
+interface TrainCliOptions extends SolverOptions {
   epochs: number;
   rolloutsPerGenerator: number;
   datasets: string[];
@@ -28,30 +24,35 @@ export function register(program: Command): void {
         "Without --use-existing-experiences the libraries start empty (existing ones are backed up first).",
     )
     .requiredOption("--datasets <names...>", "data set name(s) from the dataset config, or full")
-    .option("--epochs <n>", "epochs over the problems", parsePositiveInt("--epochs"), 3)
+    .option("--epochs <n>", "epochs over the problems", intFlag("--epochs", 1), SOLVER_DEFAULTS.numEpochs)
     .option(
       "--rollouts-per-generator <n>",
       "rollouts per problem and generator",
-      parsePositiveInt("--rollouts-per-generator"),
-      3,
+      intFlag("--rollouts-per-generator", 1),
+      SOLVER_DEFAULTS.rolloutsPerGenerator,
     )
-    .option("--max-problems <n>", "use at most this many problems", parsePositiveInt("--max-problems"))
+    .option("--max-problems <n>", "use at most this many problems", intFlag("--max-problems", 1))
     .option("--use-existing-experiences", "continue from the libraries on disk")
-    .option("--temperature <t>", "generator sampling temperature", parseUnitFloat("--temperature"), 0.7)
+    .option(
+      "--temperature <t>",
+      "generator sampling temperature",
+      floatFlag("--temperature", 0, 2),
+      SOLVER_DEFAULTS.generatorTemperature,
+    )
     .option(
       "--critic-temperature <t>",
       "critic sampling temperature",
-      parseUnitFloat("--critic-temperature"),
-      0,
+      floatFlag("--critic-temperature", 0, 2),
+      SOLVER_DEFAULTS.criticTemperature,
     )
     .option("--quiet", "no per-epoch log lines");
-  addCommonOptions(cmd)
+  addSolverOptions(cmd)
     .addHelpText(
       "after",
       "\nExample:\n  grpo tf-train --epochs 3 --rollouts-per-generator 3 --datasets aime2024 physics --max-problems 50",
     )
     .action(async (opts: TrainCliOptions) => {
-      const { TrainingFreeGRPOTrainer } = await import("../../tfgrpo/trainer.ts");
+      const { TrainingFreeGRPOTrainer } = await import("../../recipes/causal-scaffold/trainer.ts");
       const rt = await createRuntime(
         opts,
         { generator: opts.temperature, critic: opts.criticTemperature },

@@ -1,0 +1,195 @@
+/**
+ * Overhead of the training-free pipeline over the LLM latency it waits on.
+ *
+ * A scripted OpenAI-compatible server answers every call after a fixed 100 ms. Three generators
+ * solve 30 generated problems with 3 rollouts each, all agents sharing one limiter of 16
+ * requests in flight. With perfect overlap the run would take calls × latency / concurrency;
+ * the ratio of wall time to that ideal measures what the orchestration (parsing, rewards,
+ * executor, JSONL and library writes, scheduling gaps) adds. Targets: ratio ≤ 1.10, peak RSS
+ * < 300 MB.
+ *
+ * A second pass sends the same number of calls straight through the client (no pipeline): its
+ * ratio is what HTTP, the SDK and timers cost on the machine at hand, which on a loaded machine
+ * is most of the gap; "pipeline share" is the part the solver itself adds.
+ *
+ *   node --import tsx bench/training-free-overhead/run.ts [--problems 30] [--concurrency 16] [--latency 100]
+ *       [--rollouts 3] [--problems-in-flight N] [--server worker|in-process]
+ * The server runs in a worker thread by default, as an endpoint runs outside the client's
+ * process; `--server in-process` shares the bench's event loop with it (a harder setting).
+ *   TRAINING_FREE_BENCH_TIMELINE=1 … also prints how many requests started in each 100 ms window.
+ */
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { Worker } from "node:worker_threads";
+import { Rng } from "../../src/core/rng.ts";
+import { AGENTS, type AgentEndpoint, type AgentName, createClients, Limiter } from "../../src/llm/index.ts";
+import { CausalScaffoldEngine } from "../../src/recipes/causal-scaffold/engine.ts";
+import { ExperienceManager } from "../../src/recipes/causal-scaffold/libraries.ts";
+import { startScriptedServer } from "../../test/helpers/scripted-server.ts";
+import { benchProblems, benchResponder } from "./script.ts";
+
+const { values } = parseArgs({
+  options: {
+    problems: { type: "string", default: "30" },
+    concurrency: { type: "string", default: "16" },
+    latency: { type: "string", default: "100" },
+    rollouts: { type: "string", default: "3" },
+    "problems-in-flight": { type: "string" },
+    server: { type: "string", default: "worker" },
+  },
+});
+const nProblems = Number(values.problems);
+const concurrency = Number(values.concurrency);
+const latencyMs = Number(values.latency);
+const rollouts = Number(values.rollouts);
+
+const problems = benchProblems(nProblems);
+const server = values.server === "in-process" ? await inProcessServer() : await workerServer();
+
+interface BenchServer {
+  baseURL: string;
+  stats(): Promise<{ requests: number[]; maxInFlight: number }>;
+  /** Forgets the requests seen so far (the warm-up's). */
+  reset(): Promise<void>;
+  close(): Promise<void>;
+}
+
+async function inProcessServer(): Promise<BenchServer> {
+  const s = await startScriptedServer(benchResponder(problems), { latencyMs });
+  return {
+    baseURL: s.baseURL,
+    stats: async () => ({ requests: s.requests.map((r) => r.at), maxInFlight: s.maxInFlight }),
+    reset: async () => {
+      s.requests.length = 0;
+    },
+    close: () => s.close(),
+  };
+}
+
+async function workerServer(): Promise<BenchServer> {
+  const url = new URL("./server-worker.ts", import.meta.url).href;
+  // A worker does not inherit the parent's --import hooks: it registers tsx itself.
+  const worker = new Worker(
+    `import("tsx/esm/api").then((m) => { m.register(); return import(${JSON.stringify(url)}); });`,
+    { eval: true, workerData: { problems: nProblems, latencyMs } },
+  );
+  const next = <T>() =>
+    new Promise<T>((resolve, reject) => {
+      worker.once("message", resolve);
+      worker.once("error", reject);
+    });
+  const { baseURL } = await next<{ baseURL: string }>();
+  return {
+    baseURL,
+    stats: async () => {
+      const reply = next<{ requests: number[]; maxInFlight: number }>();
+      worker.postMessage("stats");
+      return reply;
+    },
+    reset: async () => {
+      const reply = next<string>();
+      worker.postMessage("reset");
+      await reply;
+    },
+    close: async () => {
+      const exited = new Promise<void>((resolve) => worker.once("exit", () => resolve()));
+      worker.postMessage("close");
+      await exited;
+    },
+  };
+}
+
+const endpoints = {} as Record<AgentName, AgentEndpoint>;
+for (const agent of AGENTS) {
+  endpoints[agent] = {
+    agent,
+    baseURL: server.baseURL,
+    model: `bench-${agent}`,
+    apiKey: "bench",
+    maxConcurrency: concurrency,
+    timeoutMs: 30_000,
+    maxRetries: 2,
+  };
+}
+const limiter = new Limiter(concurrency);
+const clients = createClients(endpoints, { limiter, rng: new Rng(1) });
+const workdir = mkdtempSync(join(tmpdir(), "training-free-bench-"));
+const inFlight = values["problems-in-flight"] ? Number(values["problems-in-flight"]) : undefined;
+const engine = new CausalScaffoldEngine({ clients, workdir, concurrency, problemsInFlight: inFlight });
+const experiences = new ExperienceManager({ workdir });
+
+let peakRss = process.memoryUsage().rss;
+const sampler = setInterval(() => {
+  peakRss = Math.max(peakRss, process.memoryUsage().rss);
+}, 20);
+
+// One call through the same client stack before the clock: the process's first HTTP request
+// loads and compiles the fetch machinery and the SDK's paths, a one-time cost of any process
+// that the pipeline's orchestration is not (a long run pays it once).
+await clients.critic.chat([{ role: "user", content: "TASK: LOGIC JUDGE warm-up" }], { temperature: 0 });
+await server.reset();
+
+const cpu0 = process.cpuUsage();
+const t0 = performance.now();
+const summaries = await engine.runGenerators({ problems, rollouts, experiences });
+const wallMs = performance.now() - t0;
+const cpu = process.cpuUsage(cpu0);
+clearInterval(sampler);
+peakRss = Math.max(peakRss, process.memoryUsage().rss, process.resourceUsage().maxRSS * 1024);
+
+const pipelineStats = await server.stats();
+const calls = pipelineStats.requests.length;
+const idealMs = (calls * latencyMs) / concurrency;
+const ratio = wallMs / idealMs;
+// Transport baseline: the same number of calls straight through one client and the same
+// limiter, no pipeline. Its ratio is what HTTP, the SDK and timers cost on this machine.
+const baselineCalls = calls;
+const tb = performance.now();
+let issued = 0;
+await Promise.all(
+  Array.from({ length: concurrency }, async () => {
+    while (issued < baselineCalls) {
+      issued++;
+      await clients.critic.chat([{ role: "user", content: "TASK: LOGIC JUDGE baseline" }], {
+        temperature: 0,
+      });
+    }
+  }),
+);
+const baselineMs = performance.now() - tb;
+const baselineRatio = baselineMs / ((baselineCalls * latencyMs) / concurrency);
+const rows = summaries.map(
+  (s) => `generator_${s.generator}: ${s.processed} problems, ${s.extractions} library updates`,
+);
+if (process.env.TRAINING_FREE_BENCH_TIMELINE) {
+  const t0ms = pipelineStats.requests[0]!;
+  const buckets: number[] = [];
+  for (const at of pipelineStats.requests) {
+    const b = Math.floor((at - t0ms) / Number(process.env.TRAINING_FREE_BENCH_TIMELINE_MS ?? 100));
+    buckets[b] = (buckets[b] ?? 0) + 1;
+  }
+  console.log(`  requests started per 100 ms: ${Array.from(buckets, (v) => v ?? 0).join(" ")}`);
+}
+await server.close();
+rmSync(workdir, { recursive: true, force: true });
+
+console.log(
+  `training-free-overhead: ${nProblems} problems × 3 generators × ${rollouts} rollouts, latency ${latencyMs} ms, concurrency ${concurrency}`,
+);
+for (const r of rows) console.log(`  ${r}`);
+console.log(`  LLM calls        ${calls} (peak in flight ${pipelineStats.maxInFlight})`);
+console.log(`  wall time        ${(wallMs / 1000).toFixed(2)} s`);
+console.log(`  ideal            ${(idealMs / 1000).toFixed(2)} s  (calls × latency / concurrency)`);
+console.log(`  CPU time         ${((cpu.user + cpu.system) / 1e6).toFixed(2)} s of this process`);
+console.log(
+  `  ratio            ${ratio.toFixed(3)}  (target ≤ 1.10) ${ratio <= 1.1 ? "OK" : "ABOVE TARGET"}`,
+);
+console.log(
+  `  transport-only   ${(baselineMs / 1000).toFixed(2)} s for the same ${baselineCalls} calls without the pipeline, ratio ${baselineRatio.toFixed(3)}`,
+);
+console.log(`  pipeline share   ${(wallMs / baselineMs).toFixed(3)} (wall time / transport-only time)`);
+console.log(
+  `  peak RSS         ${(peakRss / 2 ** 20).toFixed(0)} MB  (target < 300 MB) ${peakRss < 300 * 2 ** 20 ? "OK" : "ABOVE TARGET"}`,
+);

@@ -1,0 +1,102 @@
+/**
+ * The options and argument parsers of the training-free commands, and the runtime they run on.
+ * Kept free of the solver's modules (mathjs alone takes most of a second to load) so that
+ * `grpo --help` and every other command start fast; `createRuntime` loads the solver when a
+ * command actually runs.
+ */
+import { type Command, InvalidArgumentError, Option } from "commander";
+import { DEFAULT_DATASET_CONFIG } from "../data/datasets.ts";
+import { DEFAULT_CONFIG_PATH } from "../llm/config.ts";
+import { SOLVER_DEFAULTS } from "../recipes/causal-scaffold/defaults.ts";
+import type { GeneratorId } from "../recipes/causal-scaffold/rewards.ts";
+import type { Runtime, SolverOptions } from "../recipes/causal-scaffold/runtime.ts";
+import { DEFAULT_TAU } from "../training-free/triggers.ts";
+import { floatFlag, intFlag } from "./flags.ts";
+import { createProgress } from "./progress.ts";
+
+export type { Runtime, SolverOptions } from "../recipes/causal-scaffold/runtime.ts";
+
+/** A comma list of generator ids such as "1,3", for the flag named; duplicates collapse. */
+export function parseGeneratorList(flag: string) {
+  return (v: string): GeneratorId[] => {
+    const ids = v.split(",").map((s) => s.trim());
+    if (ids.some((s) => s !== "1" && s !== "2" && s !== "3")) {
+      throw new InvalidArgumentError(`${flag} must be a comma list of 1, 2, 3, got "${v}"`);
+    }
+    return [...new Set(ids.map(Number))] as GeneratorId[];
+  };
+}
+
+/** --max-problems and --start-problem, the window of a data set every per-problem command walks. */
+export function addProblemRangeOptions(cmd: Command, verb: string): Command {
+  return cmd
+    .option("--max-problems <n>", `${verb} at most this many problems`, intFlag("--max-problems", 1))
+    .option(
+      "--start-problem <i>",
+      "index (0-based) of the first problem in the data set",
+      intFlag("--start-problem", 0),
+      0,
+    );
+}
+
+/** What the generator commands share: the data sets, the group size and the sampling temperature. */
+export function addGeneratorOptions(cmd: Command, rolloutsHelp: string): Command {
+  return cmd
+    .requiredOption("--dataset <names...>", "data set name(s) from the dataset config, or full")
+    .option("--rollouts <n>", rolloutsHelp, intFlag("--rollouts", 1), SOLVER_DEFAULTS.rolloutsPerGenerator)
+    .option(
+      "--temperature <t>",
+      "sampling temperature of the scaffold requests",
+      floatFlag("--temperature", 0, 2),
+      SOLVER_DEFAULTS.generatorTemperature,
+    );
+}
+
+export function addSolverOptions(cmd: Command): Command {
+  return cmd
+    .option("--config <path>", `LLM endpoint config (default <workdir>/${DEFAULT_CONFIG_PATH})`)
+    .option("--dataset-config <path>", `dataset registry (default <workdir>/${DEFAULT_DATASET_CONFIG})`)
+    .option("--workdir <dir>", "root of grpo_training/ and data/", process.cwd())
+    .option(
+      "--concurrency <n>",
+      "LLM requests in flight per agent (overrides max_concurrency)",
+      intFlag("--concurrency", 1),
+    )
+    .option("--seed <n>", "seed of retry jitter", intFlag("--seed", 0), 0)
+    .option("--prompts-dir <dir>", "folder with prompt templates overriding the built-in ones")
+    .addOption(
+      new Option(
+        "--mode <mode>",
+        "when to learn: variance (σ > τ) or mixed (correct and wrong answers in the group)",
+      )
+        .choices(["variance", "mixed"])
+        .default("variance"),
+    )
+    .option("--tau <x>", "σ threshold of the variance mode", floatFlag("--tau", 0, 1), DEFAULT_TAU)
+    .option("--llm-equivalence", "ask the LLM when answers differ textually and numerically")
+    .option(
+      "--reward-weights <path>",
+      'JSON file of weights per agent, e.g. {"generator_1": {"ans": 0.5, "logic": 0.25, "graph": 0.25}}',
+    );
+}
+
+/**
+ * Progress goes to stderr, so that stdout holds only each command's result lines.
+ * `plainProgress`: one log line per problem instead of a bar, for commands that run several
+ * agents at once (bars of parallel agents would overdraw each other on one terminal).
+ */
+export async function createRuntime(
+  opts: SolverOptions,
+  temperatures: { generator?: number; critic?: number } = {},
+  display: { plainProgress?: boolean } = {},
+): Promise<Runtime> {
+  const { buildRuntime } = await import("../recipes/causal-scaffold/runtime.ts");
+  return buildRuntime(opts, temperatures, (label, total) =>
+    createProgress({
+      label,
+      total,
+      stream: process.stderr,
+      ...(display.plainProgress ? { tty: false } : {}),
+    }),
+  );
+}

@@ -1,0 +1,26 @@
+/**
+ * The chat-model port: the slice of a chat model that the training-free code calls. `LLMClient`
+ * implements it (with retries, limits, usage and a request cache); keeping the dependency this
+ * narrow lets the learning loop and the recipes run against any chat backend with this contract.
+ */
+export interface ChatMessage {
+  role: "system" | "user" | "assistant";
+  content: string;
+}
+
+export interface ChatOptions<T> {
+  temperature: number;
+  maxTokens?: number;
+  /** Throwing here marks the reply unusable; the client retries within its budget. */
+  parse?: (text: string) => T;
+}
+
+export interface ChatResult<T> {
+  text: string;
+  value: T;
+  attempts: number;
+}
+
+export interface ChatClient {
+  chat<T = string>(messages: ChatMessage[], opts: ChatOptions<T>): Promise<ChatResult<T>>;
+}

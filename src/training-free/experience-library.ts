@@ -1,0 +1,306 @@
+import { existsSync } from "node:fs";
+import { z } from "zod";
+import {
+  FileFormatError,
+  jsonFileText,
+  readJsonFile,
+  writeFileAtomicAsync,
+  writeJsonAtomic,
+  zodFileError,
+} from "../io/files.ts";
+
+/**
+ * Who a library belongs to: the name written as the file's `agent` and used in its warnings,
+ * and the prefix of its lesson ids (`<prefix>-001`, `<prefix>-002`, …).
+ */
+export interface LibraryIdentity {
+  agent: string;
+  idPrefix: string;
+}
+
+/** Lessons longer than this are rejected (not truncated: a cut lesson can say the opposite). */
+export const MAX_EXPERIENCE_WORDS = 32;
+/** Token-set Jaccard similarity at or above which two lessons count as the same lesson. */
+export const DUPLICATE_JACCARD = 0.8;
+
+export const ExperienceSchema = z.object({
+  id: z.string().min(1),
+  content: z.string().min(1),
+  category: z.string().default("general"),
+  source_problem: z.string().default(""),
+  created_at: z.string().default(""),
+  success_count: z.number().default(0),
+  usage_count: z.number().default(0),
+  problem_type: z.string().default("general"),
+});
+export type Experience = z.infer<typeof ExperienceSchema>;
+
+/**
+ * One change of a library. Only "added" and "deleted" change its size, so replaying those two
+ * gives the size over time; "merged" is a proposed lesson folded into an existing one.
+ */
+export interface HistoryEntry {
+  action: "added" | "modified" | "deleted" | "merged";
+  id: string;
+  problem_id: string;
+  time: string;
+  content?: string;
+  previous?: string;
+  /** "merged", or "deleted" by a rewrite that duplicated another lesson: the lesson kept instead. */
+  into?: string;
+}
+
+export interface LibraryFile {
+  agent: string;
+  experiences: Experience[];
+  history: HistoryEntry[];
+}
+
+export const OperationSchema = z.discriminatedUnion("operation", [
+  z.object({ operation: z.literal("add"), content: z.string().min(1), category: z.string().optional() }),
+  z.object({
+    operation: z.literal("modify"),
+    id: z.string().min(1),
+    content: z.string().min(1),
+    category: z.string().optional(),
+  }),
+  z.object({ operation: z.literal("delete"), id: z.string().min(1) }),
+  z.object({ operation: z.literal("keep"), id: z.string().min(1) }),
+]);
+export type ExperienceOperation = z.infer<typeof OperationSchema>;
+
+export interface ApplyContext {
+  problemId: string;
+  problemType?: string;
+  now?: () => Date;
+}
+
+export interface ApplyReport {
+  added: string[];
+  modified: string[];
+  deleted: string[];
+  kept: string[];
+  merged: string[];
+  warnings: string[];
+}
+
+export function wordCount(text: string): number {
+  return text.trim().split(/\s+/).filter(Boolean).length;
+}
+
+function tokenSet(text: string): Set<string> {
+  return new Set(text.toLowerCase().match(/[a-z0-9]+/g) ?? []);
+}
+
+export function jaccard(a: string, b: string): number {
+  const sa = tokenSet(a);
+  const sb = tokenSet(b);
+  if (sa.size === 0 && sb.size === 0) return 1;
+  let inter = 0;
+  for (const t of sa) if (sb.has(t)) inter++;
+  return inter / (sa.size + sb.size - inter);
+}
+
+/**
+ * One agent's experience library backed by a JSON file. Mutations happen in memory through
+ * `apply`; `save` writes the file atomically so a killed process leaves the previous version.
+ * Each file has a single writer (its agent), which is what lets several agents learn at once.
+ */
+export class ExperienceLibrary {
+  private experiences: Experience[];
+  private history: HistoryEntry[];
+
+  readonly agent: string;
+  private readonly idPrefix: string;
+
+  private constructor(
+    readonly path: string,
+    identity: LibraryIdentity,
+    data: { experiences: Experience[]; history: HistoryEntry[] },
+  ) {
+    this.agent = identity.agent;
+    this.idPrefix = identity.idPrefix;
+    this.experiences = data.experiences;
+    this.history = data.history;
+  }
+
+  static empty(path: string, identity: LibraryIdentity): ExperienceLibrary {
+    return new ExperienceLibrary(path, identity, { experiences: [], history: [] });
+  }
+
+  /**
+   * Accepts the file this class writes ({agent, experiences, history}), a bare list of entries,
+   * or an object keyed by id; a missing file is an empty library.
+   */
+  static load(path: string, identity: LibraryIdentity): ExperienceLibrary {
+    if (!existsSync(path)) return ExperienceLibrary.empty(path, identity);
+    const raw = readJsonFile(path);
+    let list: unknown[];
+    let history: HistoryEntry[] = [];
+    if (Array.isArray(raw)) list = raw;
+    else if (
+      raw &&
+      typeof raw === "object" &&
+      Array.isArray((raw as { experiences?: unknown }).experiences)
+    ) {
+      list = (raw as { experiences: unknown[] }).experiences;
+      const h = (raw as { history?: unknown }).history;
+      if (Array.isArray(h)) history = h as HistoryEntry[];
+    } else if (raw && typeof raw === "object") {
+      list = Object.entries(raw as Record<string, unknown>).map(([id, v]) =>
+        v && typeof v === "object" ? { id, ...(v as object) } : v,
+      );
+    } else {
+      throw new FileFormatError(path, undefined, undefined, "expected an object or a list of experiences");
+    }
+    const experiences = list.map((item, i) => {
+      const parsed = ExperienceSchema.safeParse(item);
+      if (!parsed.success) throw zodFileError(path, parsed.error, { prefix: `experiences[${i}]` });
+      return parsed.data;
+    });
+    return new ExperienceLibrary(path, identity, { experiences, history });
+  }
+
+  entries(): readonly Experience[] {
+    return this.experiences;
+  }
+
+  operationHistory(): readonly HistoryEntry[] {
+    return this.history;
+  }
+
+  get(id: string): Experience | undefined {
+    return this.experiences.find((e) => e.id === id);
+  }
+
+  /** Numbered list for a prompt; a placeholder sentence when empty so the prompt stays readable. */
+  formatForPrompt(extra: readonly Experience[] = []): string {
+    const all = [...this.experiences, ...extra];
+    if (all.length === 0) return "(none yet)";
+    return all.map((e) => `[${e.id}] ${e.content}`).join("\n");
+  }
+
+  markUsed(): void {
+    for (const e of this.experiences) e.usage_count += 1;
+  }
+
+  nextId(): string {
+    const prefix = this.idPrefix;
+    const re = new RegExp(`^${prefix.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")}-(\\d+)$`);
+    let max = 0;
+    for (const e of this.experiences) {
+      const m = re.exec(e.id);
+      if (m) max = Math.max(max, Number(m[1]));
+    }
+    // Deleted ids are never reused: history entries must keep pointing at one lesson.
+    for (const h of this.history) {
+      const m = re.exec(h.id);
+      if (m) max = Math.max(max, Number(m[1]));
+    }
+    return `${prefix}-${String(max + 1).padStart(3, "0")}`;
+  }
+
+  private duplicateOf(content: string, exceptId?: string): Experience | undefined {
+    return this.experiences.find(
+      (e) => e.id !== exceptId && jaccard(e.content, content) >= DUPLICATE_JACCARD,
+    );
+  }
+
+  apply(ops: readonly ExperienceOperation[], ctx: ApplyContext): ApplyReport {
+    const now = () => (ctx.now ? ctx.now() : new Date()).toISOString();
+    const report: ApplyReport = { added: [], modified: [], deleted: [], kept: [], merged: [], warnings: [] };
+    const record = (entry: Omit<HistoryEntry, "problem_id" | "time">) =>
+      this.history.push({ ...entry, problem_id: ctx.problemId, time: now() });
+    for (const op of ops) {
+      if (op.operation === "add" || op.operation === "modify") {
+        const content = op.content.trim().replace(/\s+/g, " ");
+        const words = wordCount(content);
+        if (words > MAX_EXPERIENCE_WORDS) {
+          report.warnings.push(
+            `${this.agent}: ${op.operation} rejected, lesson has ${words} words (max ${MAX_EXPERIENCE_WORDS}): "${content.slice(0, 60)}…"`,
+          );
+          continue;
+        }
+        if (op.operation === "add") {
+          const dup = this.duplicateOf(content);
+          if (dup) {
+            dup.success_count += 1;
+            report.merged.push(dup.id);
+            record({ action: "merged", id: dup.id, into: dup.id, content });
+            continue;
+          }
+          const id = this.nextId();
+          this.experiences.push({
+            id,
+            content,
+            category: op.category ?? "general",
+            source_problem: ctx.problemId,
+            created_at: now(),
+            success_count: 0,
+            usage_count: 0,
+            problem_type: ctx.problemType ?? "general",
+          });
+          report.added.push(id);
+          record({ action: "added", id, content });
+          continue;
+        }
+        const target = this.get(op.id);
+        if (!target) {
+          report.warnings.push(`${this.agent}: modify of unknown experience id ${op.id} ignored`);
+          continue;
+        }
+        const dup = this.duplicateOf(content, target.id);
+        if (dup) {
+          // The rewrite now says what another lesson says: keep one of them.
+          this.experiences = this.experiences.filter((e) => e.id !== target.id);
+          dup.success_count += 1;
+          report.merged.push(target.id);
+          record({ action: "deleted", id: target.id, into: dup.id, previous: target.content, content });
+          continue;
+        }
+        const previous = target.content;
+        target.content = content;
+        if (op.category) target.category = op.category;
+        report.modified.push(target.id);
+        record({ action: "modified", id: target.id, previous, content });
+        continue;
+      }
+      const target = this.get(op.id);
+      if (!target) {
+        report.warnings.push(`${this.agent}: ${op.operation} of unknown experience id ${op.id} ignored`);
+        continue;
+      }
+      if (op.operation === "delete") {
+        this.experiences = this.experiences.filter((e) => e.id !== op.id);
+        report.deleted.push(op.id);
+        record({ action: "deleted", id: op.id, previous: target.content });
+      } else {
+        target.success_count += 1;
+        report.kept.push(op.id);
+      }
+    }
+    return report;
+  }
+
+  toJSON(): LibraryFile {
+    return { agent: this.agent, experiences: this.experiences, history: this.history };
+  }
+
+  save(): void {
+    writeJsonAtomic(this.path, this.toJSON());
+  }
+
+  private pendingSave: Promise<void> = Promise.resolve();
+
+  /**
+   * Saves the library as it is now without blocking the event loop. Saves are chained, so the
+   * file always ends with the newest snapshot; the promise settles once this one is on disk.
+   */
+  saveAsync(): Promise<void> {
+    const text = jsonFileText(this.toJSON());
+    const next = this.pendingSave.then(() => writeFileAtomicAsync(this.path, text));
+    // A failed save rejects its own caller; the chain goes on for later ones.
+    this.pendingSave = next.catch(() => {});
+    return next;
+  }
+}

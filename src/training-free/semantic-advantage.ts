@@ -1,0 +1,117 @@
+/**
+ * Semantic advantage: the learning step that turns a group of scored attempts into library
+ * operations. Each attempt is summarised, the learner contrasts the summaries with the current
+ * library and proposes operations, and those are applied to the library in memory. What the
+ * prompts say belongs to the caller; the order of the calls and the handling of their failures
+ * live here.
+ */
+import { extractJsonValue } from "../llm/json-text.ts";
+import { errorText, userMessage } from "../llm/messages.ts";
+import type { ChatClient } from "../llm/port.ts";
+import {
+  type ApplyReport,
+  type ExperienceLibrary,
+  type ExperienceOperation,
+  OperationSchema,
+} from "./experience-library.ts";
+
+export interface ParsedOperations {
+  ops: ExperienceOperation[];
+  warnings: string[];
+}
+
+/**
+ * Operations from an extraction reply. The reply must hold a JSON list (else this throws, so the
+ * client retries); single malformed entries are dropped with a warning instead of failing all.
+ */
+export function parseOperations(text: string): ParsedOperations {
+  const raw = extractJsonValue(text, "array");
+  if (!Array.isArray(raw)) throw new Error("experience extraction: reply holds no JSON list of operations");
+  const ops: ExperienceOperation[] = [];
+  const warnings: string[] = [];
+  raw.forEach((item, i) => {
+    const parsed = OperationSchema.safeParse(item);
+    if (parsed.success) ops.push(parsed.data);
+    else {
+      const issue = parsed.error.issues[0]!;
+      warnings.push(`operation [${i}] ignored: ${issue.path.join(".") || "(item)"}: ${issue.message}`);
+    }
+  });
+  return { ops, warnings };
+}
+
+/** One member of a group as the learner sees it. */
+export interface GroupAttempt {
+  /** Its number in the group, as the learner's prompt names it. */
+  id: number;
+  reward: number;
+  isCorrect: boolean;
+}
+
+export interface SemanticAdvantageInput<A extends GroupAttempt> {
+  client: ChatClient;
+  library: ExperienceLibrary;
+  attempts: readonly A[];
+  /** The request for a summary of one attempt. */
+  summarisePrompt(attempt: A): string;
+  /** The request for operations, given one line per attempt and the library as a prompt shows it. */
+  extractPrompt(summaries: string, library: string): string;
+  temperature: number;
+  /** The task the group solved, recorded with every change, and its type. */
+  problemId: string;
+  problemType?: string;
+  now?: () => Date;
+}
+
+export interface ExtractionOutcome extends ApplyReport {
+  /** Set when the extraction call itself failed; the library is then unchanged. */
+  error?: string;
+}
+
+/**
+ * Summaries are requested in parallel; a failed one becomes a note in its line rather than
+ * stopping the step. A failed extraction call leaves the library as it was and says why.
+ */
+export async function semanticAdvantage<A extends GroupAttempt>(
+  input: SemanticAdvantageInput<A>,
+): Promise<ExtractionOutcome> {
+  const { client, library, attempts, temperature } = input;
+  const summaries = await Promise.all(
+    attempts.map(async (a) => {
+      const prompt = input.summarisePrompt(a);
+      try {
+        const r = await client.chat(userMessage(prompt), { temperature });
+        return r.text.trim();
+      } catch (err) {
+        return `(no summary: ${errorText(err)})`;
+      }
+    }),
+  );
+  const summaryBlock = attempts
+    .map(
+      (a, i) =>
+        `Attempt ${a.id} — reward ${a.reward.toFixed(3)}, ${a.isCorrect ? "correct" : "wrong"}: ${summaries[i]}`,
+    )
+    .join("\n");
+  const prompt = input.extractPrompt(summaryBlock, library.formatForPrompt());
+  let parsed: ParsedOperations;
+  try {
+    parsed = (await client.chat(userMessage(prompt), { temperature, parse: parseOperations })).value;
+  } catch (err) {
+    return {
+      added: [],
+      modified: [],
+      deleted: [],
+      kept: [],
+      merged: [],
+      warnings: [],
+      error: errorText(err),
+    };
+  }
+  const report = library.apply(parsed.ops, {
+    problemId: input.problemId,
+    problemType: input.problemType,
+    ...(input.now ? { now: input.now } : {}),
+  });
+  return { ...report, warnings: [...parsed.warnings, ...report.warnings] };
+}
