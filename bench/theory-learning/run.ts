@@ -18,14 +18,14 @@ import { parseArgs } from "node:util";
 import { Rng } from "../../src/core/rng.ts";
 import { writeJsonAtomic } from "../../src/io/files.ts";
 import { type BackendName, initBackend } from "../../src/model/backend.ts";
-import { QUICK_GRAMMAR, theoryRlTask } from "../../src/rl/recipes/theory.ts";
+import { QUICK_GRAMMAR, theoryRlTask } from "../../src/recipes/theory/rl-task.ts";
 import {
   measureTheories,
   newTheoryModel,
   QUICK_THEORY_RUN,
   trainerConfigFor,
   warmStart,
-} from "../../src/rl/recipes/theory-run.ts";
+} from "../../src/recipes/theory/run.ts";
 import { GrpoTrainer } from "../../src/rl/trainer.ts";
 
 const { values } = parseArgs({

@@ -1,19 +1,4 @@
-import type { GrpoBatch } from "./grpo-step.ts";
-
-/** One sampled completion with what the trainer needs to learn from it. */
-export interface Rollout {
-  /** which prompt group the completion belongs to. */
-  group: number;
-  prompt: number[];
-  /** generated ids, without the prompt. */
-  tokens: number[];
-  /** false when the completion hit the length limit before eos. */
-  finished: boolean;
-  /** per generated token, 0 for tokens written by the environment (tool output): context, never trained. */
-  toolMask?: number[];
-  reward: number;
-  success: boolean;
-}
+import type { GrpoBatch, Rollout } from "./types.ts";
 
 export interface MaskOptions {
   eosId: number;

@@ -24,8 +24,8 @@ import { maxVarianceSubset } from "./downsample.ts";
 import { grpoUpdate } from "./grpo-step.ts";
 import { resolveLossConfig } from "./loss.ts";
 import { ReplayBuffer, type ReplayGroup } from "./replay.ts";
-import { buildBatch, completionStats, type Rollout } from "./rollout.ts";
-import type { RewardResult, RlTask, SampleFn } from "./types.ts";
+import { buildBatch, completionStats } from "./rollout.ts";
+import type { RewardResult, RlTask, Rollout, SampleFn } from "./types.ts";
 
 export interface TrainerConfig {
   /** G: completions sampled per prompt. */

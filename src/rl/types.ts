@@ -2,7 +2,6 @@ import type * as tf from "@tensorflow/tfjs-core";
 import type { Rng } from "../core/rng.ts";
 import type { GPT } from "../model/gpt.ts";
 import type { SampleOptions, SampleResult, TokenConstraint } from "../model/sampler.ts";
-import type { Rollout } from "./rollout.ts";
 
 // The sampler's contract is the trainer's too: one definition, re-exported for rl callers.
 export type { SampleOptions, SampleResult, TokenConstraint };
@@ -72,4 +71,30 @@ export interface RlTask {
   rollouts?(policy: GPT, request: EpisodeRequest): Rollout[];
   /** the number of curriculum phases; 1 when the task has none. */
   readonly phases?: number;
+}
+
+/** One sampled completion with what the trainer needs to learn from it. */
+export interface Rollout {
+  /** which prompt group the completion belongs to. */
+  group: number;
+  prompt: number[];
+  /** generated ids, without the prompt. */
+  tokens: number[];
+  /** false when the completion hit the length limit before eos. */
+  finished: boolean;
+  /** per generated token, 0 for tokens written by the environment (tool output): context, never trained. */
+  toolMask?: number[];
+  reward: number;
+  success: boolean;
+}
+
+/** One GRPO batch in plain arrays: every row is prompt (length promptLength) + completion. */
+export interface GrpoBatch {
+  /** [B, promptLength + completionLength], padded after the completion (pad id irrelevant: masked). */
+  ids: number[][];
+  promptLength: number;
+  /** [B, completionLength]: completion × tool × truncation mask. */
+  mask: number[][];
+  /** one advantage per row. */
+  advantages: number[];
 }

@@ -7,8 +7,9 @@ import { Curriculum } from "../../src/rl/curriculum.ts";
 import { clipByGlobalNorm, grpoUpdate } from "../../src/rl/grpo-step.ts";
 import { resolveLossConfig } from "../../src/rl/loss.ts";
 import { ReplayBuffer, type ReplayGroup } from "../../src/rl/replay.ts";
-import { buildBatch, completionStats, type Rollout, rolloutMask } from "../../src/rl/rollout.ts";
+import { buildBatch, completionStats, rolloutMask } from "../../src/rl/rollout.ts";
 import { sftTrain } from "../../src/rl/sft.ts";
+import type { Rollout } from "../../src/rl/types.ts";
 import { EOS, tinyGpt, toyTask } from "./toy.ts";
 
 await tf.setBackend("cpu");

@@ -1,6 +1,5 @@
 import type { Rng } from "../../src/core/rng.ts";
 import { Rng as RngClass } from "../../src/core/rng.ts";
-import { emailVocab } from "../../src/envs/email/tokenizer.ts";
 import { GPT } from "../../src/model/gpt.ts";
 import { DEFAULT_TRAINER_CONFIG, type TrainerConfig } from "../../src/rl/trainer.ts";
 import type { RlTask } from "../../src/rl/types.ts";
@@ -45,11 +44,3 @@ export const TOY_TRAINER_CONFIG: TrainerConfig = {
   evalSamples: 32,
   seed: 7,
 };
-
-/** The smallest policy over the email vocabulary, with room for whole episodes. */
-export function tinyEmailGpt(seed: number): GPT {
-  return new GPT(
-    { vocabSize: emailVocab().size, contextLength: 1024, dModel: 16, nLayers: 1, nHeads: 2, dFF: 32 },
-    new RngClass(seed),
-  );
-}

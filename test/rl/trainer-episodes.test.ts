@@ -8,9 +8,8 @@ import { Rng } from "../../src/core/rng.ts";
 import { LORA_TARGETS } from "../../src/model/gpt.ts";
 import { saveModel } from "../../src/model/safetensors.ts";
 import { loadPolicy } from "../../src/rl/checkpoint.ts";
-import type { Rollout } from "../../src/rl/rollout.ts";
 import { DEFAULT_TRAINER_CONFIG, GrpoTrainer, type TrainerConfig } from "../../src/rl/trainer.ts";
-import type { EpisodeRequest, RlTask } from "../../src/rl/types.ts";
+import type { EpisodeRequest, RlTask, Rollout } from "../../src/rl/types.ts";
 import { tempDirs } from "../helpers/tmp.ts";
 import { EOS, tinyGpt, toyTask } from "./toy.ts";
 

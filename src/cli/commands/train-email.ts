@@ -1,17 +1,17 @@
 import { type Command, Option } from "commander";
+import type { BackendName } from "../../model/backend.ts";
 import {
   EMAIL_TRAINING_FIELDS,
   type EmailTrainingConfig,
   emailFlag,
   parseEmailTrainingEnv,
-} from "../../envs/email/config.ts";
-import type { BackendName } from "../../model/backend.ts";
+} from "../../recipes/email/config.ts";
 import {
   EMAIL_MODES,
   EMAIL_RECIPE_DEFAULTS,
   type EmailRunOptions,
   emailDefaults,
-} from "../../rl/recipes/email-presets.ts";
+} from "../../recipes/email/presets.ts";
 import { floatFlag, intFlag } from "../flags.ts";
 import { createProgress } from "../progress.ts";
 
@@ -152,7 +152,7 @@ export function registerEmail(train: Command): void {
       // The engine loads only when the command runs, so that --help stays fast.
       const [{ initBackend }, { prepareEmailTrainer, stepLine }] = await Promise.all([
         import("../../model/backend.ts"),
-        import("../../rl/recipes/email-run.ts"),
+        import("../../recipes/email/run.ts"),
       ]);
       const backend = await initBackend(opts.backend);
       const progress = createProgress({ label: `grpo train email --mode ${run.mode}`, total: run.maxSteps });

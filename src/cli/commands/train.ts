@@ -3,7 +3,7 @@ import {
   LEARNING_THEORY_RUN,
   QUICK_THEORY_RUN,
   type TheoryRunOptions,
-} from "../../rl/recipes/theory-presets.ts";
+} from "../../recipes/theory/presets.ts";
 import { floatFlag, intFlag } from "../flags.ts";
 import { createProgress } from "../progress.ts";
 import { registerEmail } from "./train-email.ts";
@@ -174,8 +174,8 @@ function registerTheory(train: Command): void {
         { measureTheories, prepareTheoryTrainer, theoryTaskFor },
       ] = await Promise.all([
         import("../../model/backend.ts"),
-        import("../../rl/recipes/prepare.ts"),
-        import("../../rl/recipes/theory-run.ts"),
+        import("../../rl/prepare.ts"),
+        import("../../recipes/theory/run.ts"),
       ]);
       const backend = await initBackend(opts.backend);
       if (opts.eval) {
