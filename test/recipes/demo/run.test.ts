@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
-import { Command } from "commander";
-import { DEMO_TARGETS, demoReward, register, trainDemo } from "../../src/cli/commands/demo.ts";
+import { trainDemo } from "../../../src/recipes/demo/run.ts";
+import { DEMO_TARGETS, demoReward } from "../../../src/recipes/demo/task.ts";
 
 describe("grpo demo", () => {
   it("partial credit by distance to the target", () => {
@@ -51,27 +51,5 @@ describe("grpo demo", () => {
     assert.throws(() => trainDemo({ steps: 0 }), /--steps/);
     assert.throws(() => trainDemo({ lossType: "x" as "grpo" }), /--loss-type/);
     assert.throws(() => trainDemo({ lr: -1 }), /--lr/);
-  });
-
-  it("registers a command with help", () => {
-    const program = new Command();
-    register(program);
-    const demo = program.commands.find((c) => c.name() === "demo");
-    assert.ok(demo);
-    for (const flag of [
-      "--steps",
-      "--group-size",
-      "--prompts-per-step",
-      "--lr",
-      "--seed",
-      "--beta",
-      "--loss-type",
-      "--scale-rewards",
-    ]) {
-      assert.ok(
-        demo.options.some((o) => o.long === flag),
-        flag,
-      );
-    }
   });
 });
