@@ -1,9 +1,10 @@
+import type { CompletionTokens } from "../core/metrics.ts";
 import type { GrpoBatch, Rollout } from "./types.ts";
 
 export interface MaskOptions {
   eosId: number;
   /** drop completions cut by the length limit from the loss (their reward says little). */
-  maskTruncated: boolean;
+  maskTruncatedCompletions: boolean;
 }
 
 /**
@@ -12,7 +13,7 @@ export interface MaskOptions {
  */
 export function rolloutMask(r: Rollout, opts: MaskOptions): number[] {
   const m = new Array<number>(r.tokens.length).fill(0);
-  if (opts.maskTruncated && !r.finished) return m;
+  if (opts.maskTruncatedCompletions && !r.finished) return m;
   if (r.toolMask && r.toolMask.length !== r.tokens.length) {
     throw new Error(`rollout mask: toolMask has ${r.toolMask.length} entries for ${r.tokens.length} tokens`);
   }
@@ -65,5 +66,17 @@ export function completionStats(batch: GrpoBatch, rollouts: Rollout[]) {
     meanLength: lengths.reduce((a, b) => a + b, 0) / Math.max(1, lengths.length),
     clippedRatio: rollouts.filter((r) => !r.finished).length / Math.max(1, rollouts.length),
     trainableTokensRatio: totalSlots > 0 ? trained / totalSlots : 0,
+  };
+}
+
+/**
+ * What the completion metrics count of one rollout (core/metrics.ts completionMetrics): its tokens
+ * after the prompt, those the loss mask trains, and whether a length limit cut it.
+ */
+export function rolloutTokens(r: Rollout, opts: MaskOptions): CompletionTokens {
+  return {
+    tokens: r.tokens.length,
+    trainable: rolloutMask(r, opts).reduce((a, b) => a + b, 0),
+    truncated: !r.finished,
   };
 }

@@ -42,8 +42,11 @@ export interface EpisodeRequest {
   split: "train" | "eval";
   count: number;
   /** rollouts per item; they form one advantage group. */
-  groupSize: number;
+  numGenerations: number;
   temperature: number;
+  /** nucleus and top-k truncation of the sampler; unset: none. */
+  topP?: number;
+  topK?: number;
   rng: Rng;
   phase: number;
 }
@@ -65,7 +68,7 @@ export interface RlTask {
   describe?(tokens: number[]): string;
   /**
    * For tasks whose completions are whole episodes (tool calls interleaved with tool results):
-   * the task samples and scores them itself, `groupSize` per item, item k's rollouts carrying
+   * the task samples and scores them itself, `numGenerations` per item, item k's rollouts carrying
    * group k. When present the trainer uses it instead of trainPrompts/evalPrompts + reward.
    */
   rollouts?(policy: GPT, request: EpisodeRequest): Rollout[];

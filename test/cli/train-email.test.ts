@@ -4,7 +4,10 @@ import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { emailRunOptions } from "../../src/cli/commands/train-email.ts";
+import { GRPO_DEFAULTS } from "../../src/core/config.ts";
 import { readJsonl } from "../../src/io/files.ts";
+import { emailDefaults } from "../../src/recipes/email/presets.ts";
+import { emailTrainerConfig } from "../../src/recipes/email/run.ts";
 import { tempDirs } from "../helpers/tmp.ts";
 
 const root = join(import.meta.dirname, "..", "..");
@@ -47,6 +50,35 @@ describe("grpo train email settings", () => {
     assert.equal(o.mode, "rollout");
     assert.equal(emailRunOptions(cli, { OUTPUT_DIR: "elsewhere" }).outputDir, "elsewhere");
     assert.equal(emailRunOptions({ ...cli, outputDir: "flag" }, { OUTPUT_DIR: "env" }).outputDir, "flag");
+  });
+
+  it("takes GrpoConfig's other knobs from flags, GrpoConfig's defaults otherwise, into the trainer's config", () => {
+    const o = emailRunOptions(
+      { ...cli, epsilon: 0.3, lossType: "dr_grpo", dynamicSampling: true },
+      { MAX_TOKENS: "77", PER_DEVICE_TRAIN_BATCH_SIZE: "3", NUM_GENERATIONS: "5", BETA: "0.02" },
+    );
+    assert.equal(o.epsilon, 0.3);
+    assert.equal(o.lossType, "dr_grpo");
+    assert.equal(o.dynamicSampling, true);
+    assert.equal(o.klEstimator, GRPO_DEFAULTS.klEstimator);
+    assert.equal(o.numIterations, GRPO_DEFAULTS.numIterations);
+    assert.equal(o.maskTruncatedCompletions, false);
+    const c = emailTrainerConfig(o);
+    assert.equal(c.maxCompletionLength, 77);
+    assert.equal(c.promptsPerStep, 3);
+    assert.equal(c.numGenerations, 5);
+    assert.equal(c.beta, 0.02);
+    assert.equal(c.epsilon, 0.3);
+    assert.equal(c.lossType, "dr_grpo");
+    assert.equal(c.dynamicSampling, true);
+    assert.equal(c.seed, 1);
+    // The recipe's one set of defaults, whatever the mode.
+    const d = emailRunOptions(cli, {});
+    assert.deepEqual(
+      { ...d, outputDir: "" },
+      { ...emailRunOptions({ ...cli, mode: "simple" }, {}), mode: "masked", outputDir: "" },
+    );
+    assert.equal(d.numGenerations, emailDefaults("masked").numGenerations);
   });
 
   it("names the variable or the flag of an invalid value", () => {

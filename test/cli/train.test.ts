@@ -116,12 +116,12 @@ describe("grpo train theory", () => {
     assert.equal(r.code, 0, r.stderr);
     const stats = JSON.parse(readFileSync(join(dir, "training_stats.json"), "utf8"));
     // From the command line.
-    assert.equal(stats.config.groupSize, 4);
+    assert.equal(stats.config.numGenerations, 4);
     assert.equal(stats.config.downsample, 2);
     assert.equal(stats.sft_steps, 2);
     // From the preset.
     assert.equal(stats.config.learningRate, 5e-4);
-    assert.equal(stats.config.loss.beta, 0.01);
+    assert.equal(stats.config.beta, 0.01);
     assert.deepEqual(stats.config.replay, { capacity: 64, perStep: 2 });
     assert.ok(stats.config.curriculum, "the preset turns the curriculum on");
     assert.equal(stats.partial_credit, 0);
@@ -149,7 +149,6 @@ describe("grpo train theory", () => {
       "--backend",
       "--sft-steps",
       "--model-size",
-      "--quick",
     ]) {
       assert.ok(r.stdout.includes(flag), flag);
     }

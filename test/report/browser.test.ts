@@ -16,8 +16,8 @@ async function realTheoryRun(dir: string): Promise<string> {
   const { trainer } = await prepareTheoryTrainer(
     {
       ...QUICK_THEORY_RUN,
-      numEpisodes: 4,
-      groupSize: 4,
+      maxSteps: 4,
+      numGenerations: 4,
       sftSteps: 0,
       evalInterval: 2,
       evalSamples: 4,

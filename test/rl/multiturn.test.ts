@@ -136,7 +136,7 @@ describe("multi-turn rollout over any Episode", () => {
     assert.equal(r.stats.toolTokens, 3 * 4);
     const t = toRollout(r, 2);
     assert.equal(t.group, 2);
-    assert.deepEqual(rolloutMask(t, { eosId: EOS, maskTruncated: true }), r.policyMask.slice(6));
+    assert.deepEqual(rolloutMask(t, { eosId: EOS, maskTruncatedCompletions: true }), r.policyMask.slice(6));
   });
 
   it("gives each episode of a group its own episode and reward, and passes the limits on", () => {

@@ -36,9 +36,12 @@ export function tinyGpt(seed = 1): GPT {
 /** Trainer settings under which the toy task learns in a few steps. */
 export const TOY_TRAINER_CONFIG: TrainerConfig = {
   ...DEFAULT_TRAINER_CONFIG,
-  groupSize: 16,
+  numGenerations: 16,
   promptsPerStep: 2,
-  maxNewTokens: 4,
+  maxCompletionLength: 4,
+  // The KL and entropy terms on, so that the tests exercise the whole objective.
+  beta: 0.05,
+  entropyCoef: 0.01,
   learningRate: 3e-2,
   evalEvery: 0,
   evalSamples: 32,

@@ -1,72 +1,55 @@
 import type { Command } from "commander";
+import { pickGrpo } from "../../core/config.ts";
 import { METRICS } from "../../core/metrics.ts";
-import { DEMO_DEFAULTS, type DemoOptions } from "../../recipes/demo/presets.ts";
+import { DEMO_GRPO_KEYS, DEMO_PRESET, type DemoOptions } from "../../recipes/demo/presets.ts";
 import { type DemoResult, trainDemo } from "../../recipes/demo/run.ts";
 import { DEMO_LENGTH, DEMO_TARGETS } from "../../recipes/demo/task.ts";
+import { intFlag } from "../flags.ts";
+import { addFlagAliases, addGrpoFlags } from "../grpo-flags.ts";
 import { createProgress } from "../progress.ts";
 
-function parseNumber(name: string, integer: boolean) {
-  return (value: string): number => {
-    const n = Number(value);
-    if (value.trim() === "" || !Number.isFinite(n) || (integer && !Number.isInteger(n))) {
-      throw new RangeError(`${name}: expected ${integer ? "an integer" : "a number"}, got "${value}"`);
-    }
-    return n;
-  };
-}
+/** The demo's flags before they took GrpoConfig's names. */
+const DEMO_OLD_FLAGS = {
+  "--steps": "maxSteps",
+  "--group-size": "numGenerations",
+  "--lr": "learningRate",
+  "--inner-steps": "numIterations",
+  "--eps-low": "epsilon",
+  "--eps-high": "epsilonHigh",
+  "--importance-sampling": "importanceSamplingLevel",
+} as const;
 
 export function register(program: Command): void {
-  const d = DEMO_DEFAULTS;
-  program
+  const d = DEMO_PRESET;
+  const cmd = program
     .command("demo")
     .description(
       `Smallest end-to-end GRPO run (no model, no key, a few seconds): a tabular policy learns to write ` +
         `${DEMO_LENGTH} digits whose sum hits a target (${DEMO_TARGETS.join(", ")}), rewarded by distance.`,
-    )
-    .option("--steps <n>", "training steps", parseNumber("--steps", true), d.steps)
-    .option("--group-size <n>", "completions per prompt (G)", parseNumber("--group-size", true), d.groupSize)
+    );
+  addGrpoFlags(cmd, DEMO_GRPO_KEYS, d, {
+    beta: "KL weight towards the initial (uniform) policy",
+    numIterations: "gradient steps per sampled batch",
+  });
+  cmd
     .option(
       "--prompts-per-step <n>",
       "prompts (targets) per step",
-      parseNumber("--prompts-per-step", true),
+      intFlag("--prompts-per-step", 1),
       d.promptsPerStep,
     )
-    .option("--lr <x>", "Adam learning rate", parseNumber("--lr", false), d.lr)
-    .option("--seed <n>", "random seed (same seed, same run)", parseNumber("--seed", true), d.seed)
-    .option(
-      "--beta <x>",
-      "KL weight towards the initial (uniform) policy",
-      parseNumber("--beta", false),
-      d.beta,
-    )
-    .option("--loss-type <t>", "grpo | bnpo | dr_grpo | dapo", d.lossType)
-    .option("--scale-rewards <s>", "group | batch | none", d.scaleRewards)
-    .option(
-      "--inner-steps <n>",
-      "gradient steps per sampled batch",
-      parseNumber("--inner-steps", true),
-      d.innerSteps,
-    )
-    .option("--eps-low <x>", "lower clip range", parseNumber("--eps-low", false), d.epsLow)
-    .option(
-      "--eps-high <x>",
-      "upper clip range (DAPO clip-higher: 0.28)",
-      parseNumber("--eps-high", false),
-      d.epsHigh,
-    )
-    .option("--importance-sampling <s>", "token | sequence (GSPO)", d.importanceSampling)
     .addHelpText(
       "after",
-      "\nExample:\n  grpo demo --steps 80 --group-size 16 --loss-type dr_grpo --scale-rewards none --seed 7\n\n" +
+      "\nExample:\n  grpo demo --max-steps 80 --num-generations 16 --loss-type dr_grpo --scale-rewards none --seed 7\n\n" +
         "Prints reward, reward_std, kl and clip ratios per step, then the mean reward of the first\n" +
         "and last 5 steps and the most likely digits for each target.",
     )
-    .action((opts: Partial<DemoOptions>) => {
-      const steps = opts.steps ?? d.steps;
-      const progress = createProgress({ label: "demo", total: steps });
+    .action((opts: DemoOptions) => {
+      const progress = createProgress({ label: "demo", total: opts.maxSteps });
       let result: DemoResult;
       try {
-        result = trainDemo(opts, (s) =>
+        const options = { ...pickGrpo(opts, DEMO_GRPO_KEYS), promptsPerStep: opts.promptsPerStep };
+        result = trainDemo(options, (s) =>
           progress.tick(1, {
             [METRICS.reward]: s.reward,
             [METRICS.rewardStd]: s.rewardStd,
@@ -84,4 +67,5 @@ export function register(program: Command): void {
       }
       console.log(`reward: ${result.initialReward.toFixed(2)} -> ${result.finalReward.toFixed(2)}`);
     });
+  addFlagAliases(cmd, DEMO_OLD_FLAGS);
 }

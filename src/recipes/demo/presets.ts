@@ -1,36 +1,37 @@
-/** What `grpo demo` can set, and the defaults under which it learns in about a second. */
+/** What `grpo demo` can set, and the preset under which it learns in about a second. */
+import { GRPO_DEFAULTS, type GrpoConfig, pickGrpo } from "../../core/config.ts";
 
-import type { ScaleRewards } from "../../core/advantages.ts";
-import type { LossType } from "../../core/loss.ts";
+/** The GrpoConfig knobs the tabular demo uses (its loss is core's policyLoss). */
+export const DEMO_GRPO_KEYS = [
+  "maxSteps",
+  "numGenerations",
+  "learningRate",
+  "seed",
+  "beta",
+  "klEstimator",
+  "entropyCoef",
+  "lossType",
+  "scaleRewards",
+  "numIterations",
+  "epsilon",
+  "epsilonHigh",
+  "importanceSamplingLevel",
+] as const satisfies readonly (keyof GrpoConfig)[];
 
-export interface DemoOptions {
-  steps: number;
-  groupSize: number;
+export interface DemoOptions extends Pick<GrpoConfig, (typeof DEMO_GRPO_KEYS)[number]> {
+  /** Prompts (targets) per step; each gets its own group of numGenerations samples. */
   promptsPerStep: number;
-  lr: number;
-  seed: number;
-  beta: number;
-  lossType: LossType;
-  scaleRewards: ScaleRewards;
-  /** Gradient steps per sampled batch; after the first, ratios leave 1 and clipping matters. */
-  innerSteps: number;
-  epsLow: number;
-  epsHigh: number;
-  /** "sequence" uses GSPO's length-normalised sequence ratio. */
-  importanceSampling: "token" | "sequence";
 }
 
-export const DEMO_DEFAULTS: DemoOptions = {
-  steps: 60,
-  groupSize: 8,
-  promptsPerStep: 4,
-  lr: 0.1,
+export const DEMO_PRESET: Readonly<DemoOptions> = Object.freeze({
+  ...pickGrpo(GRPO_DEFAULTS, DEMO_GRPO_KEYS),
+  // A table of logits learns with steps far larger than a network's, in a few dozen steps.
+  maxSteps: 60,
+  learningRate: 0.1,
   seed: 0,
+  // Some pull towards the uniform start keeps the table from saturating within the run.
   beta: 0.01,
-  lossType: "grpo",
-  scaleRewards: "group",
-  innerSteps: 4,
-  epsLow: 0.2,
-  epsHigh: 0.2,
-  importanceSampling: "token",
-};
+  // Passes after the first move ratios off 1, so the clip range is exercised.
+  numIterations: 4,
+  promptsPerStep: 4,
+});

@@ -7,9 +7,16 @@
  */
 import { Adam } from "../../core/adam.ts";
 import { computeAdvantages, groupStats } from "../../core/advantages.ts";
+import {
+  epsilonHighOf,
+  IMPORTANCE_SAMPLING_LEVELS,
+  KL_ESTIMATORS,
+  LOSS_TYPES,
+  SCALE_REWARDS,
+} from "../../core/config.ts";
 import { policyLoss, type SequenceBatch } from "../../core/loss.ts";
 import { Rng } from "../../core/rng.ts";
-import { DEMO_DEFAULTS, type DemoOptions } from "./presets.ts";
+import { DEMO_PRESET, type DemoOptions } from "./presets.ts";
 import { DEMO_LENGTH, DEMO_TARGETS, DEMO_VOCAB, demoReward } from "./task.ts";
 
 export interface DemoStepStats {
@@ -54,26 +61,26 @@ function rowLogp(logits: readonly number[], prompt: number, pos: number): number
 }
 
 function validate(o: DemoOptions): void {
-  const positiveInt: (keyof DemoOptions)[] = ["steps", "groupSize", "promptsPerStep", "innerSteps"];
+  const positiveInt = ["maxSteps", "numGenerations", "promptsPerStep", "numIterations"] as const;
   for (const k of positiveInt) {
-    const v = o[k] as number;
+    const v = o[k];
     if (!Number.isInteger(v) || v < 1)
       throw new RangeError(`--${kebab(k)}: expected an integer ≥ 1, got ${v}`);
   }
-  if (!(o.lr > 0)) throw new RangeError(`--lr: expected a number > 0, got ${o.lr}`);
+  if (!(o.learningRate > 0))
+    throw new RangeError(`--learning-rate: expected a number > 0, got ${o.learningRate}`);
   if (!(o.beta >= 0)) throw new RangeError(`--beta: expected a number ≥ 0, got ${o.beta}`);
   if (!Number.isInteger(o.seed)) throw new RangeError(`--seed: expected an integer, got ${o.seed}`);
-  if (!["grpo", "bnpo", "dr_grpo", "dapo"].includes(o.lossType)) {
-    throw new RangeError(`--loss-type: expected grpo, bnpo, dr_grpo or dapo, got ${o.lossType}`);
-  }
-  if (!["group", "batch", "none"].includes(o.scaleRewards)) {
-    throw new RangeError(`--scale-rewards: expected group, batch or none, got ${o.scaleRewards}`);
-  }
-  if (o.importanceSampling !== "token" && o.importanceSampling !== "sequence") {
-    throw new RangeError(`--importance-sampling: expected token or sequence, got ${o.importanceSampling}`);
-  }
-  if (!(o.epsLow >= 0) || !(o.epsHigh >= 0))
-    throw new RangeError("--eps-low/--eps-high: expected numbers ≥ 0");
+  const oneOf = (flag: string, value: string, choices: readonly string[]) => {
+    if (!choices.includes(value))
+      throw new RangeError(`--${flag}: expected ${choices.join(", ")}, got ${value}`);
+  };
+  oneOf("loss-type", o.lossType, LOSS_TYPES);
+  oneOf("scale-rewards", o.scaleRewards, SCALE_REWARDS);
+  oneOf("importance-sampling-level", o.importanceSamplingLevel, IMPORTANCE_SAMPLING_LEVELS);
+  oneOf("kl-estimator", o.klEstimator, KL_ESTIMATORS);
+  if (!(o.epsilon >= 0) || !(epsilonHighOf(o) >= 0))
+    throw new RangeError("--epsilon/--epsilon-high: expected numbers ≥ 0");
 }
 
 function kebab(s: string): string {
@@ -85,17 +92,17 @@ export function trainDemo(
   options: Partial<DemoOptions> = {},
   onStep?: (s: DemoStepStats) => void,
 ): DemoResult {
-  const o: DemoOptions = { ...DEMO_DEFAULTS, ...options };
+  const o: DemoOptions = { ...DEMO_PRESET, ...options };
   validate(o);
   const rng = new Rng(o.seed);
   const size = DEMO_TARGETS.length * DEMO_LENGTH * DEMO_VOCAB;
   // Uniform start; the reference is a frozen copy of it, so the KL term pulls towards uniform.
   const logits = new Array<number>(size).fill(0);
   const reference = [...logits];
-  const adam = new Adam(size, { lr: o.lr });
+  const adam = new Adam(size, { lr: o.learningRate });
   const history: DemoStepStats[] = [];
 
-  for (let step = 1; step <= o.steps; step++) {
+  for (let step = 1; step <= o.maxSteps; step++) {
     const prompts: number[] = [];
     const tokens: number[][] = [];
     const oldLogp: number[][] = [];
@@ -103,7 +110,7 @@ export function trainDemo(
     for (let p = 0; p < o.promptsPerStep; p++) {
       const prompt = rng.int(DEMO_TARGETS.length);
       const rewards: number[] = [];
-      for (let g = 0; g < o.groupSize; g++) {
+      for (let g = 0; g < o.numGenerations; g++) {
         const digits: number[] = [];
         const lps: number[] = [];
         for (let pos = 0; pos < DEMO_LENGTH; pos++) {
@@ -131,7 +138,7 @@ export function trainDemo(
     let clipLow = 0;
     let clipHigh = 0;
     let loss = 0;
-    for (let k = 0; k < o.innerSteps; k++) {
+    for (let k = 0; k < o.numIterations; k++) {
       const rows = tokens.map((row, i) => row.map((_, pos) => rowLogp(logits, prompts[i]!, pos)));
       const batch: SequenceBatch = {
         logp: tokens.map((row, i) => row.map((d, pos) => rows[i]![pos]![d]!)),
@@ -143,10 +150,12 @@ export function trainDemo(
       };
       const res = policyLoss(batch, {
         beta: o.beta,
+        klEstimator: o.klEstimator,
+        entropyCoef: o.entropyCoef,
         lossType: o.lossType,
-        epsLow: o.epsLow,
-        epsHigh: o.epsHigh,
-        importanceSampling: o.importanceSampling,
+        epsilon: o.epsilon,
+        epsilonHigh: o.epsilonHigh,
+        importanceSamplingLevel: o.importanceSamplingLevel,
         maxCompletionLength: DEMO_LENGTH,
       });
       // Chain rule through log-softmax: d logp[a] / d z[j] = [j = a] − softmax(z)[j].
@@ -162,11 +171,11 @@ export function trainDemo(
         });
       });
       adam.step(logits, grad);
-      kl += res.kl / o.innerSteps;
-      entropy += res.entropy / o.innerSteps;
-      clipLow += res.clipRatioLow / o.innerSteps;
-      clipHigh += res.clipRatioHigh / o.innerSteps;
-      loss += res.loss / o.innerSteps;
+      kl += res.kl / o.numIterations;
+      entropy += res.entropy / o.numIterations;
+      clipLow += res.clipRatioLow / o.numIterations;
+      clipHigh += res.clipRatioHigh / o.numIterations;
+      loss += res.loss / o.numIterations;
     }
     const stats: DemoStepStats = {
       step,

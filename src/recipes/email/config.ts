@@ -1,6 +1,6 @@
 /**
- * Training configuration for the email task, read from environment variables and overridden
- * by command-line flags. Every value is validated; an error names the variable and the text.
+ * Training configuration for the email task, read from the seed's environment variables and
+ * overridden by command-line flags. Every value is validated; an error names the variable and the text.
  */
 import { z } from "zod";
 
@@ -16,19 +16,6 @@ export interface EmailTrainingConfig {
   maxTokens: number;
   outputDir: string;
 }
-
-export const EMAIL_TRAINING_DEFAULTS: EmailTrainingConfig = {
-  trainDatasetSize: 1000,
-  evalDatasetSize: 100,
-  maxSteps: 200,
-  learningRate: 1e-4,
-  perDeviceTrainBatchSize: 4,
-  numGenerations: 8,
-  beta: 0.04,
-  maxTurns: 10,
-  maxTokens: 2048,
-  outputDir: "outputs/grpo_email",
-};
 
 type Kind = "positiveInt" | "positiveNumber" | "nonNegativeNumber" | "path";
 
@@ -75,11 +62,14 @@ function parseField(kind: Kind, name: string, raw: unknown): unknown {
   return parsed.data;
 }
 
-/** Defaults (a recipe may pass its own), then environment variables, then flags (flags win). Unset or empty values are skipped. */
+/**
+ * The defaults (the recipe's one set, presets.ts emailDefaults), then environment variables, then
+ * flags (flags win). Unset or empty values are skipped.
+ */
 export function parseEmailTrainingEnv(
   env: NodeJS.ProcessEnv,
+  defaults: EmailTrainingConfig,
   flags: Partial<EmailTrainingConfig> = {},
-  defaults: EmailTrainingConfig = EMAIL_TRAINING_DEFAULTS,
   /** how errors name a flag; the CLI passes its spelling (--max-steps). */
   flagName: (field: { key: keyof EmailTrainingConfig; env: string }) => string = (f) => f.key,
 ): EmailTrainingConfig {

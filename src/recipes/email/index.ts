@@ -23,7 +23,6 @@ export {
   parseDate,
 } from "./answer.ts";
 export {
-  EMAIL_TRAINING_DEFAULTS,
   EMAIL_TRAINING_FIELDS,
   type EmailTrainingConfig,
   emailFlag,

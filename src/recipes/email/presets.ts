@@ -3,6 +3,7 @@
  * defaults. Kept apart from the recipe so that registering the commands loads no tensors.
  */
 
+import { GRPO_DEFAULTS, type GrpoConfig, pickGrpo } from "../../core/config.ts";
 import type { GPTConfig } from "../../model/gpt.ts";
 import type { EmailTrainingConfig } from "./config.ts";
 import type { InboxOptions } from "./inbox.ts";
@@ -26,10 +27,33 @@ export const EMAIL_MODEL: Pick<GPTConfig, "dModel" | "nLayers" | "nHeads" | "con
   contextLength: 384,
 };
 
-/** Everything `grpo train email` can set: the environment-variable settings plus the recipe's own. */
-export interface EmailRunOptions extends EmailTrainingConfig {
+/**
+ * The GrpoConfig knobs `grpo train email` sets beyond its environment variables (which set
+ * maxSteps, learningRate, numGenerations and beta; MAX_TOKENS is the completion length).
+ */
+export const EMAIL_GRPO_KEYS = [
+  "temperature",
+  "topP",
+  "topK",
+  "klEstimator",
+  "epsilon",
+  "epsilonHigh",
+  "entropyCoef",
+  "lossType",
+  "importanceSamplingLevel",
+  "scaleRewards",
+  "maskTruncatedCompletions",
+  "dynamicSampling",
+  "numIterations",
+  "maxGradNorm",
+  "seed",
+] as const satisfies readonly (keyof GrpoConfig)[];
+
+/** Everything `grpo train email` can set: the environment-variable settings, GrpoConfig's others, the recipe's own. */
+export interface EmailRunOptions
+  extends EmailTrainingConfig,
+    Pick<GrpoConfig, (typeof EMAIL_GRPO_KEYS)[number]> {
   mode: EmailMode;
-  seed: number;
   /** supervised warm-start steps on noisy scripted demonstrations (0: none). */
   sftSteps: number;
   /** the demonstrations' noise (wrong searches, distractor reads, wrong answers). */
@@ -40,7 +64,6 @@ export interface EmailRunOptions extends EmailTrainingConfig {
   saveEvery: number;
   /** stop once held-out accuracy reaches it. */
   targetAccuracy?: number;
-  temperature: number;
   /** 0 = greedy: the agent's accuracy as it would be used. */
   evalTemperature: number;
   maxTurnTokens: number;
@@ -49,8 +72,9 @@ export interface EmailRunOptions extends EmailTrainingConfig {
 }
 
 /**
- * Defaults sized for a two-core CPU: a small word-and-character model, a thousand warm-start
- * steps (about 5 minutes) and 200 GRPO steps (about 2). OUTPUT_DIR defaults to outputs/grpo_<mode>.
+ * The one set of defaults of the environment-variable settings, sized for a two-core CPU: a small
+ * word-and-character model, a thousand warm-start steps (about 5 minutes) and 200 GRPO steps
+ * (about 2). OUTPUT_DIR defaults to outputs/grpo_<mode>.
  */
 export function emailDefaults(mode: EmailMode): EmailTrainingConfig {
   return {
@@ -60,6 +84,7 @@ export function emailDefaults(mode: EmailMode): EmailTrainingConfig {
     learningRate: 1e-3,
     perDeviceTrainBatchSize: 2,
     numGenerations: 4,
+    // DeepSeekMath's KL weight: the adapters stay near the warm-started model.
     beta: 0.04,
     maxTurns: 6,
     maxTokens: 120,
@@ -67,13 +92,13 @@ export function emailDefaults(mode: EmailMode): EmailTrainingConfig {
   };
 }
 
+/** The defaults of everything else: GrpoConfig's for its knobs, the recipe's for its own. */
 export const EMAIL_RECIPE_DEFAULTS = {
-  seed: 42,
+  ...pickGrpo(GRPO_DEFAULTS, EMAIL_GRPO_KEYS),
   sftSteps: 1000,
   sftNoise: 0.1,
   evalEvery: 20,
   saveEvery: 50,
-  temperature: 1,
   evalTemperature: 0,
   maxTurnTokens: 40,
   loraRank: 8,

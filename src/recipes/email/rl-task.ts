@@ -109,7 +109,7 @@ export function emailRlTask(opts: EmailTaskOptions): EmailRlTask {
     policy: GPT,
     questions: Question[],
     G: number,
-    temperature: number,
+    sampling: Pick<EpisodeRequest, "temperature" | "topP" | "topK">,
     rng: Rng,
     mode: EmailMode = opts.mode,
   ): Rollout[] {
@@ -121,7 +121,7 @@ export function emailRlTask(opts: EmailTaskOptions): EmailRlTask {
         const res = sample(
           policy,
           part.map((p) => promptOf(p.q)),
-          { maxNewTokens: opts.maxTurnTokens, temperature, eosId: eot, rng },
+          { maxNewTokens: opts.maxTurnTokens, ...sampling, eosId: eot, rng },
         );
         part.forEach((p, i) => {
           const tokens = res.tokens[i]!;
@@ -142,7 +142,7 @@ export function emailRlTask(opts: EmailTaskOptions): EmailRlTask {
         maxTokens: opts.maxTokens,
         maxTurnTokens: opts.maxTurnTokens,
         contextLength: opts.contextLength,
-        temperature,
+        ...sampling,
         rng,
       });
       rs.forEach((r, i) => {
@@ -173,7 +173,8 @@ export function emailRlTask(opts: EmailTaskOptions): EmailRlTask {
         req.split === "eval"
           ? dataset.eval
           : Array.from({ length: req.count }, () => req.rng.pick(dataset.train));
-      return episodes(policy, questions, req.groupSize, req.temperature, req.rng);
+      const sampling = { temperature: req.temperature, topP: req.topP, topK: req.topK };
+      return episodes(policy, questions, req.numGenerations, sampling, req.rng);
     },
     describe: (tokens: number[]) => vocab.decode(tokens).slice(0, 2000),
     episode,
@@ -197,7 +198,7 @@ export function emailRlTask(opts: EmailTaskOptions): EmailRlTask {
       return { ids, targets };
     },
     heldOutEpisodes(policy: GPT, temperature: number, seed: number) {
-      const rs = episodes(policy, dataset.eval, 1, temperature, new Rng(seed), "masked");
+      const rs = episodes(policy, dataset.eval, 1, { temperature }, new Rng(seed), "masked");
       return {
         accuracy: rs.filter((r) => r.success).length / Math.max(1, rs.length),
         reward: rs.reduce((a, r) => a + r.reward, 0) / Math.max(1, rs.length),

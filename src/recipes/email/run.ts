@@ -1,5 +1,6 @@
 import { existsSync } from "node:fs";
 import { join } from "node:path";
+import { pickGrpo } from "../../core/config.ts";
 import { Rng } from "../../core/rng.ts";
 import { readJsonFile, writeJsonAtomic } from "../../io/files.ts";
 import { GPT, LORA_TARGETS } from "../../model/gpt.ts";
@@ -18,10 +19,12 @@ import { EmailEpisode } from "./episode.ts";
 import { generateInbox, type InboxOptions } from "./inbox.ts";
 import {
   BASE_MODEL_DIR,
+  EMAIL_GRPO_KEYS,
   EMAIL_INBOX,
   EMAIL_MODEL,
   EMAIL_RECIPE_DEFAULTS,
   type EmailRunOptions,
+  emailDefaults,
 } from "./presets.ts";
 import { formatToolResult } from "./prompt.ts";
 import { type EmailRlTask, emailRlTask } from "./rl-task.ts";
@@ -52,18 +55,18 @@ export function emailTask(o: EmailRunOptions): EmailRlTask {
 export function emailTrainerConfig(o: EmailRunOptions): TrainerConfig {
   return {
     ...DEFAULT_TRAINER_CONFIG,
-    groupSize: o.numGenerations,
-    promptsPerStep: o.perDeviceTrainBatchSize,
-    maxNewTokens: o.maxTokens,
-    temperature: o.temperature,
-    evalTemperature: o.evalTemperature,
+    ...pickGrpo(o, EMAIL_GRPO_KEYS),
+    maxSteps: o.maxSteps,
     learningRate: o.learningRate,
-    loss: { ...DEFAULT_TRAINER_CONFIG.loss, beta: o.beta, entropyCoef: 0 },
+    numGenerations: o.numGenerations,
+    beta: o.beta,
+    promptsPerStep: o.perDeviceTrainBatchSize,
+    maxCompletionLength: o.maxTokens,
+    evalTemperature: o.evalTemperature,
     evalEvery: o.evalEvery,
     evalSamples: 1,
     saveEvery: o.saveEvery,
     targetAccuracy: o.targetAccuracy,
-    seed: o.seed,
   };
 }
 
@@ -211,7 +214,7 @@ export function agentSettings(dir: string): { inbox: InboxOptions; maxTurns: num
   const num = (k: string, d: number) => (typeof config[k] === "number" ? (config[k] as number) : d);
   return {
     inbox: (config[RUN_INFO_INBOX] as InboxOptions | undefined) ?? EMAIL_INBOX,
-    maxTurns: num("max_turns", 6),
+    maxTurns: num("max_turns", emailDefaults("masked").maxTurns),
     maxTurnTokens: num("max_turn_tokens", EMAIL_RECIPE_DEFAULTS.maxTurnTokens),
   };
 }

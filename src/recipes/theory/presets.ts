@@ -2,19 +2,49 @@
  * What `grpo train theory` needs before anything runs: its options and presets. Kept apart
  * from the recipe so that registering the command loads no tensors.
  */
+import { GRPO_DEFAULTS, type GrpoConfig, pickGrpo } from "../../core/config.ts";
 import type { BackendName } from "../../model/backend.ts";
-import type { ModelSize } from "./rl-task.ts";
+import type { GPTConfig } from "../../model/gpt.ts";
+import type { TheoryTaskOptions } from "./task.ts";
+
+export type ModelSize = "tiny" | "small";
+
+export const MODEL_SIZES: Record<ModelSize, Pick<GPTConfig, "dModel" | "nLayers" | "nHeads">> = {
+  tiny: { dModel: 32, nLayers: 2, nHeads: 2 },
+  small: { dModel: 64, nLayers: 4, nHeads: 4 },
+};
+
+/** Room for one Standard Model generation (5 fields) plus a few more, short enough to sample fast. */
+export const QUICK_GRAMMAR: TheoryTaskOptions = { minFields: 1, maxFields: 8, y6Range: [-6, 6] };
+
+/**
+ * The GrpoConfig knobs a theory run sets, each a flag of `grpo train theory`. The completion
+ * length is not one of them: the grammar bounds it.
+ */
+export const THEORY_GRPO_KEYS = [
+  "maxSteps",
+  "numGenerations",
+  "learningRate",
+  "temperature",
+  "topP",
+  "topK",
+  "beta",
+  "klEstimator",
+  "epsilon",
+  "epsilonHigh",
+  "entropyCoef",
+  "lossType",
+  "importanceSamplingLevel",
+  "scaleRewards",
+  "maskTruncatedCompletions",
+  "dynamicSampling",
+  "numIterations",
+  "maxGradNorm",
+  "seed",
+] as const satisfies readonly (keyof GrpoConfig)[];
 
 /** Everything `grpo train theory` can set; the CLI flags map one to one. */
-export interface TheoryRunOptions {
-  /** GRPO steps; each samples `groupSize` theories from the current policy. */
-  numEpisodes: number;
-  groupSize: number;
-  learningRate: number;
-  temperature: number;
-  klCoef: number;
-  clipRange: number;
-  entropyCoef: number;
+export interface TheoryRunOptions extends Pick<GrpoConfig, (typeof THEORY_GRPO_KEYS)[number]> {
   useCurriculum: boolean;
   logInterval: number;
   saveInterval: number;
@@ -23,7 +53,6 @@ export interface TheoryRunOptions {
   checkpoint?: string;
   resume: boolean;
   outputDir: string;
-  seed: number;
   backend?: BackendName;
   sftSteps: number;
   modelSize: ModelSize;
@@ -37,15 +66,14 @@ export interface TheoryRunOptions {
 
 /**
  * The quick default: a tiny model, a warm start and a short GRPO run whose reward visibly rises
- * within a few minutes on two cores (the README's first command).
+ * within a few minutes on two cores (the README's first command). Its GRPO settings are the
+ * original TheoryGPT trainer's: G = 64, KL 0.05, entropy 0.01 (the rest are GrpoConfig's).
  */
 export const QUICK_THEORY_RUN: TheoryRunOptions = {
-  numEpisodes: 100,
-  groupSize: 64,
-  learningRate: 1e-4,
-  temperature: 1,
-  klCoef: 0.05,
-  clipRange: 0.2,
+  ...pickGrpo(GRPO_DEFAULTS, THEORY_GRPO_KEYS),
+  maxSteps: 100,
+  numGenerations: 64,
+  beta: 0.05,
   entropyCoef: 0.01,
   useCurriculum: false,
   logInterval: 1,
@@ -54,7 +82,6 @@ export const QUICK_THEORY_RUN: TheoryRunOptions = {
   evalSamples: 128,
   resume: false,
   outputDir: "outputs/grpo_theory",
-  seed: 42,
   sftSteps: 150,
   modelSize: "tiny",
   partialCredit: 1,
@@ -71,11 +98,11 @@ export const QUICK_THEORY_RUN: TheoryRunOptions = {
  */
 export const LEARNING_THEORY_RUN: TheoryRunOptions = {
   ...QUICK_THEORY_RUN,
-  numEpisodes: 1000,
-  groupSize: 256,
+  maxSteps: 1000,
+  numGenerations: 256,
   downsample: 64,
   learningRate: 5e-4,
-  klCoef: 0.01,
+  beta: 0.01,
   replay: 2,
   useCurriculum: true,
   partialCredit: 0,

@@ -1,23 +1,13 @@
 import type { Rng } from "../../core/rng.ts";
-import type { GPTConfig } from "../../model/gpt.ts";
 import type { RlTask, TokenConstraint } from "../../rl/types.ts";
 import { formatTheory } from "./fields.ts";
+import { QUICK_GRAMMAR } from "./presets.ts";
 import { createTheoryTask, type TheoryTask, type TheoryTaskOptions } from "./task.ts";
 
 /**
  * The theory recipe: a small transformer writes a list of fields (SU(3) rep, SU(2) rep,
  * hypercharge) under the grammar's constraint; the reward is the environment's anomaly reward.
  */
-
-export type ModelSize = "tiny" | "small";
-
-export const MODEL_SIZES: Record<ModelSize, Pick<GPTConfig, "dModel" | "nLayers" | "nHeads">> = {
-  tiny: { dModel: 32, nLayers: 2, nHeads: 2 },
-  small: { dModel: 64, nLayers: 4, nHeads: 4 },
-};
-
-/** Room for one Standard Model generation (5 fields) plus a few more, short enough to sample fast. */
-export const QUICK_GRAMMAR: TheoryTaskOptions = { minFields: 1, maxFields: 8, y6Range: [-6, 6] };
 
 export interface TheoryRlTask extends RlTask {
   readonly theory: TheoryTask;

@@ -1,18 +1,18 @@
+import { pickGrpo } from "../../core/config.ts";
 import { Rng } from "../../core/rng.ts";
 import { GPT } from "../../model/gpt.ts";
 import { sample } from "../../model/sampler.ts";
 import { loadStartingModel, type RecipeHooks, resumeOrStartTrainer } from "../../rl/prepare.ts";
 import { sftTrain } from "../../rl/sft.ts";
 import { DEFAULT_TRAINER_CONFIG, type GrpoTrainer, type TrainerConfig } from "../../rl/trainer.ts";
-import type { TheoryRunOptions } from "./presets.ts";
 import {
   MODEL_SIZES,
   type ModelSize,
   QUICK_GRAMMAR,
-  type TheoryRlTask,
-  theoryRlTask,
-  validShare,
-} from "./rl-task.ts";
+  THEORY_GRPO_KEYS,
+  type TheoryRunOptions,
+} from "./presets.ts";
+import { type TheoryRlTask, theoryRlTask, validShare } from "./rl-task.ts";
 
 export { LEARNING_THEORY_RUN, QUICK_THEORY_RUN, type TheoryRunOptions } from "./presets.ts";
 
@@ -24,18 +24,10 @@ export function theoryTaskFor(o: Pick<TheoryRunOptions, "partialCredit">): Theor
 export function trainerConfigFor(o: TheoryRunOptions, task: TheoryRlTask): TrainerConfig {
   return {
     ...DEFAULT_TRAINER_CONFIG,
-    groupSize: o.groupSize,
+    ...pickGrpo(o, THEORY_GRPO_KEYS),
     promptsPerStep: 1,
-    maxNewTokens: task.contextLength - 1,
-    temperature: o.temperature,
-    learningRate: o.learningRate,
-    loss: {
-      ...DEFAULT_TRAINER_CONFIG.loss,
-      beta: o.klCoef,
-      epsLow: o.clipRange,
-      epsHigh: o.clipRange,
-      entropyCoef: o.entropyCoef,
-    },
+    // The grammar bounds a theory; the limit is the room it leaves after the prompt.
+    maxCompletionLength: task.contextLength - 1,
     evalEvery: o.evalInterval,
     evalSamples: o.evalSamples,
     saveEvery: o.saveInterval,
@@ -44,7 +36,6 @@ export function trainerConfigFor(o: TheoryRunOptions, task: TheoryRlTask): Train
     replay: o.replay > 0 ? { capacity: 64, perStep: o.replay } : undefined,
     // Sampling is cheap next to the update: sample the group, update on its most varied part.
     downsample: o.downsample > 0 ? o.downsample : undefined,
-    seed: o.seed,
   };
 }
 

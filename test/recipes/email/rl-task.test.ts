@@ -48,7 +48,7 @@ function trainRollouts(mode: EmailMode): Rollout[] {
   return emailRlTask({ ...OPTS, mode }).rollouts!(model, {
     split: "train",
     count: 2,
-    groupSize: 2,
+    numGenerations: 2,
     temperature: 1,
     rng: new Rng(11),
     phase: 1,
@@ -60,7 +60,7 @@ function logpGradient(rollouts: Rollout[], eosId: number) {
   const batch = buildBatch(
     rollouts,
     rollouts.map((_, i) => (i % 2 === 0 ? 1 : -1)),
-    { eosId, maskTruncated: false, padId: 0 },
+    { eosId, maskTruncatedCompletions: false, padId: 0 },
   );
   const B = batch.ids.length;
   const T = batch.ids[0]!.length;
@@ -118,7 +118,7 @@ describe("email task modes", () => {
     const rs = emailRlTask({ ...OPTS, contextLength }).rollouts!(model, {
       split: "eval",
       count: 0,
-      groupSize: 2,
+      numGenerations: 2,
       temperature: 1,
       rng: new Rng(5),
       phase: 1,
@@ -136,7 +136,7 @@ describe("email task modes", () => {
     const rs = task.rollouts!(model, {
       split: "eval",
       count: 0,
-      groupSize: 3,
+      numGenerations: 3,
       temperature: 1,
       rng: new Rng(2),
       phase: 1,

@@ -215,7 +215,7 @@ describe("multi-turn rollout with a scripted policy", () => {
     assert.equal(r.reward, 0.1);
     const t = toRollout(r, 0);
     assert.deepEqual(
-      rolloutMask(t, { eosId: vocab.eosId!, maskTruncated: true }),
+      rolloutMask(t, { eosId: vocab.eosId!, maskTruncatedCompletions: true }),
       r.policyMask.slice(r.promptLength),
     );
   });
@@ -303,7 +303,7 @@ describe("multi-turn rollout with a GPT", () => {
       const t = toRollout(r, 3);
       assert.equal(t.group, 3);
       assert.deepEqual([...t.prompt, ...t.tokens], r.ids);
-      const mask = rolloutMask(t, { eosId: vocab.eosId!, maskTruncated: false });
+      const mask = rolloutMask(t, { eosId: vocab.eosId!, maskTruncatedCompletions: false });
       assert.deepEqual(mask, r.policyMask.slice(r.promptLength));
     }
   });
