@@ -20,11 +20,14 @@ import { Rng } from "../../src/core/rng.ts";
 import { readJsonFile, writeJsonAtomic } from "../../src/io/files.ts";
 import { type BackendName, initBackend } from "../../src/model/backend.ts";
 import { EMAIL_TRAINING_FIELDS } from "../../src/recipes/email/config.ts";
-import { EMAIL_MODES, type EmailMode } from "../../src/recipes/email/rl-task.ts";
 import {
+  EMAIL_MODES,
   EMAIL_RECIPE_DEFAULTS,
+  type EmailMode,
   type EmailRunOptions,
   emailDefaults,
+} from "../../src/recipes/email/presets.ts";
+import {
   emailDemonstrations,
   emailTask,
   emailWarmStart,

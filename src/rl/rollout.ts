@@ -1,3 +1,4 @@
+import { buildMask } from "../core/loss.ts";
 import type { CompletionTokens } from "../core/metrics.ts";
 import type { GrpoBatch, Rollout } from "./types.ts";
 
@@ -8,20 +9,18 @@ export interface MaskOptions {
 }
 
 /**
- * Completion mask × tool mask × truncation mask for one rollout: tokens up to and including
- * the first eos count, anything a sampler emitted after it does not.
+ * Completion mask × tool mask × truncation mask for one rollout (core's buildMask): tokens up to
+ * and including the first eos count, anything a sampler emitted after it does not.
  */
 export function rolloutMask(r: Rollout, opts: MaskOptions): number[] {
-  const m = new Array<number>(r.tokens.length).fill(0);
-  if (opts.maskTruncatedCompletions && !r.finished) return m;
   if (r.toolMask && r.toolMask.length !== r.tokens.length) {
     throw new Error(`rollout mask: toolMask has ${r.toolMask.length} entries for ${r.tokens.length} tokens`);
   }
-  for (let t = 0; t < r.tokens.length; t++) {
-    m[t] = r.toolMask ? (r.toolMask[t] ? 1 : 0) : 1;
-    if (r.tokens[t] === opts.eosId) break;
-  }
-  return m;
+  const eos = r.tokens.indexOf(opts.eosId);
+  const completion = r.tokens.map((_, t) => (eos < 0 || t <= eos ? 1 : 0));
+  const tool = r.toolMask?.map((v) => (v ? 1 : 0));
+  const truncation = opts.maskTruncatedCompletions ? [r.finished ? 1 : 0] : undefined;
+  return buildMask([completion], tool && [tool], truncation)[0]!;
 }
 
 /**

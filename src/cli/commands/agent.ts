@@ -49,7 +49,7 @@ export function register(program: Command): void {
         await Promise.all([
           import("../../model/backend.ts"),
           import("../../rl/prepare.ts"),
-          import("../../recipes/email/run.ts"),
+          import("../../recipes/email/agent.ts"),
           import("../../recipes/email/tokenizer.ts"),
         ]);
       await initBackend(opts.backend);

@@ -105,3 +105,6 @@ export const EMAIL_RECIPE_DEFAULTS = {
 } as const;
 
 export const BASE_MODEL_DIR = "base_model";
+
+/** The inbox settings a run used, for `grpo agent` to build inboxes of the same kind. */
+export const RUN_INFO_INBOX = "inbox";

@@ -17,8 +17,6 @@ import { parseToolCall } from "./tool-call.ts";
 import { runEmailRollouts } from "./turns.ts";
 import type { Question } from "./types.ts";
 
-export { EMAIL_INBOX, EMAIL_MAX_RESULTS, EMAIL_MODEL, EMAIL_MODES, type EmailMode } from "./presets.ts";
-
 /**
  * The email-agent recipe: a small transformer over words and characters answers questions
  * about a synthetic inbox by writing tool calls (search, read, answer), one line per turn.

@@ -8,13 +8,8 @@ import { findAnswerSpan, parseDate } from "../../../src/recipes/email/answer.ts"
 import { demonstration } from "../../../src/recipes/email/demonstration.ts";
 import { EmailEpisode } from "../../../src/recipes/email/episode.ts";
 import { generateInbox } from "../../../src/recipes/email/inbox.ts";
-import {
-  EMAIL_INBOX,
-  type EmailMode,
-  type EmailTaskOptions,
-  emailRlTask,
-  firstCallReward,
-} from "../../../src/recipes/email/rl-task.ts";
+import { EMAIL_INBOX, type EmailMode } from "../../../src/recipes/email/presets.ts";
+import { type EmailTaskOptions, emailRlTask, firstCallReward } from "../../../src/recipes/email/rl-task.ts";
 import { emailDemonstrations, emailWarmStart } from "../../../src/recipes/email/run.ts";
 import { emailVocab, endOfTurnId } from "../../../src/recipes/email/tokenizer.ts";
 import { parseToolCall } from "../../../src/recipes/email/tool-call.ts";
