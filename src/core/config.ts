@@ -101,6 +101,37 @@ export const GRPO_DEFAULTS: Readonly<GrpoConfig> = Object.freeze({
   dynamicSampling: false,
 });
 
+// Every field once, in the order the CLI lists them; the Record type makes the list complete.
+const FIELDS: Record<keyof GrpoConfig, true> = {
+  maxSteps: true,
+  numGenerations: true,
+  maxCompletionLength: true,
+  learningRate: true,
+  temperature: true,
+  topP: true,
+  topK: true,
+  beta: true,
+  klEstimator: true,
+  epsilon: true,
+  epsilonHigh: true,
+  entropyCoef: true,
+  lossType: true,
+  importanceSamplingLevel: true,
+  scaleRewards: true,
+  maskTruncatedCompletions: true,
+  dynamicSampling: true,
+  numIterations: true,
+  maxGradNorm: true,
+  seed: true,
+};
+
+/** GrpoConfig's fields but `except` (those a recipe fixes itself or reads elsewhere). */
+export function grpoKeysExcept<E extends keyof GrpoConfig>(...except: E[]): Exclude<keyof GrpoConfig, E>[] {
+  return (Object.keys(FIELDS) as (keyof GrpoConfig)[]).filter(
+    (k): k is Exclude<keyof GrpoConfig, E> => !except.includes(k as E),
+  );
+}
+
 /** The upper clip range a config means: epsilonHigh, or epsilon when it is unset (as in TRL). */
 export function epsilonHighOf(cfg: Pick<GrpoConfig, "epsilon" | "epsilonHigh">): number {
   return cfg.epsilonHigh ?? cfg.epsilon;

@@ -3,7 +3,7 @@
  * defaults. Kept apart from the recipe so that registering the commands loads no tensors.
  */
 
-import { GRPO_DEFAULTS, type GrpoConfig, pickGrpo } from "../../core/config.ts";
+import { GRPO_DEFAULTS, type GrpoConfig, grpoKeysExcept, pickGrpo } from "../../core/config.ts";
 import type { GPTConfig } from "../../model/gpt.ts";
 import type { EmailTrainingConfig } from "./config.ts";
 import type { InboxOptions } from "./inbox.ts";
@@ -31,23 +31,13 @@ export const EMAIL_MODEL: Pick<GPTConfig, "dModel" | "nLayers" | "nHeads" | "con
  * The GrpoConfig knobs `grpo train email` sets beyond its environment variables (which set
  * maxSteps, learningRate, numGenerations and beta; MAX_TOKENS is the completion length).
  */
-export const EMAIL_GRPO_KEYS = [
-  "temperature",
-  "topP",
-  "topK",
-  "klEstimator",
-  "epsilon",
-  "epsilonHigh",
-  "entropyCoef",
-  "lossType",
-  "importanceSamplingLevel",
-  "scaleRewards",
-  "maskTruncatedCompletions",
-  "dynamicSampling",
-  "numIterations",
-  "maxGradNorm",
-  "seed",
-] as const satisfies readonly (keyof GrpoConfig)[];
+export const EMAIL_GRPO_KEYS = grpoKeysExcept(
+  "maxSteps",
+  "learningRate",
+  "numGenerations",
+  "beta",
+  "maxCompletionLength",
+);
 
 /** Everything `grpo train email` can set: the environment-variable settings, GrpoConfig's others, the recipe's own. */
 export interface EmailRunOptions

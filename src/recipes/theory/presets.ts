@@ -2,7 +2,7 @@
  * What `grpo train theory` needs before anything runs: its options and presets. Kept apart
  * from the recipe so that registering the command loads no tensors.
  */
-import { GRPO_DEFAULTS, type GrpoConfig, pickGrpo } from "../../core/config.ts";
+import { GRPO_DEFAULTS, type GrpoConfig, grpoKeysExcept, pickGrpo } from "../../core/config.ts";
 import type { BackendName } from "../../model/backend.ts";
 import type { GPTConfig } from "../../model/gpt.ts";
 import type { TheoryTaskOptions } from "./task.ts";
@@ -21,30 +21,10 @@ export const QUICK_GRAMMAR: TheoryTaskOptions = { minFields: 1, maxFields: 8, y6
  * The GrpoConfig knobs a theory run sets, each a flag of `grpo train theory`. The completion
  * length is not one of them: the grammar bounds it.
  */
-export const THEORY_GRPO_KEYS = [
-  "maxSteps",
-  "numGenerations",
-  "learningRate",
-  "temperature",
-  "topP",
-  "topK",
-  "beta",
-  "klEstimator",
-  "epsilon",
-  "epsilonHigh",
-  "entropyCoef",
-  "lossType",
-  "importanceSamplingLevel",
-  "scaleRewards",
-  "maskTruncatedCompletions",
-  "dynamicSampling",
-  "numIterations",
-  "maxGradNorm",
-  "seed",
-] as const satisfies readonly (keyof GrpoConfig)[];
+export const THEORY_GRPO_KEYS = grpoKeysExcept("maxCompletionLength");
 
 /** Everything `grpo train theory` can set; the CLI flags map one to one. */
-export interface TheoryRunOptions extends Pick<GrpoConfig, (typeof THEORY_GRPO_KEYS)[number]> {
+export interface TheoryRunOptions extends Omit<GrpoConfig, "maxCompletionLength"> {
   useCurriculum: boolean;
   logInterval: number;
   saveInterval: number;
