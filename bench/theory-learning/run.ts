@@ -101,7 +101,7 @@ const config = {
   saveEvery: 0,
   // Prioritised replay brings back the rare groups with a clear winner (an anomaly-free theory).
   replay: num("replay") > 0 ? { capacity: 64, perStep: num("replay") } : undefined,
-  // Sampling is cheap next to the update: sample --group-size, update on the --downsample most varied.
+  // Sampling is cheap next to the update: sample --num-generations, update on the --downsample most varied.
   downsample: num("downsample") > 0 ? num("downsample") : undefined,
 };
 const trainer = new GrpoTrainer(model, {

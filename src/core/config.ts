@@ -62,7 +62,7 @@ export interface GrpoConfig {
   epsilon: number;
   /** The clip range above 1; unset: epsilon. DAPO's clip-higher uses 0.28. TRL: unset. */
   epsilonHigh?: number;
-  /** α, weight of the entropy bonus −α·H: keeps a small policy from collapsing (PPO). TRL: none. */
+  /** α, weight of the entropy bonus −α·H: keeps the policy exploring rather than collapsing onto one answer (PPO). TRL: none. */
   entropyCoef: number;
   /**
    * Aggregation of the token losses: grpo (mean of per-sequence means, DeepSeekMath), bnpo,
