@@ -10,8 +10,9 @@
  */
 import { parseArgs } from "node:util";
 import { initBackend } from "../../src/model/backend.ts";
+import { EMAIL_RECIPE_DEFAULTS, emailDefaults } from "../../src/recipes/email/presets.ts";
+import { emailTask } from "../../src/recipes/email/run.ts";
 import { loadPolicy } from "../../src/rl/checkpoint.ts";
-import { EMAIL_RECIPE_DEFAULTS, emailDefaults, emailTask } from "../../src/rl/recipes/email-run.ts";
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,

@@ -17,14 +17,17 @@ import { existsSync, rmSync } from "node:fs";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { Rng } from "../../src/core/rng.ts";
-import { EMAIL_TRAINING_FIELDS } from "../../src/envs/email/config.ts";
 import { readJsonFile, writeJsonAtomic } from "../../src/io/files.ts";
 import { type BackendName, initBackend } from "../../src/model/backend.ts";
-import { EMAIL_MODES, type EmailMode } from "../../src/rl/recipes/email.ts";
+import { EMAIL_TRAINING_FIELDS } from "../../src/recipes/email/config.ts";
 import {
+  EMAIL_MODES,
   EMAIL_RECIPE_DEFAULTS,
+  type EmailMode,
   type EmailRunOptions,
   emailDefaults,
+} from "../../src/recipes/email/presets.ts";
+import {
   emailDemonstrations,
   emailTask,
   emailWarmStart,
@@ -32,8 +35,8 @@ import {
   prepareEmailTrainer,
   saveBaseModel,
   stepLine,
-} from "../../src/rl/recipes/email-run.ts";
-import { loadStartingModel } from "../../src/rl/recipes/prepare.ts";
+} from "../../src/recipes/email/run.ts";
+import { loadStartingModel } from "../../src/rl/prepare.ts";
 
 const { values } = parseArgs({
   options: {

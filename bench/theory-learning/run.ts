@@ -4,11 +4,11 @@
  * Prints the curve and writes training_stats.json (plus history.jsonl) to --output-dir.
  *
  *   node --import tsx bench/theory-learning/run.ts [--minutes 15] [--max-steps N] [--backend wasm|cpu]
- *        [--learning-rate 5e-4] [--group-size 256] [--downsample 64] [--sft-steps 400] [--seed 1]
+ *        [--learning-rate 5e-4] [--num-generations 256] [--downsample 64] [--sft-steps 400] [--seed 1]
  *        [--replay 2] [--no-curriculum] [--partial-credit 0] [--temperature 1] [--entropy-coef 0.01]
- *        [--kl-coef 0.01] [--measure-every 25] [--output-dir outputs/grpo_theory_bench]
+ *        [--beta 0.01] [--measure-every 25] [--output-dir outputs/grpo_theory_bench]
  * The defaults are the measured configuration of bench/README.md; --downsample 0 and --replay 0
- * turn those off.
+ * turn those off. --group-size and --kl-coef, the flags' earlier names, still work.
  */
 
 import { rmSync } from "node:fs";
@@ -18,14 +18,15 @@ import { parseArgs } from "node:util";
 import { Rng } from "../../src/core/rng.ts";
 import { writeJsonAtomic } from "../../src/io/files.ts";
 import { type BackendName, initBackend } from "../../src/model/backend.ts";
-import { QUICK_GRAMMAR, theoryRlTask } from "../../src/rl/recipes/theory.ts";
+import { QUICK_GRAMMAR } from "../../src/recipes/theory/presets.ts";
+import { theoryRlTask } from "../../src/recipes/theory/rl-task.ts";
 import {
   measureTheories,
   newTheoryModel,
   QUICK_THEORY_RUN,
   trainerConfigFor,
   warmStart,
-} from "../../src/rl/recipes/theory-run.ts";
+} from "../../src/recipes/theory/run.ts";
 import { GrpoTrainer } from "../../src/rl/trainer.ts";
 
 const { values } = parseArgs({
@@ -34,7 +35,8 @@ const { values } = parseArgs({
     "max-steps": { type: "string", default: "100000" },
     backend: { type: "string", default: "wasm" },
     "learning-rate": { type: "string", default: "5e-4" },
-    "group-size": { type: "string", default: "256" },
+    "num-generations": { type: "string", default: "256" },
+    "group-size": { type: "string" },
     "sft-steps": { type: "string", default: "400" },
     "measure-every": { type: "string", default: "25" },
     samples: { type: "string", default: "512" },
@@ -45,10 +47,14 @@ const { values } = parseArgs({
     "partial-credit": { type: "string", default: "0" },
     temperature: { type: "string", default: "1" },
     "entropy-coef": { type: "string", default: "0.01" },
-    "kl-coef": { type: "string", default: "0.01" },
+    beta: { type: "string", default: "0.01" },
+    "kl-coef": { type: "string" },
     "output-dir": { type: "string", default: "outputs/grpo_theory_bench" },
   },
 });
+// The earlier names of two flags, still read when given.
+if (values["group-size"] !== undefined) values["num-generations"] = values["group-size"];
+if (values["kl-coef"] !== undefined) values.beta = values["kl-coef"];
 const num = (k: keyof typeof values) => {
   const v = Number(values[k]);
   if (!Number.isFinite(v)) throw new Error(`--${k}: not a number: ${values[k]}`);
@@ -83,10 +89,10 @@ const config = {
       ...QUICK_THEORY_RUN,
       seed,
       learningRate: num("learning-rate"),
-      groupSize: num("group-size"),
+      numGenerations: num("num-generations"),
       temperature: num("temperature"),
       entropyCoef: num("entropy-coef"),
-      klCoef: num("kl-coef"),
+      beta: num("beta"),
       useCurriculum: values["no-curriculum"] !== true,
     },
     task,
@@ -95,7 +101,7 @@ const config = {
   saveEvery: 0,
   // Prioritised replay brings back the rare groups with a clear winner (an anomaly-free theory).
   replay: num("replay") > 0 ? { capacity: 64, perStep: num("replay") } : undefined,
-  // Sampling is cheap next to the update: sample --group-size, update on the --downsample most varied.
+  // Sampling is cheap next to the update: sample --num-generations, update on the --downsample most varied.
   downsample: num("downsample") > 0 ? num("downsample") : undefined,
 };
 const trainer = new GrpoTrainer(model, {

@@ -3,7 +3,9 @@
  * See docs/algorithm.md for the equations.
  */
 
-export type ScaleRewards = "group" | "batch" | "none";
+import { GRPO_DEFAULTS, type ScaleRewards } from "./config.ts";
+
+export type { ScaleRewards } from "./config.ts";
 
 /** Added to σ before dividing, so a near-constant group does not blow advantages up. */
 export const ADVANTAGE_EPS = 1e-4;
@@ -59,7 +61,7 @@ export function computeAdvantages(
   rewardsByGroup: readonly (readonly number[])[],
   opts: AdvantageOptions = {},
 ): AdvantageResult {
-  const scale = opts.scaleRewards ?? "group";
+  const scale = opts.scaleRewards ?? GRPO_DEFAULTS.scaleRewards;
   const eps = opts.eps ?? ADVANTAGE_EPS;
   const tol = opts.zeroStdTol ?? ZERO_STD_TOL;
   if (scale !== "group" && scale !== "batch" && scale !== "none") {

@@ -7,26 +7,65 @@
  * Positions where the mask is 0 are never read, so padding may hold anything (NaN, −Infinity).
  */
 
-export type LossType = "grpo" | "bnpo" | "dr_grpo" | "dapo";
-export type KlEstimator = "k1" | "k2" | "k3";
+import {
+  epsilonHighOf,
+  GRPO_DEFAULTS,
+  type GrpoConfig,
+  type ImportanceSamplingLevel,
+  type KlEstimator,
+  type LossType,
+} from "./config.ts";
 
-export interface PolicyLossConfig {
-  /** Lower clip range: ρ is clipped at 1 − epsLow. Default 0.2. */
-  epsLow?: number;
-  /** Upper clip range: ρ is clipped at 1 + epsHigh. Default 0.2 (DAPO's clip-higher uses 0.28). */
-  epsHigh?: number;
-  /** Weight of the KL term. Default 0; when > 0, `refLogp` is required. */
-  beta?: number;
-  klEstimator?: KlEstimator;
-  /** Weight α of the entropy bonus −α·H. Default 0; when ≠ 0, `entropy` is required. */
-  entropyCoef?: number;
-  lossType?: LossType;
-  /** "token": one ratio per token (GRPO); "sequence": GSPO's length-normalised sequence ratio. */
-  importanceSampling?: "token" | "sequence";
-  /** dr_grpo's fixed length; defaults to the widest row of the batch. */
+export type { ImportanceSamplingLevel, KlEstimator, LossType } from "./config.ts";
+
+/** The loss's part of GrpoConfig (same names); what is left out takes GRPO_DEFAULTS' value. */
+export type PolicyLossConfig = Partial<
+  Pick<
+    GrpoConfig,
+    | "epsilon"
+    | "epsilonHigh"
+    | "beta"
+    | "klEstimator"
+    | "entropyCoef"
+    | "lossType"
+    | "importanceSamplingLevel"
+  >
+> & {
+  /**
+   * dr_grpo's fixed length. A trainer passes its maxCompletionLength; the loss on its own knows no
+   * limit and takes the widest row of the batch.
+   */
   maxCompletionLength?: number;
   /** dapo's normaliser; defaults to the active tokens of this batch. */
   activeTokensInAccumulatedBatch?: number;
+};
+
+/** A PolicyLossConfig with every default filled in; the tensor loss takes the same. */
+export interface ResolvedLossConfig {
+  epsilon: number;
+  epsilonHigh: number;
+  /** 0 skips the reference entirely. */
+  beta: number;
+  klEstimator: KlEstimator;
+  entropyCoef: number;
+  lossType: LossType;
+  importanceSamplingLevel: ImportanceSamplingLevel;
+  maxCompletionLength?: number;
+}
+
+/** Fills in GRPO_DEFAULTS, so the array loss and the tensor loss read one set of defaults. */
+export function resolveLossConfig(cfg: PolicyLossConfig = {}): ResolvedLossConfig {
+  const epsilon = cfg.epsilon ?? GRPO_DEFAULTS.epsilon;
+  return {
+    epsilon,
+    epsilonHigh: epsilonHighOf({ epsilon, epsilonHigh: cfg.epsilonHigh }),
+    beta: cfg.beta ?? GRPO_DEFAULTS.beta,
+    klEstimator: cfg.klEstimator ?? GRPO_DEFAULTS.klEstimator,
+    entropyCoef: cfg.entropyCoef ?? GRPO_DEFAULTS.entropyCoef,
+    lossType: cfg.lossType ?? GRPO_DEFAULTS.lossType,
+    importanceSamplingLevel: cfg.importanceSamplingLevel ?? GRPO_DEFAULTS.importanceSamplingLevel,
+    maxCompletionLength: cfg.maxCompletionLength,
+  };
 }
 
 /** One row per completion, one column per completion token; all arrays share that shape. */
@@ -52,9 +91,9 @@ export interface PolicyLossResult {
   kl: number;
   /** Mean entropy over active tokens (0 without `entropy`). */
   entropy: number;
-  /** Fraction of active tokens with ρ < 1 − epsLow and A < 0. */
+  /** Fraction of active tokens with ρ < 1 − epsilon and A < 0. */
   clipRatioLow: number;
-  /** Fraction of active tokens with ρ > 1 + epsHigh and A > 0. */
+  /** Fraction of active tokens with ρ > 1 + epsilonHigh and A > 0. */
   clipRatioHigh: number;
   /**
    * d loss / d logp[i][t], analytic (0 on masked positions). Covers the surrogate and the KL term;
@@ -268,21 +307,23 @@ function clippedSurrogate(
 }
 
 export function policyLoss(batch: SequenceBatch, cfg: PolicyLossConfig = {}): PolicyLossResult {
-  const epsLow = cfg.epsLow ?? 0.2;
-  const epsHigh = cfg.epsHigh ?? 0.2;
-  const beta = cfg.beta ?? 0;
-  const kind = cfg.klEstimator ?? "k3";
-  const alpha = cfg.entropyCoef ?? 0;
-  const lossType = cfg.lossType ?? "grpo";
-  const sampling = cfg.importanceSampling ?? "token";
+  const {
+    epsilon: epsLow,
+    epsilonHigh: epsHigh,
+    beta,
+    klEstimator: kind,
+    entropyCoef: alpha,
+    lossType,
+    importanceSamplingLevel: sampling,
+  } = resolveLossConfig(cfg);
   if (!(epsLow >= 0) || !(epsHigh >= 0))
-    throw new RangeError(`epsLow/epsHigh: must be ≥ 0, got ${epsLow}, ${epsHigh}`);
+    throw new RangeError(`epsilon/epsilonHigh: must be ≥ 0, got ${epsLow}, ${epsHigh}`);
   if (!Number.isFinite(beta) || beta < 0)
     throw new RangeError(`beta: must be a finite number ≥ 0, got ${beta}`);
   if (!Number.isFinite(alpha)) throw new RangeError(`entropyCoef: must be finite, got ${alpha}`);
   if (sampling !== "token" && sampling !== "sequence") {
     throw new RangeError(
-      `importanceSampling: expected "token" or "sequence", got ${JSON.stringify(sampling)}`,
+      `importanceSamplingLevel: expected "token" or "sequence", got ${JSON.stringify(sampling)}`,
     );
   }
   klEstimate(0, 0, kind); // validates the estimator name up front

@@ -1,17 +1,6 @@
 import * as tf from "@tensorflow/tfjs-core";
 import { type GrpoLossConfig, grpoLossTensors, stopGradient } from "./loss.ts";
-import type { PolicyModel } from "./types.ts";
-
-/** One GRPO batch in plain arrays: every row is prompt (length promptLength) + completion. */
-export interface GrpoBatch {
-  /** [B, promptLength + completionLength], padded after the completion (pad id irrelevant: masked). */
-  ids: number[][];
-  promptLength: number;
-  /** [B, completionLength]: completion × tool × truncation mask. */
-  mask: number[][];
-  /** one advantage per row. */
-  advantages: number[];
-}
+import type { GrpoBatch, PolicyModel } from "./types.ts";
 
 export interface UpdateConfig {
   loss: GrpoLossConfig;

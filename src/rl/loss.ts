@@ -1,6 +1,6 @@
 import * as tf from "@tensorflow/tfjs-core";
 import "../model/gradients.ts";
-import type { KlEstimator, LossType, PolicyLossConfig } from "../core/loss.ts";
+import type { KlEstimator, ResolvedLossConfig } from "../core/loss.ts";
 
 /**
  * The GRPO objective on tensors. It mirrors the plain-array reference in `src/core/loss.ts`
@@ -8,36 +8,9 @@ import type { KlEstimator, LossType, PolicyLossConfig } from "../core/loss.ts";
  * one readable definition and one fast one.
  */
 
-export type { KlEstimator, LossType, PolicyLossConfig } from "../core/loss.ts";
-
-/** Every option resolved; the defaults are core's (`policyLoss`), so both read a config alike. */
-export interface GrpoLossConfig {
-  epsLow: number;
-  epsHigh: number;
-  /** KL weight β; 0 skips the reference entirely. */
-  beta: number;
-  klEstimator: KlEstimator;
-  /** α of the entropy bonus −α·H. */
-  entropyCoef: number;
-  lossType: LossType;
-  /** "sequence" is GSPO: one length-normalised ratio per completion. */
-  importanceSampling: "token" | "sequence";
-  /** Normaliser of `dr_grpo` (a constant, so long and short completions weigh alike per token); default: the batch width. */
-  maxCompletionLength?: number;
-}
-
-export function resolveLossConfig(cfg: PolicyLossConfig = {}): GrpoLossConfig {
-  return {
-    epsLow: cfg.epsLow ?? 0.2,
-    epsHigh: cfg.epsHigh ?? 0.2,
-    beta: cfg.beta ?? 0,
-    klEstimator: cfg.klEstimator ?? "k3",
-    entropyCoef: cfg.entropyCoef ?? 0,
-    lossType: cfg.lossType ?? "grpo",
-    importanceSampling: cfg.importanceSampling ?? "token",
-    maxCompletionLength: cfg.maxCompletionLength,
-  };
-}
+/** Every option resolved, by core's resolveLossConfig: both losses read one set of defaults. */
+export type GrpoLossConfig = ResolvedLossConfig;
+export { resolveLossConfig } from "../core/loss.ts";
 
 export interface GrpoLossInputs {
   /** log π_θ of each completion token, [B, T]; the tensor gradients flow through. */
@@ -144,7 +117,7 @@ export function grpoLossTensors(inp: GrpoLossInputs, cfg: GrpoLossConfig): GrpoL
   const clean = (t: tf.Tensor2D) => tf.where(on, t, zeros) as tf.Tensor2D;
   const logRatio = clean(tf.sub(logp, oldLogp) as tf.Tensor2D);
   let ratio: tf.Tensor2D;
-  if (cfg.importanceSampling === "sequence") {
+  if (cfg.importanceSamplingLevel === "sequence") {
     const seqLogRatio = tf.div(tf.sum(logRatio, 1), tf.maximum(tokensPerRow, 1));
     ratio = tf.tile(tf.expandDims(tf.exp(seqLogRatio), 1), [1, T]) as tf.Tensor2D;
   } else {
@@ -152,7 +125,7 @@ export function grpoLossTensors(inp: GrpoLossInputs, cfg: GrpoLossConfig): GrpoL
   }
   const adv = tf.expandDims(inp.advantages, 1) as tf.Tensor2D;
   const unclipped = tf.mul(ratio, adv);
-  const clipped = tf.mul(tf.clipByValue(ratio, 1 - cfg.epsLow, 1 + cfg.epsHigh), adv);
+  const clipped = tf.mul(tf.clipByValue(ratio, 1 - cfg.epsilon, 1 + cfg.epsilonHigh), adv);
   const surrogate = tf.neg(tf.minimum(unclipped, clipped)) as tf.Tensor2D;
 
   let perToken: tf.Tensor2D = surrogate;
@@ -170,8 +143,8 @@ export function grpoLossTensors(inp: GrpoLossInputs, cfg: GrpoLossConfig): GrpoL
     if (cfg.entropyCoef !== 0) perToken = tf.sub(perToken, tf.mul(cfg.entropyCoef, ent));
   }
 
-  const lowClipped = tf.logicalAnd(tf.less(ratio, 1 - cfg.epsLow), tf.less(adv, 0));
-  const highClipped = tf.logicalAnd(tf.greater(ratio, 1 + cfg.epsHigh), tf.greater(adv, 0));
+  const lowClipped = tf.logicalAnd(tf.less(ratio, 1 - cfg.epsilon), tf.less(adv, 0));
+  const highClipped = tf.logicalAnd(tf.greater(ratio, 1 + cfg.epsilonHigh), tf.greater(adv, 0));
   const share = (b: tf.Tensor) =>
     tf.div(tf.sum(tf.mul(tf.cast(b, "float32"), mask)), activeTokens) as tf.Scalar;
 

@@ -1,7 +1,7 @@
 /**
- * Multi-turn tool-use rollouts: the policy writes one line (a tool call), the episode runs it,
- * the tool's text is appended to the context as tokens the policy never trained on, and so on
- * until the episode is done or a limit is reached.
+ * Multi-turn tool-use rollouts over any environment that implements `Episode`: the policy writes
+ * a turn (up to its stop token), the episode runs it, the context it answers with is appended as
+ * tokens the policy never trained on, and so on until the episode is done or a limit is reached.
  *
  * Each turn re-samples from the whole context, so the sequence a rollout returns is exactly
  * what a full forward pass sees later; the logprobs recorded while sampling are then comparable
@@ -11,20 +11,56 @@
  * call (the sampler left-pads, and a row's result does not depend on its batch-mates).
  */
 import type { Rng } from "../core/rng.ts";
-import { EmailEpisode, type EpisodeOptions, type EpisodeStats } from "../envs/email/episode.ts";
-import { formatToolResult } from "../envs/email/prompt.ts";
-import { computeReward } from "../envs/email/reward.ts";
-import { decodeTurn, emailVocab } from "../envs/email/tokenizer.ts";
 import { GPT } from "../model/gpt.ts";
 import { sample } from "../model/sampler.ts";
-import type { Vocab } from "../model/tokenizer.ts";
-import type { Rollout } from "./rollout.ts";
+import type { Rollout } from "./types.ts";
+
+/**
+ * A tool-using environment as the rollout sees it: it takes the text of each policy turn and
+ * answers with the context that follows it (a tool result, already formatted as the policy is
+ * to read it), or ends the episode with a reward. `S` is what the environment reports about a
+ * finished episode, handed back in the rollout's stats.
+ */
+export interface Episode<S = unknown> {
+  /** The text before the first policy turn, exactly as it goes into the context. */
+  readonly prompt: string;
+  /** Policy turns taken so far; a fresh episode has none. */
+  readonly turns: number;
+  readonly done: boolean;
+  /** Whether the environment ended the episode with its task solved. */
+  readonly solved: boolean;
+  /** Runs one policy turn (its text without the stop token); `tokens` is what the turn cost. */
+  step(turn: string, info: { tokens: number }): EpisodeStep;
+  /**
+   * The reward of an episode the rollout ends before the environment does: the context is full
+   * ("context_full"), or the policy wrote eos while the environment still expected a turn ("eos").
+   */
+  cutShort(reason: CutShort): number;
+  stats(): S;
+}
+
+export type EpisodeStep = { done: true; reward: number } | { done: false; context: string };
+export type CutShort = "context_full" | "eos";
+
+/** The limits a rollout gives each episode it makes, so that the episode can score them. */
+export interface EpisodeLimits {
+  maxTurns: number;
+  maxTokens: number;
+}
+
+/** Text to token ids and back; the policy's vocabulary. */
+export interface TextCodec {
+  encode(text: string): number[];
+  decode(ids: readonly number[]): string;
+}
 
 /** What a turn generator receives: one context per active episode. */
 export interface TurnRequest {
   /** Per context, the most tokens it may generate this turn (always ≥ 1). */
   maxNewTokens: number[];
   temperature: number;
+  topP?: number;
+  topK?: number;
   stopTokenId: number;
   rng: Rng;
 }
@@ -44,22 +80,25 @@ export interface MultiTurnOptions {
   /** Policy tokens per episode (tool results do not count); the episode ends past it. */
   maxTokens: number;
   temperature: number;
+  topP?: number;
+  topK?: number;
   rng: Rng;
-  /** End-of-turn id; the newline of the email vocabulary (see endOfTurnId). */
+  /** Ends a turn when the policy writes it; a turn cut before it gets one, so the context starts afresh. */
   stopTokenId: number;
   /**
-   * Ends the whole rollout when the policy writes it (default: the vocabulary's eos). The
-   * trainer's mask stops at the first eos, so nothing may follow one in a rollout.
+   * Ends the whole rollout when the policy writes it. The trainer's mask stops at the first eos,
+   * so nothing may follow one in a rollout.
    */
-  eosId?: number;
+  eosId: number;
   /** Tokens one turn may use; defaults to the remaining budget. */
   maxTurnTokens?: number;
   /** Longest context a rollout may build; defaults to the model's contextLength, else unlimited. */
   contextLength?: number;
-  vocab?: Vocab;
+  /** Encodes the prompt and the contexts, decodes the policy's turns. */
+  codec: TextCodec;
 }
 
-export interface MultiTurnStats {
+export interface MultiTurnStats<S = unknown> {
   turns: number;
   promptTokens: number;
   policyTokens: number;
@@ -68,10 +107,11 @@ export interface MultiTurnStats {
   truncated: boolean;
   /** True when the policy wrote eos before the episode was over; the reward is then out_of_turns'. */
   stoppedByEos: boolean;
-  episode: EpisodeStats;
+  /** What the environment reports about the episode. */
+  episode: S;
 }
 
-export interface MultiTurnRollout {
+export interface MultiTurnRollout<S = unknown> {
   /** Prompt, then every policy turn and tool result in order. */
   ids: number[];
   /** 1 on tokens the policy generated, 0 on the prompt, tool results and separators. */
@@ -81,11 +121,11 @@ export interface MultiTurnRollout {
   promptLength: number;
   reward: number;
   success: boolean;
-  stats: MultiTurnStats;
+  stats: MultiTurnStats<S>;
 }
 
 /** Makes episode i of a group; the rollout's limits are passed on so the episode scores them. */
-export type EpisodeFactory = (index: number, limits: EpisodeOptions) => EmailEpisode;
+export type EpisodeFactory<S = unknown> = (index: number, limits: EpisodeLimits) => Episode<S>;
 
 /** Samples with the KV-cached sampler; contexts of unequal length share one batch. */
 export function gptTurnPolicy(model: GPT): TurnPolicy {
@@ -95,6 +135,8 @@ export function gptTurnPolicy(model: GPT): TurnPolicy {
     const out = sample(model, contexts, {
       maxNewTokens: maxNew,
       temperature: req.temperature,
+      topP: req.topP,
+      topK: req.topK,
       eosId: req.stopTokenId,
       rng: req.rng,
     });
@@ -105,8 +147,8 @@ export function gptTurnPolicy(model: GPT): TurnPolicy {
   };
 }
 
-interface Running {
-  episode: EmailEpisode;
+interface Running<S> {
+  episode: Episode<S>;
   ids: number[];
   mask: number[];
   logprobs: number[];
@@ -133,7 +175,7 @@ function validateOptions(opts: MultiTurnOptions, contextLength: number): void {
     throw new Error(`multi-turn rollout: contextLength must be ≥ 2, got ${contextLength}`);
 }
 
-function append(r: Running, ids: readonly number[], mask: number, logprobs?: readonly number[]): void {
+function append<S>(r: Running<S>, ids: readonly number[], mask: number, logprobs?: readonly number[]): void {
   ids.forEach((id, i) => {
     r.ids.push(id);
     r.mask.push(mask);
@@ -141,47 +183,34 @@ function append(r: Running, ids: readonly number[], mask: number, logprobs?: rea
   });
 }
 
-/** Scores an episode that ended before the environment ended it. */
-function earlyEndReward(episode: EmailEpisode, kind: "out_of_budget" | "out_of_turns"): number {
-  return computeReward({
-    outcome: { kind },
-    expected: episode.question,
-    turns: episode.turns,
-    maxTurns: episode.maxTurns,
-    foundSource: episode.foundSource,
-    readSource: episode.readSource,
-  }).reward;
-}
-
 /** Runs G = `count` episodes to the end, batching each turn over the unfinished ones. */
-export function runMultiTurnRollouts(
+export function runMultiTurnRollouts<S>(
   policy: GPT | TurnPolicy,
-  episodeFactory: EpisodeFactory,
+  episodeFactory: EpisodeFactory<S>,
   count: number,
   opts: MultiTurnOptions,
-): MultiTurnRollout[] {
+): MultiTurnRollout<S>[] {
   const generate = policy instanceof GPT ? gptTurnPolicy(policy) : policy;
   const contextLength =
     opts.contextLength ?? (policy instanceof GPT ? policy.config.contextLength : Number.POSITIVE_INFINITY);
   validateOptions(opts, contextLength);
   if (!Number.isInteger(count) || count < 1)
     throw new Error(`multi-turn rollout: count must be a positive integer, got ${count}`);
-  const vocab = opts.vocab ?? emailVocab();
-  const encode = (text: string) => vocab.encode(text);
+  const encode = (text: string) => opts.codec.encode(text);
   const separator = [opts.stopTokenId];
-  const eosId = opts.eosId ?? vocab.eosId;
+  const eosId = opts.eosId;
 
-  const runs: Running[] = [];
+  const runs: Running<S>[] = [];
   for (let i = 0; i < count; i++) {
     const episode = episodeFactory(i, { maxTurns: opts.maxTurns, maxTokens: opts.maxTokens });
-    if (!(episode instanceof EmailEpisode) || episode.done || episode.turns > 0)
+    if (typeof episode?.step !== "function" || episode.done || episode.turns > 0)
       throw new Error(`multi-turn rollout: episode factory returned a used or invalid episode at index ${i}`);
-    const prompt = encode(`${episode.prompt.trimEnd()}\n`);
+    const prompt = encode(episode.prompt);
     if (prompt.length >= contextLength)
       throw new Error(
         `multi-turn rollout: prompt of episode ${i} has ${prompt.length} tokens, contextLength is ${contextLength}`,
       );
-    const r: Running = {
+    const r: Running<S> = {
       episode,
       ids: [],
       mask: [],
@@ -208,7 +237,7 @@ export function runMultiTurnRollouts(
       return Math.min(budget, contextLength - r.ids.length);
     });
     // A context with no room left cannot take another turn: the episode ends here.
-    const turning: Running[] = [];
+    const turning: Running<S>[] = [];
     const turnLimits: number[] = [];
     active.forEach((r, i) => {
       if (limits[i]! >= 1) {
@@ -216,7 +245,7 @@ export function runMultiTurnRollouts(
         turnLimits.push(limits[i]!);
       } else {
         r.truncated = true;
-        r.reward = earlyEndReward(r.episode, "out_of_budget");
+        r.reward = r.episode.cutShort("context_full");
       }
     });
     if (turning.length === 0) continue;
@@ -225,6 +254,8 @@ export function runMultiTurnRollouts(
       {
         maxNewTokens: turnLimits,
         temperature: opts.temperature,
+        topP: opts.topP,
+        topK: opts.topK,
         stopTokenId: opts.stopTokenId,
         rng: opts.rng,
       },
@@ -247,25 +278,26 @@ export function runMultiTurnRollouts(
         );
       append(r, tokens, 1, logprobs);
       r.policyTokens += tokens.length;
-      const text = decodeTurn(eos ? tokens.slice(0, -1) : tokens, vocab);
+      // The turn's text stops before its stop token (or eos), which are not part of what it says.
+      const text = opts.codec.decode(stop < 0 ? tokens : tokens.slice(0, -1));
       const step = r.episode.step(text, { tokens: tokens.length });
       if (step.done) {
-        r.reward = step.reward ?? r.episode.finalReward();
+        r.reward = step.reward;
         return;
       }
       if (eos) {
         r.stoppedByEos = true;
-        r.reward = earlyEndReward(r.episode, "out_of_turns");
+        r.reward = r.episode.cutShort("eos");
         return;
       }
-      // A turn cut before its newline still needs one, so the tool result starts on its own line.
+      // A turn cut before its stop token still needs one, so the tool result starts afresh.
       if (stop < 0) append(r, separator, 0);
-      const tool = encode(`${formatToolResult(step.toolResult ?? "")}\n`);
+      const tool = encode(step.context);
       append(r, tool, 0);
       r.toolTokens += tool.length;
       if (r.ids.length >= contextLength) {
         r.truncated = true;
-        r.reward = earlyEndReward(r.episode, "out_of_budget");
+        r.reward = r.episode.cutShort("context_full");
       }
     });
   }
@@ -278,7 +310,7 @@ export function runMultiTurnRollouts(
       logprobs: r.logprobs,
       promptLength: r.promptLength,
       reward: r.reward!,
-      success: r.episode.done && stats.verdict === "correct",
+      success: r.episode.solved,
       stats: {
         turns: r.episode.turns,
         promptTokens: r.promptLength,
@@ -293,11 +325,11 @@ export function runMultiTurnRollouts(
 }
 
 /** One episode; see runMultiTurnRollouts. */
-export function runMultiTurnRollout(
+export function runMultiTurnRollout<S>(
   policy: GPT | TurnPolicy,
-  episodeFactory: EpisodeFactory,
+  episodeFactory: EpisodeFactory<S>,
   opts: MultiTurnOptions,
-): MultiTurnRollout {
+): MultiTurnRollout<S> {
   return runMultiTurnRollouts(policy, episodeFactory, 1, opts)[0]!;
 }
 

@@ -1,41 +1,26 @@
-import type { GrpoBatch } from "./grpo-step.ts";
-
-/** One sampled completion with what the trainer needs to learn from it. */
-export interface Rollout {
-  /** which prompt group the completion belongs to. */
-  group: number;
-  prompt: number[];
-  /** generated ids, without the prompt. */
-  tokens: number[];
-  /** false when the completion hit the length limit before eos. */
-  finished: boolean;
-  /** per generated token, 0 for tokens written by the environment (tool output): context, never trained. */
-  toolMask?: number[];
-  reward: number;
-  success: boolean;
-}
+import { buildMask } from "../core/loss.ts";
+import type { CompletionTokens } from "../core/metrics.ts";
+import type { GrpoBatch, Rollout } from "./types.ts";
 
 export interface MaskOptions {
   eosId: number;
   /** drop completions cut by the length limit from the loss (their reward says little). */
-  maskTruncated: boolean;
+  maskTruncatedCompletions: boolean;
 }
 
 /**
- * Completion mask × tool mask × truncation mask for one rollout: tokens up to and including
- * the first eos count, anything a sampler emitted after it does not.
+ * Completion mask × tool mask × truncation mask for one rollout (core's buildMask): tokens up to
+ * and including the first eos count, anything a sampler emitted after it does not.
  */
 export function rolloutMask(r: Rollout, opts: MaskOptions): number[] {
-  const m = new Array<number>(r.tokens.length).fill(0);
-  if (opts.maskTruncated && !r.finished) return m;
   if (r.toolMask && r.toolMask.length !== r.tokens.length) {
     throw new Error(`rollout mask: toolMask has ${r.toolMask.length} entries for ${r.tokens.length} tokens`);
   }
-  for (let t = 0; t < r.tokens.length; t++) {
-    m[t] = r.toolMask ? (r.toolMask[t] ? 1 : 0) : 1;
-    if (r.tokens[t] === opts.eosId) break;
-  }
-  return m;
+  const eos = r.tokens.indexOf(opts.eosId);
+  const completion = r.tokens.map((_, t) => (eos < 0 || t <= eos ? 1 : 0));
+  const tool = r.toolMask?.map((v) => (v ? 1 : 0));
+  const truncation = opts.maskTruncatedCompletions ? [r.finished ? 1 : 0] : undefined;
+  return buildMask([completion], tool && [tool], truncation)[0]!;
 }
 
 /**
@@ -80,5 +65,17 @@ export function completionStats(batch: GrpoBatch, rollouts: Rollout[]) {
     meanLength: lengths.reduce((a, b) => a + b, 0) / Math.max(1, lengths.length),
     clippedRatio: rollouts.filter((r) => !r.finished).length / Math.max(1, rollouts.length),
     trainableTokensRatio: totalSlots > 0 ? trained / totalSlots : 0,
+  };
+}
+
+/**
+ * What the completion metrics count of one rollout (core/metrics.ts completionMetrics): its tokens
+ * after the prompt, those the loss mask trains, and whether a length limit cut it.
+ */
+export function rolloutTokens(r: Rollout, opts: MaskOptions): CompletionTokens {
+  return {
+    tokens: r.tokens.length,
+    trainable: rolloutMask(r, opts).reduce((a, b) => a + b, 0),
+    truncated: !r.finished,
   };
 }

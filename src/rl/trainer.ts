@@ -2,9 +2,10 @@ import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import * as tf from "@tensorflow/tfjs-core";
 import { z } from "zod";
-import { computeAdvantages, type ScaleRewards } from "../core/advantages.ts";
-import type { PolicyLossConfig } from "../core/loss.ts";
-import { METRICS } from "../core/metrics.ts";
+import { computeAdvantages, dynamicSamplingFilter } from "../core/advantages.ts";
+import { GRPO_DEFAULTS, type GrpoConfig } from "../core/config.ts";
+import { resolveLossConfig } from "../core/loss.ts";
+import { completionMetrics, METRICS } from "../core/metrics.ts";
 import { Rng } from "../core/rng.ts";
 import { appendJsonl, readJsonChecked, readJsonl, writeFileAtomic, writeJsonAtomic } from "../io/files.ts";
 import type { GPT } from "../model/gpt.ts";
@@ -22,26 +23,20 @@ import {
 import { Curriculum, type CurriculumConfig } from "./curriculum.ts";
 import { maxVarianceSubset } from "./downsample.ts";
 import { grpoUpdate } from "./grpo-step.ts";
-import { resolveLossConfig } from "./loss.ts";
 import { ReplayBuffer, type ReplayGroup } from "./replay.ts";
-import { buildBatch, completionStats, type Rollout } from "./rollout.ts";
-import type { RewardResult, RlTask, SampleFn } from "./types.ts";
+import { buildBatch, rolloutTokens } from "./rollout.ts";
+import type { RewardResult, RlTask, Rollout, SampleFn } from "./types.ts";
 
-export interface TrainerConfig {
-  /** G: completions sampled per prompt. */
-  groupSize: number;
-  /** prompts per step; the batch holds promptsPerStep·G completions. */
+/**
+ * GrpoConfig (core/config.ts: the knobs of GRPO, TRL's names) plus what this trainer adds
+ * around them: prompts per step, evaluation, checkpoints, curriculum, replay, down-sampling.
+ */
+export interface TrainerConfig extends GrpoConfig {
+  /**
+   * Prompts per step; the batch holds promptsPerStep·numGenerations completions. (TRL's
+   * per_device_train_batch_size counts completions instead.)
+   */
   promptsPerStep: number;
-  maxNewTokens: number;
-  temperature: number;
-  learningRate: number;
-  /** global gradient-norm clip; ≤ 0 disables it. */
-  maxGradNorm: number;
-  /** μ: optimisation passes per sampled batch. */
-  iterations: number;
-  loss: PolicyLossConfig;
-  scaleRewards: ScaleRewards;
-  maskTruncated: boolean;
   /** evaluate every N steps (0: only at the end). */
   evalEvery: number;
   /** completions sampled per held-out prompt at evaluation. */
@@ -57,25 +52,15 @@ export interface TrainerConfig {
   evalTemperature?: number;
   /** stop once an evaluation's success rate reaches this (final/ is still written). */
   targetAccuracy?: number;
-  seed: number;
 }
 
-export const DEFAULT_TRAINER_CONFIG: TrainerConfig = {
-  groupSize: 64,
+export const DEFAULT_TRAINER_CONFIG: Readonly<TrainerConfig> = Object.freeze({
+  ...GRPO_DEFAULTS,
   promptsPerStep: 1,
-  maxNewTokens: 48,
-  temperature: 1,
-  learningRate: 1e-4,
-  maxGradNorm: 1,
-  iterations: 1,
-  loss: { beta: 0.05, klEstimator: "k3", entropyCoef: 0.01, epsLow: 0.2, epsHigh: 0.2, lossType: "grpo" },
-  scaleRewards: "group",
-  maskTruncated: false,
   evalEvery: 10,
   evalSamples: 64,
   saveEvery: 0,
-  seed: 42,
-};
+});
 
 /** One line of history.jsonl: the core metric names plus the trainer's own. */
 export type StepRecord = Record<string, number | null> & { step: number };
@@ -164,11 +149,13 @@ export class GrpoTrainer {
   }
 
   private rollouts(prompts: number[][], group0: number, rng: Rng, phase: number): Rollout[] {
-    const G = this.cfg.groupSize;
+    const G = this.cfg.numGenerations;
     const expanded = prompts.flatMap((p) => Array.from({ length: G }, () => p));
     const res = this.sampleFn(this.policy, expanded, {
-      maxNewTokens: this.cfg.maxNewTokens,
+      maxNewTokens: this.cfg.maxCompletionLength,
       temperature: this.cfg.temperature,
+      topP: this.cfg.topP,
+      topK: this.cfg.topK,
       eosId: this.task.eosId,
       constraint: this.task.constraint,
       rng,
@@ -191,54 +178,73 @@ export class GrpoTrainer {
   trainStep(write = true): StepRecord {
     const t0 = performance.now();
     const phase = this.phase;
-    const G = this.cfg.groupSize;
+    const cfg = this.cfg;
     const fresh = this.task.rollouts
       ? this.task.rollouts(this.policy, {
           split: "train",
-          count: this.cfg.promptsPerStep,
-          groupSize: G,
-          temperature: this.cfg.temperature,
+          count: cfg.promptsPerStep,
+          numGenerations: cfg.numGenerations,
+          temperature: cfg.temperature,
+          topP: cfg.topP,
+          topK: cfg.topK,
           rng: this.rng,
           phase,
         })
-      : this.rollouts(this.task.trainPrompts(this.rng, this.cfg.promptsPerStep), 0, this.rng, phase);
-    const groups = groupRollouts(fresh, this.cfg.promptsPerStep).map((g) => this.keptForUpdate(g));
-    const adv = computeAdvantages(
-      groups.map((g) => g.map((r) => r.reward)),
-      { scaleRewards: this.cfg.scaleRewards },
-    );
-    const advantages = adv.advantages.map((a) => [...a]);
+      : this.rollouts(this.task.trainPrompts(this.rng, cfg.promptsPerStep), 0, this.rng, phase);
+    const sampled = groupRollouts(fresh, cfg.promptsPerStep).map((g) => this.keptForUpdate(g));
+    const rewardsByGroup = sampled.map((g) => g.map((r) => r.reward));
+    // The statistics are those of every sampled group, dropped or not: they say how much signal there was.
+    const adv = computeAdvantages(rewardsByGroup, { scaleRewards: cfg.scaleRewards });
+    let groups = sampled;
+    let advantages = adv.advantages.map((a) => [...a]);
+    let dropped = 0;
+    if (cfg.dynamicSampling) {
+      const kept = dynamicSamplingFilter(sampled, rewardsByGroup);
+      groups = kept.kept;
+      dropped = kept.dropped;
+      advantages = computeAdvantages(
+        kept.keptIndex.map((i) => rewardsByGroup[i]!),
+        { scaleRewards: cfg.scaleRewards },
+      ).advantages;
+    }
     if (this.replay) {
-      const replayed = this.replay.sample(this.rng, this.cfg.replay!.perStep);
+      const replayed = this.replay.sample(this.rng, cfg.replay!.perStep);
       groups.forEach((g, i) => {
         this.replay!.add(toReplayGroup(g, advantages[i]!));
       });
+      groups = [...groups];
       for (const rg of replayed) {
         groups.push(fromReplayGroup(rg, groups.length));
         advantages.push([...rg.advantages]);
       }
     }
     const all = groups.flat();
-    const batch = buildBatch(all, advantages.flat(), {
-      eosId: this.task.eosId,
-      maskTruncated: this.cfg.maskTruncated,
-      padId: this.task.eosId,
-    });
-    const lossCfg = resolveLossConfig({ maxCompletionLength: this.cfg.maxNewTokens, ...this.cfg.loss });
-    const upd = grpoUpdate(this.policy, this.reference, this.optimizer, batch, {
-      loss: lossCfg,
-      iterations: this.cfg.iterations,
-      maxGradNorm: this.cfg.maxGradNorm,
-    });
-    const lengthStats = completionStats(batch, fresh);
-    const completionTokens = all.reduce((n, r) => n + r.tokens.length, 0);
+    const maskOpts = { eosId: this.task.eosId, maskTruncatedCompletions: cfg.maskTruncatedCompletions };
+    // Every group may have been dropped; then this step learns nothing and says so with nulls.
+    const upd =
+      all.length === 0
+        ? null
+        : grpoUpdate(
+            this.policy,
+            this.reference,
+            this.optimizer,
+            buildBatch(all, advantages.flat(), { ...maskOpts, padId: this.task.eosId }),
+            {
+              loss: resolveLossConfig(cfg),
+              iterations: cfg.numIterations,
+              maxGradNorm: cfg.maxGradNorm,
+            },
+          );
+    // Lengths describe what the policy wrote this step; token counts, what the update trained on.
+    const written = completionMetrics(fresh.map((r) => rolloutTokens(r, maskOpts)));
+    const trained = completionMetrics(all.map((r) => rolloutTokens(r, maskOpts)));
     const rewards = fresh.map((r) => r.reward);
     const successRate = fresh.filter((r) => r.success).length / fresh.length;
     this.step++;
     const phaseBefore = phase;
     if (this.curriculum?.update(successRate)) {
       this.log(
-        `step ${this.step}: success rate reached ${this.cfg.curriculum!.threshold}, curriculum phase ${phaseBefore} → ${this.curriculum.phase}`,
+        `step ${this.step}: success rate reached ${cfg.curriculum!.threshold}, curriculum phase ${phaseBefore} → ${this.curriculum.phase}`,
       );
     }
     const record: StepRecord = {
@@ -246,25 +252,26 @@ export class GrpoTrainer {
       [METRICS.reward]: mean(rewards),
       [METRICS.rewardStd]: mean(adv.groupStd),
       [METRICS.fracRewardZeroStd]: adv.fracRewardZeroStd,
-      [METRICS.kl]: upd.kl,
-      [METRICS.entropy]: upd.entropy,
-      [METRICS.clipRatioLowMean]: upd.clipRatioLow,
-      [METRICS.clipRatioHighMean]: upd.clipRatioHigh,
-      [METRICS.completionsMeanLength]: lengthStats.meanLength,
-      [METRICS.completionsClippedRatio]: lengthStats.clippedRatio,
-      [METRICS.trainableTokensRatio]: lengthStats.trainableTokensRatio,
-      trainable_tokens: lengthStats.trainableTokens,
-      completion_tokens: completionTokens,
-      loss: upd.loss,
-      policy_loss: upd.policyLoss,
-      grad_norm: upd.gradNorm,
+      [METRICS.kl]: upd?.kl ?? null,
+      [METRICS.entropy]: upd?.entropy ?? null,
+      [METRICS.clipRatioLowMean]: upd?.clipRatioLow ?? null,
+      [METRICS.clipRatioHighMean]: upd?.clipRatioHigh ?? null,
+      [METRICS.completionsMeanLength]: written[METRICS.completionsMeanLength]!,
+      [METRICS.completionsClippedRatio]: written[METRICS.completionsClippedRatio]!,
+      [METRICS.trainableTokensRatio]: trained[METRICS.trainableTokensRatio]!,
+      [METRICS.trainableTokens]: trained[METRICS.trainableTokens]!,
+      [METRICS.completionTokens]: trained[METRICS.completionTokens]!,
+      ...(cfg.dynamicSampling ? { dropped_groups: dropped } : {}),
+      loss: upd?.loss ?? null,
+      policy_loss: upd?.policyLoss ?? null,
+      grad_norm: upd?.gradNorm ?? null,
       success_rate: successRate,
       phase: phaseBefore,
       [METRICS.stepTime]: (performance.now() - t0) / 1000,
     };
     if (write) this.appendHistory(record);
     // Samples go out even when the caller writes the history line itself (train() adds eval fields first).
-    if (this.step === 1 || this.step % Math.max(1, this.cfg.evalEvery) === 0) this.appendSamples(groups[0]!);
+    if (this.step === 1 || this.step % Math.max(1, cfg.evalEvery) === 0) this.appendSamples(sampled[0]!);
     return record;
   }
 
@@ -313,8 +320,10 @@ export class GrpoTrainer {
       const rs = this.task.rollouts(this.policy, {
         split: "eval",
         count: 0,
-        groupSize: samples,
+        numGenerations: samples,
         temperature,
+        topP: this.cfg.topP,
+        topK: this.cfg.topK,
         rng,
         phase,
       });
@@ -325,8 +334,10 @@ export class GrpoTrainer {
           this.policy,
           Array.from({ length: samples }, () => prompt),
           {
-            maxNewTokens: this.cfg.maxNewTokens,
+            maxNewTokens: this.cfg.maxCompletionLength,
             temperature,
+            topP: this.cfg.topP,
+            topK: this.cfg.topK,
             eosId: this.task.eosId,
             constraint: this.task.constraint,
             rng,
@@ -403,7 +414,7 @@ export class GrpoTrainer {
    * count), with periodic evaluation and checkpoints; ends with final/ and training_stats.json.
    */
   async train(
-    totalSteps: number,
+    totalSteps: number = this.cfg.maxSteps,
     onStep?: (r: StepRecord, e: EvalResult | null) => void,
   ): Promise<StepRecord[]> {
     const records: StepRecord[] = [];
@@ -577,24 +588,30 @@ function validateConfig(c: TrainerConfig): void {
     if (!(Number.isInteger(v) && v >= 1))
       throw new Error(`trainer config: ${name} must be an integer ≥ 1, got ${v}`);
   };
-  posInt(c.groupSize, "groupSize");
+  posInt(c.numGenerations, "numGenerations");
   posInt(c.promptsPerStep, "promptsPerStep");
-  posInt(c.maxNewTokens, "maxNewTokens");
-  posInt(c.iterations, "iterations");
+  posInt(c.maxCompletionLength, "maxCompletionLength");
+  posInt(c.numIterations, "numIterations");
+  posInt(c.maxSteps, "maxSteps");
   if (!(c.learningRate > 0))
     throw new Error(`trainer config: learningRate must be > 0, got ${c.learningRate}`);
   if (!(c.temperature > 0)) throw new Error(`trainer config: temperature must be > 0, got ${c.temperature}`);
+  if (!(c.topP > 0 && c.topP <= 1)) throw new Error(`trainer config: topP must be in (0, 1], got ${c.topP}`);
+  if (!(Number.isInteger(c.topK) && c.topK >= 0))
+    throw new Error(`trainer config: topK must be an integer ≥ 0, got ${c.topK}`);
   if (c.evalTemperature !== undefined && !(c.evalTemperature >= 0))
     throw new Error(`trainer config: evalTemperature must be ≥ 0, got ${c.evalTemperature}`);
   if (c.targetAccuracy !== undefined && !(c.targetAccuracy > 0 && c.targetAccuracy <= 1))
     throw new Error(`trainer config: targetAccuracy must be in (0, 1], got ${c.targetAccuracy}`);
-  if (c.groupSize < 2)
-    throw new Error("trainer config: groupSize must be ≥ 2 (advantages compare completions of one prompt)");
+  if (c.numGenerations < 2)
+    throw new Error(
+      "trainer config: numGenerations must be ≥ 2 (advantages compare completions of one prompt)",
+    );
   if (
     c.downsample !== undefined &&
-    !(Number.isInteger(c.downsample) && c.downsample >= 2 && c.downsample <= c.groupSize)
+    !(Number.isInteger(c.downsample) && c.downsample >= 2 && c.downsample <= c.numGenerations)
   )
     throw new Error(
-      `trainer config: downsample must be an integer in 2..groupSize (${c.groupSize}), got ${c.downsample}`,
+      `trainer config: downsample must be an integer in 2..numGenerations (${c.numGenerations}), got ${c.downsample}`,
     );
 }

@@ -2,7 +2,6 @@ import type * as tf from "@tensorflow/tfjs-core";
 import type { Rng } from "../core/rng.ts";
 import type { GPT } from "../model/gpt.ts";
 import type { SampleOptions, SampleResult, TokenConstraint } from "../model/sampler.ts";
-import type { Rollout } from "./rollout.ts";
 
 // The sampler's contract is the trainer's too: one definition, re-exported for rl callers.
 export type { SampleOptions, SampleResult, TokenConstraint };
@@ -43,8 +42,11 @@ export interface EpisodeRequest {
   split: "train" | "eval";
   count: number;
   /** rollouts per item; they form one advantage group. */
-  groupSize: number;
+  numGenerations: number;
   temperature: number;
+  /** nucleus and top-k truncation of the sampler; unset: none. */
+  topP?: number;
+  topK?: number;
   rng: Rng;
   phase: number;
 }
@@ -66,10 +68,36 @@ export interface RlTask {
   describe?(tokens: number[]): string;
   /**
    * For tasks whose completions are whole episodes (tool calls interleaved with tool results):
-   * the task samples and scores them itself, `groupSize` per item, item k's rollouts carrying
+   * the task samples and scores them itself, `numGenerations` per item, item k's rollouts carrying
    * group k. When present the trainer uses it instead of trainPrompts/evalPrompts + reward.
    */
   rollouts?(policy: GPT, request: EpisodeRequest): Rollout[];
   /** the number of curriculum phases; 1 when the task has none. */
   readonly phases?: number;
+}
+
+/** One sampled completion with what the trainer needs to learn from it. */
+export interface Rollout {
+  /** which prompt group the completion belongs to. */
+  group: number;
+  prompt: number[];
+  /** generated ids, without the prompt. */
+  tokens: number[];
+  /** false when the completion hit the length limit before eos. */
+  finished: boolean;
+  /** per generated token, 0 for tokens written by the environment (tool output): context, never trained. */
+  toolMask?: number[];
+  reward: number;
+  success: boolean;
+}
+
+/** One GRPO batch in plain arrays: every row is prompt (length promptLength) + completion. */
+export interface GrpoBatch {
+  /** [B, promptLength + completionLength], padded after the completion (pad id irrelevant: masked). */
+  ids: number[][];
+  promptLength: number;
+  /** [B, completionLength]: completion × tool × truncation mask. */
+  mask: number[][];
+  /** one advantage per row. */
+  advantages: number[];
 }

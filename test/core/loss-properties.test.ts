@@ -31,13 +31,13 @@ function randomBatch(rng: Rng, spread: number): SequenceBatch {
 
 function randomConfig(rng: Rng): PolicyLossConfig {
   return {
-    epsLow: 0.1 + 0.2 * rng.next(),
-    epsHigh: 0.1 + 0.3 * rng.next(),
+    epsilon: 0.1 + 0.2 * rng.next(),
+    epsilonHigh: 0.1 + 0.3 * rng.next(),
     beta: rng.next() < 0.3 ? 0 : rng.next(),
     klEstimator: rng.pick(KL),
     entropyCoef: rng.next() * 0.1,
     lossType: rng.pick(LOSS_TYPES),
-    importanceSampling: rng.next() < 0.5 ? "token" : "sequence",
+    importanceSamplingLevel: rng.next() < 0.5 ? "token" : "sequence",
     maxCompletionLength: 8,
     activeTokensInAccumulatedBatch: rng.next() < 0.5 ? undefined : 30,
   };
@@ -45,14 +45,14 @@ function randomConfig(rng: Rng): PolicyLossConfig {
 
 /** Ratios within `margin` of a clip boundary sit on a kink where the derivative is one-sided. */
 function nearKink(b: SequenceBatch, cfg: PolicyLossConfig, margin: number): boolean {
-  const lo = 1 - cfg.epsLow!;
-  const hi = 1 + cfg.epsHigh!;
+  const lo = 1 - cfg.epsilon!;
+  const hi = 1 + cfg.epsilonHigh!;
   return b.mask.some((row, i) => {
     const active = row
       .map((m, t) => (m ? b.logp[i]![t]! - b.oldLogp[i]![t]! : Number.NaN))
       .filter((x) => !Number.isNaN(x));
     const ratios =
-      cfg.importanceSampling === "sequence"
+      cfg.importanceSamplingLevel === "sequence"
         ? [Math.exp(active.reduce((s, x) => s + x, 0) / Math.max(1, active.length))]
         : active.map(Math.exp);
     return ratios.some((r) => Math.abs(r - lo) < margin || Math.abs(r - hi) < margin);
@@ -100,7 +100,7 @@ describe("policyLoss properties", () => {
       const b = randomBatch(rng, 0.5);
       const cfg = { ...randomConfig(rng), beta: 0 };
       const clipped = policyLoss(b, cfg).gradLogp;
-      const unclipped = policyLoss(b, { ...cfg, epsLow: 1e9, epsHigh: 1e9 }).gradLogp;
+      const unclipped = policyLoss(b, { ...cfg, epsilon: 1e9, epsilonHigh: 1e9 }).gradLogp;
       for (const [i, row] of clipped.entries()) {
         for (const [t, g] of row.entries()) {
           const u = unclipped[i]![t]!;

@@ -153,8 +153,8 @@ describe("policyLoss, token-level", () => {
   });
 
   it("asymmetric clip range (clip-higher)", () => {
-    // epsHigh = 0.6: ρ = 1.5 < 1.6 is no longer clipped: (−1.5 − 0.5 − 1) / 3 = −1
-    const r = policyLoss(batch(lr, 1), { epsHigh: 0.6 });
+    // epsilonHigh = 0.6: ρ = 1.5 < 1.6 is no longer clipped: (−1.5 − 0.5 − 1) / 3 = −1
+    const r = policyLoss(batch(lr, 1), { epsilonHigh: 0.6 });
     close(r.loss, -1);
     assert.equal(r.clipRatioHigh, 0);
     closeRows(r.gradLogp, [[-0.5, -0.5 / 3, -1 / 3]]);
@@ -257,8 +257,8 @@ describe("policyLoss, token-level", () => {
       mask: [[0, 0]],
     };
     for (const lossType of ["grpo", "bnpo", "dr_grpo", "dapo"] as const) {
-      for (const importanceSampling of ["token", "sequence"] as const) {
-        const r = policyLoss(b, { lossType, importanceSampling, beta: 0.1, entropyCoef: 0.1 });
+      for (const importanceSamplingLevel of ["token", "sequence"] as const) {
+        const r = policyLoss(b, { lossType, importanceSamplingLevel, beta: 0.1, entropyCoef: 0.1 });
         assert.deepEqual(r, {
           loss: 0,
           policyLoss: 0,
@@ -292,7 +292,10 @@ describe("policyLoss, token-level", () => {
     assert.throws(() => policyLoss(ok, { beta: 0.1 }), /batch\.refLogp: required/);
     assert.throws(() => policyLoss(ok, { entropyCoef: 0.1 }), /batch\.entropy: required/);
     assert.throws(() => policyLoss(ok, { klEstimator: "k9" as "k1" }), /klEstimator/);
-    assert.throws(() => policyLoss(ok, { importanceSampling: "x" as "token" }), /importanceSampling/);
+    assert.throws(
+      () => policyLoss(ok, { importanceSamplingLevel: "x" as "token" }),
+      /importanceSamplingLevel/,
+    );
   });
 });
 
@@ -301,13 +304,13 @@ describe("policyLoss, sequence-level (GSPO)", () => {
     // log-ratios [ln 2, 0] → mean ln2 / 2 → ρ = √2 = 1.41421356 on both tokens. A = 1, ε = 0.2:
     // clipped at 1.2 → loss −1.2, both tokens counted as high-clipped, no gradient
     const lr = [Math.log(2), 0];
-    let r = policyLoss(batch(lr, 1), { importanceSampling: "sequence" });
+    let r = policyLoss(batch(lr, 1), { importanceSamplingLevel: "sequence" });
     close(r.loss, -1.2);
     assert.equal(r.clipRatioHigh, 1);
     closeRows(r.gradLogp, [[0, 0]]);
-    // epsHigh = 0.5: √2 < 1.5, loss = −√2. d loss / d logp_t = (Σ_t w_t = 1) · (−A) · ρ · (1/n = 1/2)
+    // epsilonHigh = 0.5: √2 < 1.5, loss = −√2. d loss / d logp_t = (Σ_t w_t = 1) · (−A) · ρ · (1/n = 1/2)
     // = −√2 / 2 = −0.70710678 on each token, even the one whose own ratio is 1
-    r = policyLoss(batch(lr, 1), { importanceSampling: "sequence", epsHigh: 0.5 });
+    r = policyLoss(batch(lr, 1), { importanceSamplingLevel: "sequence", epsilonHigh: 0.5 });
     close(r.loss, -Math.SQRT2);
     closeRows(r.gradLogp, [[-Math.SQRT1_2, -Math.SQRT1_2]]);
   });
@@ -316,7 +319,7 @@ describe("policyLoss, sequence-level (GSPO)", () => {
     // active log-ratios [ln 1.1, ln 1.1] (the masked one is ln 100) → ρ = 1.1, A = −1 → loss 1.1
     const b = batch([Math.log(1.1), Math.log(100), Math.log(1.1)], -1);
     b.mask = [[1, 0, 1]];
-    const r = policyLoss(b, { importanceSampling: "sequence" });
+    const r = policyLoss(b, { importanceSamplingLevel: "sequence" });
     close(r.loss, 1.1);
     // grad = 1 · (−A = 1) · 1.1 / 2 on active tokens
     closeRows(r.gradLogp, [[0.55, 0, 0.55]]);

@@ -63,19 +63,46 @@ describe("metrics", () => {
   it("names match the design", () => {
     assert.equal(METRICS.clipRatioLowMean, "clip_ratio/low_mean");
     assert.equal(METRICS.fracRewardZeroStd, "frac_reward_zero_std");
-    assert.equal(Object.keys(METRICS).length, 11);
+    assert.equal(METRICS.trainableTokens, "trainable_tokens");
+    assert.equal(METRICS.completionTokens, "completion_tokens");
+    assert.equal(Object.keys(METRICS).length, 13);
   });
   it("completionMetrics", () => {
-    // lengths [3, 5, 5], limit 5: mean 13/3, 2 of 3 hit the limit, 10 of 13 tokens trained
-    const m = completionMetrics([3, 5, 5], 5, 10);
+    // lengths [3, 5, 5], two cut by the limit: mean 13/3, 2 of 3 clipped, 10 of 13 tokens trained
+    const m = completionMetrics([
+      { tokens: 3, trainable: 3, truncated: false },
+      { tokens: 5, trainable: 5, truncated: true },
+      { tokens: 5, trainable: 2, truncated: true },
+    ]);
     close(m["completions/mean_length"]!, 13 / 3);
     close(m["completions/clipped_ratio"]!, 2 / 3);
     close(m.trainable_tokens_ratio!, 10 / 13);
-    assert.deepEqual(completionMetrics([], 5), {
+    assert.equal(m.trainable_tokens, 10);
+    assert.equal(m.completion_tokens, 13);
+    // Clipped means cut before it ended, not "as long as the limit": an ending at the limit is not.
+    assert.equal(
+      completionMetrics([{ tokens: 5, trainable: 5, truncated: false }])["completions/clipped_ratio"],
+      0,
+    );
+    assert.deepEqual(completionMetrics([]), {
       "completions/mean_length": 0,
       "completions/clipped_ratio": 0,
+      trainable_tokens: 0,
+      completion_tokens: 0,
+      trainable_tokens_ratio: 0,
     });
-    assert.throws(() => completionMetrics([1, -1], 5), /lengths\[1\]/);
+    assert.throws(
+      () =>
+        completionMetrics([
+          { tokens: 1, trainable: 1, truncated: false },
+          { tokens: -1, trainable: 0, truncated: false },
+        ]),
+      /completions\[1\]\.tokens/,
+    );
+    assert.throws(
+      () => completionMetrics([{ tokens: 2, trainable: 3, truncated: false }]),
+      /completions\[0\]\.trainable/,
+    );
   });
 });
 

@@ -3,8 +3,8 @@ import { readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
 import { initBackend } from "../../src/model/backend.ts";
+import { prepareTheoryTrainer, QUICK_THEORY_RUN } from "../../src/recipes/theory/run.ts";
 import { writeReport } from "../../src/report/index.ts";
-import { prepareTheoryTrainer, QUICK_THEORY_RUN } from "../../src/rl/recipes/theory-run.ts";
 import { chromiumMissing, dumpDom, inspectDom, screenshot } from "./chromium.ts";
 import { tempDir, writeBrokenRun, writeParametricRun, writeTrainingFreeRun } from "./fixtures.ts";
 
@@ -16,8 +16,8 @@ async function realTheoryRun(dir: string): Promise<string> {
   const { trainer } = await prepareTheoryTrainer(
     {
       ...QUICK_THEORY_RUN,
-      numEpisodes: 4,
-      groupSize: 4,
+      maxSteps: 4,
+      numGenerations: 4,
       sftSteps: 0,
       evalInterval: 2,
       evalSamples: 4,

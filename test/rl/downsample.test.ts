@@ -90,11 +90,11 @@ describe("trainer with down-sampling", () => {
     assert.notDeepEqual(weightsAfter({ ...config, downsample: 4 }, 2), plain);
   });
 
-  it("rejects a size outside 2..groupSize, naming the field", () => {
+  it("rejects a size outside 2..numGenerations, naming the field", () => {
     for (const downsample of [1, 17, 2.5]) {
       assert.throws(
         () => new GrpoTrainer(tinyGpt(), { task: toyTask(), config: { ...config, downsample } }),
-        /downsample must be an integer in 2\.\.groupSize \(16\)/,
+        /downsample must be an integer in 2\.\.numGenerations \(16\)/,
       );
     }
   });

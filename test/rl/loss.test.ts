@@ -90,18 +90,18 @@ const estimators: KlEstimator[] = ["k1", "k2", "k3"];
 
 describe("tensor GRPO loss equals the core reference", () => {
   for (const lossType of lossTypes) {
-    for (const importanceSampling of ["token", "sequence"] as const) {
+    for (const importanceSamplingLevel of ["token", "sequence"] as const) {
       for (const klEstimator of estimators) {
-        it(`${lossType}, ${importanceSampling} ratio, ${klEstimator}`, () => {
+        it(`${lossType}, ${importanceSamplingLevel} ratio, ${klEstimator}`, () => {
           const f = fixture(lossTypes.indexOf(lossType) * 7 + estimators.indexOf(klEstimator) + 1);
           const cfg: PolicyLossConfig = {
             lossType,
-            importanceSampling,
+            importanceSamplingLevel,
             klEstimator,
             beta: 0.07,
             entropyCoef: 0.013,
-            epsLow: 0.2,
-            epsHigh: 0.28,
+            epsilon: 0.2,
+            epsilonHigh: 0.28,
             maxCompletionLength: lossType === "dr_grpo" ? 9 : undefined,
             activeTokensInAccumulatedBatch: lossType === "dapo" ? 31 : undefined,
           };
@@ -122,11 +122,31 @@ describe("tensor GRPO loss equals the core reference", () => {
     }
   }
 
+  it("with default settings it is the core loss with default settings (one home for the defaults)", () => {
+    const f = fixture(3);
+    // No options at all on either side: whatever the defaults are, both must read the same ones.
+    const ref = policyLoss(f);
+    const got = tensorLoss(f, {});
+    // Both clip sides bind at the default ε, so a different default clip range changes the loss.
+    assert.ok(ref.clipRatioLow > 0 && ref.clipRatioHigh > 0, JSON.stringify(ref));
+    for (const k of ["loss", "policyLoss", "kl", "entropy", "clipRatioLow", "clipRatioHigh"] as const) {
+      close(got[k], ref[k], k);
+    }
+    const g = tensorGrad(f, {});
+    g.forEach((row, i) => {
+      row.forEach((v, t) => {
+        close(v, ref.gradLogp[i]![t]!, `grad[${i}][${t}]`, 1e-4);
+      });
+    });
+    // And the default clip range binds where 0.28 would not: the defaults are really exercised.
+    assert.notEqual(policyLoss(f, { epsilonHigh: 0.28 }).loss, ref.loss);
+  });
+
   it("the fixture makes both clip sides bind (so the test above can see a wrong clip)", () => {
     const f = fixture(1);
-    const ref = policyLoss(f, { epsLow: 0.1, epsHigh: 0.1 });
+    const ref = policyLoss(f, { epsilon: 0.1, epsilonHigh: 0.1 });
     assert.ok(ref.clipRatioLow > 0 && ref.clipRatioHigh > 0, JSON.stringify(ref));
-    const got = tensorLoss(f, { epsLow: 0.1, epsHigh: 0.1 });
+    const got = tensorLoss(f, { epsilon: 0.1, epsilonHigh: 0.1 });
     close(got.clipRatioLow, ref.clipRatioLow, "low");
     close(got.clipRatioHigh, ref.clipRatioHigh, "high");
   });
@@ -150,15 +170,15 @@ describe("masking", () => {
     f.oldLogp[3]![4] = Number.NaN;
     f.refLogp[2]![0] = Number.NaN;
     for (const lossType of lossTypes) {
-      for (const importanceSampling of ["token", "sequence"] as const) {
-        const g = tensorGrad(f, { lossType, importanceSampling, beta: 0.05, entropyCoef: 0.01 });
+      for (const importanceSamplingLevel of ["token", "sequence"] as const) {
+        const g = tensorGrad(f, { lossType, importanceSamplingLevel, beta: 0.05, entropyCoef: 0.01 });
         f.mask.forEach((row, i) => {
           row.forEach((m, t) => {
-            if (m === 0) assert.equal(g[i]![t], 0, `${lossType}/${importanceSampling} grad[${i}][${t}]`);
+            if (m === 0) assert.equal(g[i]![t], 0, `${lossType}/${importanceSamplingLevel} grad[${i}][${t}]`);
             else assert.ok(Number.isFinite(g[i]![t]!), `finite grad[${i}][${t}]`);
           });
         });
-        const l = tensorLoss(f, { lossType, importanceSampling, beta: 0.05, entropyCoef: 0.01 });
+        const l = tensorLoss(f, { lossType, importanceSamplingLevel, beta: 0.05, entropyCoef: 0.01 });
         assert.ok(Number.isFinite(l.loss), `${lossType}: finite loss`);
       }
     }

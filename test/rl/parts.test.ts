@@ -2,13 +2,15 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import "@tensorflow/tfjs-backend-cpu";
 import * as tf from "@tensorflow/tfjs-core";
+import { completionMetrics } from "../../src/core/metrics.ts";
 import { Rng } from "../../src/core/rng.ts";
 import { Curriculum } from "../../src/rl/curriculum.ts";
 import { clipByGlobalNorm, grpoUpdate } from "../../src/rl/grpo-step.ts";
 import { resolveLossConfig } from "../../src/rl/loss.ts";
 import { ReplayBuffer, type ReplayGroup } from "../../src/rl/replay.ts";
-import { buildBatch, completionStats, type Rollout, rolloutMask } from "../../src/rl/rollout.ts";
+import { buildBatch, rolloutMask, rolloutTokens } from "../../src/rl/rollout.ts";
 import { sftTrain } from "../../src/rl/sft.ts";
+import type { Rollout } from "../../src/rl/types.ts";
 import { EOS, tinyGpt, toyTask } from "./toy.ts";
 
 await tf.setBackend("cpu");
@@ -20,29 +22,29 @@ function rollout(tokens: number[], extra: Partial<Rollout> = {}): Rollout {
 describe("rollout masks", () => {
   it("counts tokens up to and including the first eos", () => {
     assert.deepEqual(
-      rolloutMask(rollout([3, 4, EOS, 5, 5]), { eosId: EOS, maskTruncated: false }),
+      rolloutMask(rollout([3, 4, EOS, 5, 5]), { eosId: EOS, maskTruncatedCompletions: false }),
       [1, 1, 1, 0, 0],
     );
   });
 
   it("drops a truncated completion only when asked", () => {
     const r = rollout([3, 4, 5], { finished: false });
-    assert.deepEqual(rolloutMask(r, { eosId: EOS, maskTruncated: true }), [0, 0, 0]);
-    assert.deepEqual(rolloutMask(r, { eosId: EOS, maskTruncated: false }), [1, 1, 1]);
+    assert.deepEqual(rolloutMask(r, { eosId: EOS, maskTruncatedCompletions: true }), [0, 0, 0]);
+    assert.deepEqual(rolloutMask(r, { eosId: EOS, maskTruncatedCompletions: false }), [1, 1, 1]);
   });
 
   it("never trains tool-output tokens", () => {
     const r = rollout([3, 4, 5, 2, EOS], { toolMask: [1, 0, 0, 1, 1] });
-    assert.deepEqual(rolloutMask(r, { eosId: EOS, maskTruncated: false }), [1, 0, 0, 1, 1]);
+    assert.deepEqual(rolloutMask(r, { eosId: EOS, maskTruncatedCompletions: false }), [1, 0, 0, 1, 1]);
     assert.throws(
-      () => rolloutMask(rollout([3, 4], { toolMask: [1] }), { eosId: EOS, maskTruncated: false }),
+      () => rolloutMask(rollout([3, 4], { toolMask: [1] }), { eosId: EOS, maskTruncatedCompletions: false }),
       /toolMask/,
     );
   });
 
   it("pads a batch and reports length statistics", () => {
     const rs = [rollout([3, EOS]), rollout([3, 4, 5, 2], { finished: false })];
-    const b = buildBatch(rs, [1, -1], { eosId: EOS, maskTruncated: true, padId: EOS });
+    const b = buildBatch(rs, [1, -1], { eosId: EOS, maskTruncatedCompletions: true, padId: EOS });
     assert.deepEqual(b.ids, [
       [0, 3, EOS, EOS, EOS],
       [0, 3, 4, 5, 2],
@@ -51,10 +53,15 @@ describe("rollout masks", () => {
       [1, 1, 0, 0],
       [0, 0, 0, 0],
     ]);
-    const s = completionStats(b, rs);
-    assert.equal(s.meanLength, 3);
-    assert.equal(s.clippedRatio, 0.5);
-    assert.equal(s.trainableTokensRatio, 2 / 8);
+    const s = completionMetrics(
+      rs.map((r) => rolloutTokens(r, { eosId: EOS, maskTruncatedCompletions: true })),
+    );
+    assert.equal(s["completions/mean_length"], 3);
+    assert.equal(s["completions/clipped_ratio"], 0.5);
+    // 2 of the 6 completion tokens carry loss (the truncated row is masked out); padding is no token.
+    assert.equal(s.trainable_tokens, 2);
+    assert.equal(s.completion_tokens, 6);
+    assert.equal(s.trainable_tokens_ratio, 2 / 6);
   });
 
   it("batches prompts of different lengths: right padding, mask 0 inside a longer prompt", () => {
@@ -63,7 +70,7 @@ describe("rollout masks", () => {
       rollout([4, 5], { prompt: [0, 2, 2], toolMask: [1, 0] }),
       rollout([5, 5, EOS], { prompt: [0, 2] }),
     ];
-    const b = buildBatch(rs, [1, -1, 0.5], { eosId: EOS, maskTruncated: false, padId: 9 });
+    const b = buildBatch(rs, [1, -1, 0.5], { eosId: EOS, maskTruncatedCompletions: false, padId: 9 });
     assert.equal(b.promptLength, 1);
     assert.deepEqual(b.ids, [
       [0, 3, EOS, 9, 9],
@@ -80,7 +87,7 @@ describe("rollout masks", () => {
     // With equal prompts the layout is the one-prompt-length layout.
     const same = buildBatch([rollout([3]), rollout([3, 4])], [0, 0], {
       eosId: EOS,
-      maskTruncated: false,
+      maskTruncatedCompletions: false,
       padId: 9,
     });
     assert.deepEqual(same.ids, [
@@ -89,7 +96,12 @@ describe("rollout masks", () => {
     ]);
     assert.equal(same.promptLength, 1);
     assert.throws(
-      () => buildBatch([rollout([3], { prompt: [] })], [0], { eosId: EOS, maskTruncated: false, padId: 0 }),
+      () =>
+        buildBatch([rollout([3], { prompt: [] })], [0], {
+          eosId: EOS,
+          maskTruncatedCompletions: false,
+          padId: 0,
+        }),
       /empty prompt/,
     );
   });
@@ -97,8 +109,8 @@ describe("rollout masks", () => {
   it("gives a row the same logprobs whether its batch-mates have longer prompts or not", () => {
     const model = tinyGpt(4);
     const rs = [rollout([3, 4], { prompt: [0] }), rollout([2, 5, 3], { prompt: [0, 2, 4] })];
-    const b = buildBatch(rs, [0, 0], { eosId: EOS, maskTruncated: false, padId: EOS });
-    const alone = buildBatch([rs[0]!], [0], { eosId: EOS, maskTruncated: false, padId: EOS });
+    const b = buildBatch(rs, [0, 0], { eosId: EOS, maskTruncatedCompletions: false, padId: EOS });
+    const alone = buildBatch([rs[0]!], [0], { eosId: EOS, maskTruncatedCompletions: false, padId: EOS });
     const lp = (ids: number[][]) =>
       tf.tidy(() =>
         Array.from(

@@ -7,7 +7,7 @@ import * as tf from "@tensorflow/tfjs-core";
 import { Rng } from "../../src/core/rng.ts";
 import { LORA_TARGETS } from "../../src/model/gpt.ts";
 import { saveModel } from "../../src/model/safetensors.ts";
-import { loadStartingModel, resumeOrStartTrainer } from "../../src/rl/recipes/prepare.ts";
+import { loadStartingModel, resumeOrStartTrainer } from "../../src/rl/prepare.ts";
 import { tempDirs } from "../helpers/tmp.ts";
 import { TOY_TRAINER_CONFIG, tinyGpt, toyTask } from "./toy.ts";
 

@@ -1,6 +1,5 @@
 import type { Rng } from "../../src/core/rng.ts";
 import { Rng as RngClass } from "../../src/core/rng.ts";
-import { emailVocab } from "../../src/envs/email/tokenizer.ts";
 import { GPT } from "../../src/model/gpt.ts";
 import { DEFAULT_TRAINER_CONFIG, type TrainerConfig } from "../../src/rl/trainer.ts";
 import type { RlTask } from "../../src/rl/types.ts";
@@ -37,19 +36,14 @@ export function tinyGpt(seed = 1): GPT {
 /** Trainer settings under which the toy task learns in a few steps. */
 export const TOY_TRAINER_CONFIG: TrainerConfig = {
   ...DEFAULT_TRAINER_CONFIG,
-  groupSize: 16,
+  numGenerations: 16,
   promptsPerStep: 2,
-  maxNewTokens: 4,
+  maxCompletionLength: 4,
+  // The KL and entropy terms on, so that the tests exercise the whole objective.
+  beta: 0.05,
+  entropyCoef: 0.01,
   learningRate: 3e-2,
   evalEvery: 0,
   evalSamples: 32,
   seed: 7,
 };
-
-/** The smallest policy over the email vocabulary, with room for whole episodes. */
-export function tinyEmailGpt(seed: number): GPT {
-  return new GPT(
-    { vocabSize: emailVocab().size, contextLength: 1024, dModel: 16, nLayers: 1, nHeads: 2, dFF: 32 },
-    new RngClass(seed),
-  );
-}

@@ -8,9 +8,8 @@ import { Rng } from "../../src/core/rng.ts";
 import { LORA_TARGETS } from "../../src/model/gpt.ts";
 import { saveModel } from "../../src/model/safetensors.ts";
 import { loadPolicy } from "../../src/rl/checkpoint.ts";
-import type { Rollout } from "../../src/rl/rollout.ts";
 import { DEFAULT_TRAINER_CONFIG, GrpoTrainer, type TrainerConfig } from "../../src/rl/trainer.ts";
-import type { EpisodeRequest, RlTask } from "../../src/rl/types.ts";
+import type { EpisodeRequest, RlTask, Rollout } from "../../src/rl/types.ts";
 import { tempDirs } from "../helpers/tmp.ts";
 import { EOS, tinyGpt, toyTask } from "./toy.ts";
 
@@ -20,9 +19,11 @@ const tmp = tempDirs("grpo-episodes-");
 
 const config: TrainerConfig = {
   ...DEFAULT_TRAINER_CONFIG,
-  groupSize: 4,
+  numGenerations: 4,
   promptsPerStep: 2,
-  maxNewTokens: 4,
+  maxCompletionLength: 4,
+  beta: 0.05,
+  entropyCoef: 0.01,
   learningRate: 1e-2,
   evalEvery: 1,
   evalSamples: 1,
@@ -58,7 +59,7 @@ function episodeTask(evalAccuracy: number[]): RlTask & { requests: EpisodeReques
       }
       const out: Rollout[] = [];
       for (let g = 0; g < req.count; g++) {
-        for (let k = 0; k < req.groupSize; k++) {
+        for (let k = 0; k < req.numGenerations; k++) {
           const tokens = [2 + req.rng.int(4), 3, 2 + req.rng.int(4), EOS];
           out.push({
             group: g,
@@ -82,12 +83,14 @@ describe("trainer with task-run episodes", () => {
     const t = new GrpoTrainer(tinyGpt(5), { task, config });
     const r = t.trainStep(false);
     assert.deepEqual(
-      task.requests.map((q) => [q.split, q.count, q.groupSize]),
+      task.requests.map((q) => [q.split, q.count, q.numGenerations]),
       [["train", 2, 4]],
     );
     // 8 rollouts × 3 trained tokens (the tool token and nothing after eos is masked).
     assert.equal(r.trainable_tokens, 24);
     assert.equal(r.completion_tokens, 32);
+    // One definition: the ratio is of these two counts, not of the padded batch's slots (24 / 40).
+    assert.equal(r.trainable_tokens_ratio, 24 / 32);
     assert.ok(Number.isFinite(r.loss!));
     const e = t.evaluate();
     assert.deepEqual(e, { successRate: 0.5, reward: 0.5 });
@@ -185,6 +188,81 @@ describe("trainer with task-run episodes", () => {
     resumed.dispose();
     best.dispose();
     probe.dispose();
+    t.policy.dispose();
+    t.dispose();
+  });
+});
+
+/** Group g's rewards are `rewards[g]` (one per rollout), each rollout 3 trained tokens of 4. */
+function fixedRewardTask(rewards: number[][]): RlTask {
+  return {
+    ...toyTask(),
+    name: "fixed-rewards",
+    rollouts(_policy, req): Rollout[] {
+      return rewards
+        .flatMap((group, g) =>
+          group.map((reward) => ({
+            group: g,
+            prompt: [0],
+            tokens: [2, 3, 2, EOS],
+            finished: true,
+            toolMask: [1, 0, 1, 1],
+            reward,
+            success: reward > 0,
+          })),
+        )
+        .slice(0, req.count * req.numGenerations);
+    },
+  };
+}
+
+function weights(t: GrpoTrainer): number[] {
+  return Object.values(t.policy.namedWeights()).flatMap((w) => Array.from(w.dataSync()));
+}
+
+describe("dynamic sampling (DAPO)", () => {
+  const cfg = { ...config, dynamicSampling: true };
+
+  it("drops the groups whose rewards are all equal from the update and counts them", () => {
+    const rewards = [
+      [1, 1, 1, 1],
+      [1, 0, 0, 1],
+    ];
+    const t = new GrpoTrainer(tinyGpt(8), { task: fixedRewardTask(rewards), config: cfg });
+    const r = t.trainStep(false);
+    assert.equal(r.dropped_groups, 1);
+    // The statistics still see both groups; the update only the second: 4 rows × 3 trained tokens.
+    assert.equal(r.frac_reward_zero_std, 0.5);
+    assert.equal(r.trainable_tokens, 12);
+    assert.equal(r.completion_tokens, 16);
+    assert.ok(Number.isFinite(r.loss!));
+    // Without the option both groups are in the batch, and no count is written.
+    const plain = new GrpoTrainer(tinyGpt(8), { task: fixedRewardTask(rewards), config });
+    const p = plain.trainStep(false);
+    assert.equal(p.trainable_tokens, 24);
+    assert.equal(p.dropped_groups, undefined);
+    for (const x of [t, plain]) {
+      x.policy.dispose();
+      x.dispose();
+    }
+  });
+
+  it("takes no step when every group is dropped, and says so", () => {
+    const t = new GrpoTrainer(tinyGpt(9), {
+      task: fixedRewardTask([
+        [0, 0, 0, 0],
+        [1, 1, 1, 1],
+      ]),
+      config: cfg,
+    });
+    const before = weights(t);
+    const r = t.trainStep(false);
+    assert.equal(r.dropped_groups, 2);
+    assert.equal(r.loss, null);
+    assert.equal(r.kl, null);
+    assert.equal(r.trainable_tokens, 0);
+    assert.equal(r.step, 1);
+    assert.deepEqual(weights(t), before);
     t.policy.dispose();
     t.dispose();
   });

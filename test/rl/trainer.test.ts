@@ -4,10 +4,19 @@ import { join } from "node:path";
 import { describe, it } from "node:test";
 import "@tensorflow/tfjs-backend-cpu";
 import * as tf from "@tensorflow/tfjs-core";
+import { computeAdvantages } from "../../src/core/advantages.ts";
+import { GRPO_DEFAULTS } from "../../src/core/config.ts";
+import { resolveLossConfig } from "../../src/core/loss.ts";
 import { readJsonl } from "../../src/io/files.ts";
-import { GrpoTrainer } from "../../src/rl/trainer.ts";
+import type { GPT } from "../../src/model/gpt.ts";
+import { DEFAULT_TRAINER_CONFIG, GrpoTrainer } from "../../src/rl/trainer.ts";
+import type { SampleFn } from "../../src/rl/types.ts";
 import { tempDirs } from "../helpers/tmp.ts";
-import { TOY_TRAINER_CONFIG, tinyGpt, toyTask } from "./toy.ts";
+import { EOS, TARGET, TOY_TRAINER_CONFIG, tinyGpt, toyTask } from "./toy.ts";
+
+function close(actual: number, expected: number, tol = 1e-5): void {
+  assert.ok(Math.abs(actual - expected) <= tol * (1 + Math.abs(expected)), `${actual} vs ${expected}`);
+}
 
 await tf.setBackend("cpu");
 
@@ -29,6 +38,52 @@ function historyWithoutTimes(dir: string) {
 }
 
 describe("GRPO trainer on a toy task", () => {
+  it("takes its defaults from GrpoConfig, loss options included", () => {
+    const { maxCompletionLength, ...trainerLoss } = resolveLossConfig(DEFAULT_TRAINER_CONFIG);
+    const { maxCompletionLength: _none, ...bare } = resolveLossConfig();
+    assert.deepEqual(trainerLoss, bare);
+    assert.equal(maxCompletionLength, GRPO_DEFAULTS.maxCompletionLength);
+    for (const [k, v] of Object.entries(GRPO_DEFAULTS))
+      assert.equal(DEFAULT_TRAINER_CONFIG[k as keyof typeof GRPO_DEFAULTS], v, k);
+  });
+
+  it("dr_grpo divides by G × maxCompletionLength, not by the batch width, when completions stop early", () => {
+    const L = 6;
+    // Scripted completions that all end with eos well before the limit: the batch is 4 wide.
+    const scripted = [
+      [TARGET, EOS],
+      [3, TARGET, EOS],
+      [TARGET, TARGET, TARGET, EOS],
+      [4, EOS],
+    ];
+    const sample: SampleFn<GPT> = (_model, prompts) => ({
+      tokens: prompts.map((_, i) => scripted[i % scripted.length]!),
+      logprobs: prompts.map((_, i) => scripted[i % scripted.length]!.map(() => -1)),
+      finished: prompts.map(() => true),
+    });
+    const cfg = {
+      ...config,
+      numGenerations: 4,
+      promptsPerStep: 1,
+      maxCompletionLength: L,
+      lossType: "dr_grpo" as const,
+      beta: 0,
+      entropyCoef: 0,
+    };
+    const t = new GrpoTrainer(tinyGpt(4), { task: toyTask(), config: cfg, sample });
+    const r = t.trainStep(false);
+    const task = toyTask();
+    const rewards = scripted.map((tokens) => task.reward(tokens, 1).total);
+    const A = computeAdvantages([rewards]).advantages[0]!;
+    // One pass: ρ = 1 on every token, so each trained token contributes −A of its row.
+    const sum = scripted.reduce((s, tokens, i) => s - tokens.length * A[i]!, 0);
+    close(r.policy_loss!, sum / (4 * L));
+    close(r.loss!, sum / (4 * L));
+    assert.ok(Math.abs(sum / (4 * L) - sum / (4 * 4)) > 1e-3, "the two normalisers must differ here");
+    t.policy.dispose();
+    t.dispose();
+  });
+
   it("raises the reward in a few steps (a sign error would lower it)", () => {
     const t = new GrpoTrainer(tinyGpt(), { task: toyTask(), config });
     const before = t.evaluate();

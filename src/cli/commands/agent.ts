@@ -48,9 +48,9 @@ export function register(program: Command): void {
       const [{ initBackend }, { loadStartingModel }, { agentSettings, runAgent }, { emailVocab }] =
         await Promise.all([
           import("../../model/backend.ts"),
-          import("../../rl/recipes/prepare.ts"),
-          import("../../rl/recipes/email-run.ts"),
-          import("../../envs/email/tokenizer.ts"),
+          import("../../rl/prepare.ts"),
+          import("../../recipes/email/agent.ts"),
+          import("../../recipes/email/tokenizer.ts"),
         ]);
       await initBackend(opts.backend);
       const settings = agentSettings(opts.model);

@@ -1,18 +1,21 @@
 import { type Command, Option } from "commander";
+import { pickGrpo } from "../../core/config.ts";
+import type { BackendName } from "../../model/backend.ts";
 import {
   EMAIL_TRAINING_FIELDS,
   type EmailTrainingConfig,
   emailFlag,
   parseEmailTrainingEnv,
-} from "../../envs/email/config.ts";
-import type { BackendName } from "../../model/backend.ts";
+} from "../../recipes/email/config.ts";
 import {
+  EMAIL_GRPO_KEYS,
   EMAIL_MODES,
   EMAIL_RECIPE_DEFAULTS,
   type EmailRunOptions,
   emailDefaults,
-} from "../../rl/recipes/email-presets.ts";
+} from "../../recipes/email/presets.ts";
 import { floatFlag, intFlag } from "../flags.ts";
+import { addFlagAliases, addGrpoFlags } from "../grpo-flags.ts";
 import { createProgress } from "../progress.ts";
 
 const DESCRIPTIONS: Record<keyof EmailTrainingConfig, string> = {
@@ -24,16 +27,19 @@ const DESCRIPTIONS: Record<keyof EmailTrainingConfig, string> = {
   numGenerations: "episodes per question (G); advantages are relative to the group",
   beta: "weight of the KL penalty to the warm-started model",
   maxTurns: "tool calls per episode",
-  maxTokens: "policy tokens per episode",
+  maxTokens: "policy tokens per episode (the completion length)",
   outputDir: "where results go (default outputs/grpo_<mode>)",
 };
 
+type GrpoPart = Pick<EmailRunOptions, (typeof EMAIL_GRPO_KEYS)[number]>;
+
 /**
  * What commander hands the action: the environment-variable settings as raw strings (parsed
- * with the environment so that errors name the flag), the recipe's own options as parsed.
+ * with the environment so that errors name the flag), the other options as parsed.
  */
 type EmailCliOptions = Partial<Record<keyof EmailTrainingConfig, string>> &
-  Omit<EmailRunOptions, keyof EmailTrainingConfig | "resume"> & {
+  Partial<GrpoPart> &
+  Omit<EmailRunOptions, keyof EmailTrainingConfig | keyof GrpoPart | "resume"> & {
     resume?: boolean;
     backend: BackendName;
   };
@@ -44,21 +50,23 @@ export function emailRunOptions(opts: EmailCliOptions, env: NodeJS.ProcessEnv): 
   for (const f of EMAIL_TRAINING_FIELDS) if (opts[f.key] !== undefined) flags[f.key] = opts[f.key];
   const settings = parseEmailTrainingEnv(
     env,
-    flags as Partial<EmailTrainingConfig>,
     emailDefaults(opts.mode),
+    flags as Partial<EmailTrainingConfig>,
     emailFlag,
   );
   return {
     ...settings,
+    ...pickGrpo(EMAIL_RECIPE_DEFAULTS, EMAIL_GRPO_KEYS),
+    ...pickGrpo(opts, EMAIL_GRPO_KEYS),
+    maskTruncatedCompletions: Boolean(opts.maskTruncatedCompletions),
+    dynamicSampling: Boolean(opts.dynamicSampling),
     mode: opts.mode,
-    seed: opts.seed,
     sftSteps: opts.sftSteps,
     sftNoise: opts.sftNoise,
     baseModel: opts.baseModel,
     evalEvery: opts.evalEvery,
     saveEvery: opts.saveEvery,
     targetAccuracy: opts.targetAccuracy,
-    temperature: opts.temperature,
     evalTemperature: opts.evalTemperature,
     maxTurnTokens: opts.maxTurnTokens,
     loraRank: opts.loraRank,
@@ -95,8 +103,11 @@ export function registerEmail(train: Command): void {
     );
   for (const f of EMAIL_TRAINING_FIELDS)
     cmd.option(`${emailFlag(f)} <value>`, `${DESCRIPTIONS[f.key]} (${f.env})`);
+  addGrpoFlags(cmd, EMAIL_GRPO_KEYS, d, {
+    seed: "random seed: dataset, warm start and sampling",
+    temperature: "sampling temperature in training",
+  });
   cmd
-    .option("--seed <n>", "random seed: dataset, warm start and sampling", intFlag("--seed", 0), d.seed)
     .option("--sft-steps <n>", "warm-start steps on demonstrations", intFlag("--sft-steps", 0), d.sftSteps)
     .option("--sft-noise <p>", "noise of the demonstrations", floatFlag("--sft-noise", 0, 1), d.sftNoise)
     .option("--base-model <dir>", "start from this warm-started checkpoint instead (skips the warm start)")
@@ -116,12 +127,6 @@ export function registerEmail(train: Command): void {
       "--target-accuracy <acc>",
       "stop early once held-out accuracy reaches it",
       floatFlag("--target-accuracy", 0, 1, true),
-    )
-    .option(
-      "--temperature <t>",
-      "sampling temperature in training",
-      floatFlag("--temperature", 0, 5, true),
-      d.temperature,
     )
     .option(
       "--eval-temperature <t>",
@@ -152,7 +157,7 @@ export function registerEmail(train: Command): void {
       // The engine loads only when the command runs, so that --help stays fast.
       const [{ initBackend }, { prepareEmailTrainer, stepLine }] = await Promise.all([
         import("../../model/backend.ts"),
-        import("../../rl/recipes/email-run.ts"),
+        import("../../recipes/email/run.ts"),
       ]);
       const backend = await initBackend(opts.backend);
       const progress = createProgress({ label: `grpo train email --mode ${run.mode}`, total: run.maxSteps });
@@ -186,4 +191,6 @@ export function registerEmail(train: Command): void {
       trainer.policy.dispose();
       trainer.dispose();
     });
+  // TRL's name of the completion length, which MAX_TOKENS is here.
+  addFlagAliases(cmd, { "--max-completion-length": "maxTokens" });
 }

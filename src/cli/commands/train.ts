@@ -2,9 +2,11 @@ import { type Command, Option } from "commander";
 import {
   LEARNING_THEORY_RUN,
   QUICK_THEORY_RUN,
+  THEORY_GRPO_KEYS,
   type TheoryRunOptions,
-} from "../../rl/recipes/theory-presets.ts";
+} from "../../recipes/theory/presets.ts";
 import { floatFlag, intFlag } from "../flags.ts";
+import { addFlagAliases, addGrpoFlags, OLD_FLAG_NAMES } from "../grpo-flags.ts";
 import { createProgress } from "../progress.ts";
 import { registerEmail } from "./train-email.ts";
 
@@ -26,57 +28,21 @@ function applyPreset(opts: TheoryCliOptions, cmd: Command): TheoryCliOptions {
 
 function registerTheory(train: Command): void {
   const d = QUICK_THEORY_RUN;
-  train
+  const cmd = train
     .command("theory")
     .description(
       "Parametric GRPO on the theory task: a small transformer writes lists of fields (SU(3), SU(2), hypercharge) " +
         "under a grammar; the reward favours anomaly-free, non-trivial theories.\n\n" +
-        `With no flags this is the quick recipe: a tiny model, ${d.sftSteps} warm-start steps and ${d.numEpisodes} GRPO steps ` +
-        `of ${d.groupSize} samples. Budget: under a minute on 2 cores with the wasm backend (about 20 s measured); the mean reward rises from about 0.27 to 0.4.\n\n` +
+        `With no flags this is the quick recipe: a tiny model, ${d.sftSteps} warm-start steps and ${d.maxSteps} GRPO steps ` +
+        `of ${d.numGenerations} samples. Budget: under a minute on 2 cores with the wasm backend (about 20 s measured); the mean reward rises from about 0.27 to 0.4.\n\n` +
         "Writes history.jsonl, training_stats.json, checkpoint-N/, best_model/ and final/ to --output-dir.",
-    )
-    .option(
-      "--num-episodes <n>",
-      "GRPO steps; each samples --group-size theories",
-      intFlag("--num-episodes", 1),
-      d.numEpisodes,
-    )
-    .option(
-      "--group-size <n>",
-      "completions per prompt (G); advantages are relative to the group",
-      intFlag("--group-size", 2),
-      d.groupSize,
-    )
-    .option(
-      "--learning-rate <lr>",
-      "Adam learning rate",
-      floatFlag("--learning-rate", 0, 1, true),
-      d.learningRate,
-    )
-    .option(
-      "--temperature <t>",
-      "sampling temperature",
-      floatFlag("--temperature", 0, 5, true),
-      d.temperature,
-    )
-    .option(
-      "--kl-coef <beta>",
-      "weight of the KL penalty to the frozen reference (k3 estimator)",
-      floatFlag("--kl-coef", 0),
-      d.klCoef,
-    )
-    .option(
-      "--clip-range <eps>",
-      "PPO clip range ε of the importance ratio",
-      floatFlag("--clip-range", 0, 1),
-      d.clipRange,
-    )
-    .option(
-      "--entropy-coef <alpha>",
-      "weight of the entropy bonus",
-      floatFlag("--entropy-coef", 0),
-      d.entropyCoef,
-    )
+    );
+  addGrpoFlags(cmd, THEORY_GRPO_KEYS, d, {
+    maxSteps: "GRPO steps; each samples --num-generations theories",
+    beta: "weight of the KL penalty to the frozen reference (k3 estimator)",
+    epsilon: "PPO clip range ε of the importance ratio",
+  });
+  cmd
     .option(
       "--use-curriculum",
       "three reward phases (length, then exotics, then anomalies), raised as the success rate passes 0.5",
@@ -115,7 +81,6 @@ function registerTheory(train: Command): void {
     )
     .option("--eval", "only evaluate --checkpoint (default <output-dir>/final) and print the figures")
     .option("--output-dir <dir>", "where results go", d.outputDir)
-    .option("--seed <n>", "random seed; the same seed gives the same run", intFlag("--seed", 0), d.seed)
     .addOption(new Option("--backend <name>", "tensor backend").choices(["wasm", "cpu"]).default("wasm"))
     .option(
       "--sft-steps <n>",
@@ -155,13 +120,12 @@ function registerTheory(train: Command): void {
         .choices(["quick", "learning"])
         .default("quick"),
     )
-    .option("--quick", "the quick recipe's settings (the default; kept so scripts can say so explicitly)")
     .addHelpText(
       "after",
       "\nExamples:\n" +
         "  grpo train theory                                  # quick run, under a minute on 2 cores\n" +
         "  grpo train theory --preset learning                # the bench configuration: anomaly-free theories within minutes\n" +
-        "  grpo train theory --num-episodes 300 --model-size small --use-curriculum --output-dir outputs/grpo_theory_full\n" +
+        "  grpo train theory --max-steps 300 --model-size small --use-curriculum --output-dir outputs/grpo_theory_full\n" +
         "  grpo train theory --resume                         # continue outputs/grpo_theory\n" +
         "  grpo train theory --eval --checkpoint outputs/grpo_theory/best_model",
     )
@@ -174,8 +138,8 @@ function registerTheory(train: Command): void {
         { measureTheories, prepareTheoryTrainer, theoryTaskFor },
       ] = await Promise.all([
         import("../../model/backend.ts"),
-        import("../../rl/recipes/prepare.ts"),
-        import("../../rl/recipes/theory-run.ts"),
+        import("../../rl/prepare.ts"),
+        import("../../recipes/theory/run.ts"),
       ]);
       const backend = await initBackend(opts.backend);
       if (opts.eval) {
@@ -193,22 +157,24 @@ function registerTheory(train: Command): void {
         }
         return;
       }
-      const progress = createProgress({ label: "grpo train theory", total: opts.numEpisodes });
+      const progress = createProgress({ label: "grpo train theory", total: opts.maxSteps });
       const run: TheoryRunOptions = {
         ...opts,
         useCurriculum: Boolean(opts.useCurriculum),
         resume: Boolean(opts.resume),
+        maskTruncatedCompletions: Boolean(opts.maskTruncatedCompletions),
+        dynamicSampling: Boolean(opts.dynamicSampling),
       };
       const { trainer } = await prepareTheoryTrainer(run, { log: (l) => progress.log(l) });
       progress.log(
-        `backend ${backend}; ${opts.numEpisodes} steps × ${opts.groupSize} samples → ${opts.outputDir}`,
+        `backend ${backend}; ${opts.maxSteps} steps × ${opts.numGenerations} samples → ${opts.outputDir}`,
       );
       if (trainer.step > 0) progress.tick(trainer.step);
       let since = 0;
       try {
-        await trainer.train(opts.numEpisodes, (r, e) => {
+        await trainer.train(opts.maxSteps, (r, e) => {
           since++;
-          if (since < opts.logInterval && r.step !== opts.numEpisodes) return;
+          if (since < opts.logInterval && r.step !== opts.maxSteps) return;
           const fields: Record<string, number> = {
             reward: r.reward ?? 0,
             success: r.success_rate ?? 0,
@@ -231,6 +197,7 @@ function registerTheory(train: Command): void {
       trainer.policy.dispose();
       trainer.dispose();
     });
+  addFlagAliases(cmd, OLD_FLAG_NAMES);
 }
 
 /** `grpo train <recipe>`: parametric GRPO recipes, one sub-command each. */

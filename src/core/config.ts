@@ -1,0 +1,148 @@
+/**
+ * GrpoConfig: every knob of parametric GRPO under one name, with its one default. The names are
+ * those of TRL's GRPOConfig (and of the TrainingArguments it extends) in camelCase, so a TRL
+ * configuration reads across; the CLI spells them in TRL's kebab case (--num-generations). The
+ * trainer, the loss functions, the demo and the recipes read their defaults from GRPO_DEFAULTS;
+ * a recipe that needs other values names them in its own presets.
+ *
+ * Papers: GRPO — DeepSeekMath (arXiv 2402.03300); PPO (1707.06347); DAPO (2503.14476);
+ * Dr. GRPO — "Understanding R1-Zero-Like Training" (2503.20783); GSPO (2507.18071); batch-level
+ * reward scaling — "Tricks or Traps? A Deep Dive into RL for LLM Reasoning" (2508.08221); KL
+ * estimators k1/k2/k3 — J. Schulman, "Approximating KL Divergence" (2020).
+ */
+
+/** How the token losses of a batch become one number (see core/loss.ts aggregationWeights). */
+export const LOSS_TYPES = ["grpo", "bnpo", "dr_grpo", "dapo"] as const;
+export type LossType = (typeof LOSS_TYPES)[number];
+export const KL_ESTIMATORS = ["k1", "k2", "k3"] as const;
+export type KlEstimator = (typeof KL_ESTIMATORS)[number];
+/** What a reward's deviation from its group mean is divided by (see core/advantages.ts). */
+export const SCALE_REWARDS = ["group", "batch", "none"] as const;
+export type ScaleRewards = (typeof SCALE_REWARDS)[number];
+export const IMPORTANCE_SAMPLING_LEVELS = ["token", "sequence"] as const;
+export type ImportanceSamplingLevel = (typeof IMPORTANCE_SAMPLING_LEVELS)[number];
+
+export interface GrpoConfig {
+  // Sampling
+  /** G, completions per prompt: the group whose mean is the baseline (GRPO). TRL: 8. */
+  numGenerations: number;
+  /** Tokens a completion may generate; also dr_grpo's fixed normaliser (Dr. GRPO). TRL: 256. */
+  maxCompletionLength: number;
+  /** Sampling temperature: exploration within a group. TRL: 1. */
+  temperature: number;
+  /** Nucleus sampling: keep the most likely tokens up to this mass; 1 keeps all. TRL: 1. */
+  topP: number;
+  /** Keep only the k most likely tokens; 0 keeps all. TRL: 0. */
+  topK: number;
+
+  // Optimisation
+  /**
+   * Adam's step size. TRL: 1e-6, for pretrained models of billions of parameters; the small
+   * in-process models trained here from scratch or from a short warm start need far larger steps.
+   */
+  learningRate: number;
+  /** Global gradient-norm clip; ≤ 0 disables it. TRL (TrainingArguments): 1. */
+  maxGradNorm: number;
+  /** GRPO steps of a run. TRL: −1 (count epochs instead); here a run is counted in steps. */
+  maxSteps: number;
+  /** μ, optimisation passes over each sampled batch; above 1 the clip starts to bind (GRPO). TRL: 1. */
+  numIterations: number;
+  /** Seed of the one random stream of a run. TRL (TrainingArguments): 42. */
+  seed: number;
+
+  // Loss
+  /**
+   * β, weight of the KL penalty to the frozen reference; 0 skips the reference. TRL: 0 (DAPO and
+   * Dr. GRPO drop the term); DeepSeekMath used 0.04.
+   */
+  beta: number;
+  /** Which estimator of KL(π_θ‖π_ref) per token; k3 is unbiased and ≥ 0 (Schulman). TRL: always k3. */
+  klEstimator: KlEstimator;
+  /** ε, the clip range of the importance ratio below 1 (PPO). TRL: 0.2. */
+  epsilon: number;
+  /** The clip range above 1; unset: epsilon. DAPO's clip-higher uses 0.28. TRL: unset. */
+  epsilonHigh?: number;
+  /** α, weight of the entropy bonus −α·H: keeps the policy exploring rather than collapsing onto one answer (PPO). TRL: none. */
+  entropyCoef: number;
+  /**
+   * Aggregation of the token losses: grpo (mean of per-sequence means, DeepSeekMath), bnpo,
+   * dr_grpo (Dr. GRPO) or dapo (DAPO). TRL: "dapo"; here "grpo", the rule the recipes were tuned with.
+   */
+  lossType: LossType;
+  /** "token": one ratio per token; "sequence": GSPO's length-normalised sequence ratio. TRL: "token". */
+  importanceSamplingLevel: ImportanceSamplingLevel;
+  /** "group" (GRPO), "batch" (Tricks or Traps) or "none" (Dr. GRPO: no difficulty bias). TRL: "group". */
+  scaleRewards: ScaleRewards;
+  /** Leave completions cut by the length limit out of the loss (DAPO's overlong filtering). TRL: false. */
+  maskTruncatedCompletions: boolean;
+  /** Drop the groups whose rewards are all equal from the update (DAPO's dynamic sampling). TRL: none. */
+  dynamicSampling: boolean;
+}
+
+export const GRPO_DEFAULTS: Readonly<GrpoConfig> = Object.freeze({
+  numGenerations: 8,
+  maxCompletionLength: 256,
+  temperature: 1,
+  topP: 1,
+  topK: 0,
+  learningRate: 1e-4,
+  maxGradNorm: 1,
+  maxSteps: 100,
+  numIterations: 1,
+  seed: 42,
+  beta: 0,
+  klEstimator: "k3",
+  epsilon: 0.2,
+  entropyCoef: 0,
+  lossType: "grpo",
+  importanceSamplingLevel: "token",
+  scaleRewards: "group",
+  maskTruncatedCompletions: false,
+  dynamicSampling: false,
+});
+
+// Every field once, in the order the CLI lists them; the Record type makes the list complete.
+const FIELDS: Record<keyof GrpoConfig, true> = {
+  maxSteps: true,
+  numGenerations: true,
+  maxCompletionLength: true,
+  learningRate: true,
+  temperature: true,
+  topP: true,
+  topK: true,
+  beta: true,
+  klEstimator: true,
+  epsilon: true,
+  epsilonHigh: true,
+  entropyCoef: true,
+  lossType: true,
+  importanceSamplingLevel: true,
+  scaleRewards: true,
+  maskTruncatedCompletions: true,
+  dynamicSampling: true,
+  numIterations: true,
+  maxGradNorm: true,
+  seed: true,
+};
+
+/** GrpoConfig's fields but `except` (those a recipe fixes itself or reads elsewhere). */
+export function grpoKeysExcept<E extends keyof GrpoConfig>(...except: E[]): Exclude<keyof GrpoConfig, E>[] {
+  return (Object.keys(FIELDS) as (keyof GrpoConfig)[]).filter(
+    (k): k is Exclude<keyof GrpoConfig, E> => !except.includes(k as E),
+  );
+}
+
+/** The upper clip range a config means: epsilonHigh, or epsilon when it is unset (as in TRL). */
+export function epsilonHighOf(cfg: Pick<GrpoConfig, "epsilon" | "epsilonHigh">): number {
+  return cfg.epsilonHigh ?? cfg.epsilon;
+}
+
+/** The fields `keys` of `from` that have a value (a config's GrpoConfig part, say). */
+export function pickGrpo<K extends keyof GrpoConfig>(
+  from: { readonly [P in K]?: GrpoConfig[P] },
+  keys: readonly K[],
+): Pick<GrpoConfig, K> {
+  const out: Partial<Record<K, unknown>> = {};
+  for (const k of keys) if (from[k] !== undefined) out[k] = from[k];
+  return out as Pick<GrpoConfig, K>;
+}

@@ -1,0 +1,206 @@
+import { Rng } from "../../core/rng.ts";
+import type { GPT } from "../../model/gpt.ts";
+import { sample } from "../../model/sampler.ts";
+import type { Vocab } from "../../model/tokenizer.ts";
+import { toRollout } from "../../rl/multiturn.ts";
+import type { EpisodeRequest, RlTask, Rollout } from "../../rl/types.ts";
+import { demonstration } from "./demonstration.ts";
+import { EmailEpisode, type EpisodeOptions } from "./episode.ts";
+import { type EmailDataset, generateDataset, type InboxOptions } from "./inbox.ts";
+import { EMAIL_MAX_RESULTS, type EmailMode } from "./presets.ts";
+import { buildPrompt } from "./prompt.ts";
+import { renderEpisode } from "./render.ts";
+import { REWARD } from "./reward.ts";
+import { keywordStems } from "./search.ts";
+import { decodeTurn, emailVocab, encodeEpisode, endOfTurnId } from "./tokenizer.ts";
+import { parseToolCall } from "./tool-call.ts";
+import { runEmailRollouts } from "./turns.ts";
+import type { Question } from "./types.ts";
+
+/**
+ * The email-agent recipe: a small transformer over words and characters answers questions
+ * about a synthetic inbox by writing tool calls (search, read, answer), one line per turn.
+ *
+ *   masked   multi-turn episodes; the loss covers the policy's own tokens only.
+ *   rollout  multi-turn episodes; the loss also covers the tool results pasted into the context.
+ *   simple   no environment: the policy writes its first tool call for a question, scored by a
+ *            proxy (a search whose keywords match the question's) — a fast smoke test.
+ */
+
+export interface EmailTaskOptions {
+  mode: EmailMode;
+  trainSize: number;
+  evalSize: number;
+  /** the dataset's seed: the same seed gives the same inboxes and questions. */
+  seed: number;
+  maxTurns: number;
+  /** policy tokens per episode. */
+  maxTokens: number;
+  /** tokens one turn (one tool call) may take. */
+  maxTurnTokens: number;
+  contextLength: number;
+  inbox: InboxOptions;
+  /** episodes sampled together; bounds the memory of the batched forward passes. */
+  batchEpisodes?: number;
+}
+
+export interface EmailRlTask extends RlTask {
+  readonly mode: EmailMode;
+  readonly options: EmailTaskOptions;
+  readonly dataset: EmailDataset;
+  readonly vocab: Vocab;
+  readonly vocabSize: number;
+  /** a fresh episode for a question, with the recipe's prompt and limits. */
+  episode(q: Question, limits?: EpisodeOptions): EmailEpisode;
+  /** warm-start sequences (prompt + turns + tool results) and their targets (policy tokens). */
+  demonstrationSet(rng: Rng, n: number, noise: number): { ids: number[][]; targets: number[][] };
+  /** full multi-turn episodes on the held-out questions, whatever the mode; for before/after figures. */
+  heldOutEpisodes(policy: GPT, temperature: number, seed: number): { accuracy: number; reward: number };
+}
+
+/** Proxy reward of the simple mode: error bands as in the environment, else keyword overlap. */
+export function firstCallReward(line: string, q: Question): { total: number; success: boolean } {
+  const parsed = parseToolCall(line);
+  if (!parsed.ok) return { total: REWARD[parsed.kind], success: false };
+  if (parsed.call.tool !== "search_emails") return { total: REWARD.wrongAnswer, success: false };
+  const want = new Set(keywordStems(q.keywords));
+  const got = new Set(keywordStems(parsed.call.args.keywords));
+  let shared = 0;
+  for (const w of got) if (want.has(w)) shared++;
+  const union = want.size + got.size - shared;
+  const overlap = union > 0 ? shared / union : 0;
+  return { total: overlap, success: overlap === 1 };
+}
+
+/**
+ * A rollout whose last tool result ran past the context is cut to it: the model cannot score
+ * positions it does not have, and the cut tokens are the environment's (the episode ended there).
+ */
+function fitContext(r: Rollout, contextLength: number): Rollout {
+  const room = contextLength - r.prompt.length;
+  if (r.tokens.length <= room) return r;
+  return { ...r, tokens: r.tokens.slice(0, room), toolMask: r.toolMask?.slice(0, room), finished: false };
+}
+
+export function emailRlTask(opts: EmailTaskOptions): EmailRlTask {
+  const vocab = emailVocab();
+  const eot = endOfTurnId(vocab);
+  const dataset = generateDataset(new Rng(opts.seed), {
+    trainSize: opts.trainSize,
+    evalSize: opts.evalSize,
+    ...opts.inbox,
+  });
+  const inboxOf = (q: Question) => dataset.inboxes.get(q.inboxId)!;
+  const episode = (q: Question, limits: EpisodeOptions = {}) =>
+    new EmailEpisode(inboxOf(q), q, {
+      maxTurns: opts.maxTurns,
+      maxTokens: opts.maxTokens,
+      ...limits,
+      instructions: false,
+      compact: true,
+    });
+  const promptOf = (q: Question) => vocab.encode(`${buildPrompt(q, { instructions: false })}\n`);
+  const chunk = opts.batchEpisodes ?? 16;
+
+  /** G rollouts per question; question k's carry group k. Sampled in chunks of whole episodes. */
+  function episodes(
+    policy: GPT,
+    questions: Question[],
+    G: number,
+    sampling: Pick<EpisodeRequest, "temperature" | "topP" | "topK">,
+    rng: Rng,
+    mode: EmailMode = opts.mode,
+  ): Rollout[] {
+    const out: Rollout[] = [];
+    const all = questions.flatMap((q, k) => Array.from({ length: G }, () => ({ q, k })));
+    for (let start = 0; start < all.length; start += chunk) {
+      const part = all.slice(start, start + chunk);
+      if (mode === "simple") {
+        const res = sample(
+          policy,
+          part.map((p) => promptOf(p.q)),
+          { maxNewTokens: opts.maxTurnTokens, ...sampling, eosId: eot, rng },
+        );
+        part.forEach((p, i) => {
+          const tokens = res.tokens[i]!;
+          const r = firstCallReward(decodeTurn(tokens, vocab), p.q);
+          out.push({
+            group: p.k,
+            prompt: promptOf(p.q),
+            tokens,
+            finished: res.finished[i]!,
+            reward: r.total,
+            success: r.success,
+          });
+        });
+        continue;
+      }
+      const rs = runEmailRollouts(policy, (i, limits) => episode(part[i]!.q, limits), part.length, {
+        maxTurns: opts.maxTurns,
+        maxTokens: opts.maxTokens,
+        maxTurnTokens: opts.maxTurnTokens,
+        contextLength: opts.contextLength,
+        ...sampling,
+        rng,
+      });
+      rs.forEach((r, i) => {
+        const t = fitContext(toRollout(r, part[i]!.k), opts.contextLength);
+        // rollout mode: tool results are trained on as if the policy had written them.
+        out.push(mode === "rollout" ? { ...t, toolMask: undefined } : t);
+      });
+    }
+    return out;
+  }
+
+  return {
+    name: `email-${opts.mode}`,
+    mode: opts.mode,
+    options: opts,
+    dataset,
+    vocab,
+    vocabSize: vocab.size,
+    // The simple mode's completion is one line: the end-of-turn token ends it.
+    eosId: opts.mode === "simple" ? eot : vocab.eosId!,
+    trainPrompts: (rng: Rng, n: number) => Array.from({ length: n }, () => promptOf(rng.pick(dataset.train))),
+    evalPrompts: () => dataset.eval.map(promptOf),
+    reward: () => {
+      throw new Error("email task: rewards come with its rollouts");
+    },
+    rollouts(policy: GPT, req: EpisodeRequest): Rollout[] {
+      const questions =
+        req.split === "eval"
+          ? dataset.eval
+          : Array.from({ length: req.count }, () => req.rng.pick(dataset.train));
+      const sampling = { temperature: req.temperature, topP: req.topP, topK: req.topK };
+      return episodes(policy, questions, req.numGenerations, sampling, req.rng);
+    },
+    describe: (tokens: number[]) => vocab.decode(tokens).slice(0, 2000),
+    episode,
+    demonstrationSet(rng: Rng, n: number, noise: number) {
+      const ids: number[][] = [];
+      const targets: number[][] = [];
+      for (let i = 0; i < n; i++) {
+        const q = dataset.train[i % dataset.train.length]!;
+        const turns = demonstration(q, inboxOf(q), rng, {
+          noise,
+          maxResults: EMAIL_MAX_RESULTS,
+          answerAsWritten: true,
+          episode: { maxTurns: opts.maxTurns, instructions: false, compact: true },
+        });
+        const e = encodeEpisode(renderEpisode(turns, buildPrompt(q, { instructions: false })), vocab);
+        // Longer than the context: the model could not see it whole, so it cannot learn from it.
+        if (e.ids.length > opts.contextLength) continue;
+        ids.push(e.ids);
+        targets.push(e.mask);
+      }
+      return { ids, targets };
+    },
+    heldOutEpisodes(policy: GPT, temperature: number, seed: number) {
+      const rs = episodes(policy, dataset.eval, 1, { temperature }, new Rng(seed), "masked");
+      return {
+        accuracy: rs.filter((r) => r.success).length / Math.max(1, rs.length),
+        reward: rs.reduce((a, r) => a + r.reward, 0) / Math.max(1, rs.length),
+      };
+    },
+  };
+}
