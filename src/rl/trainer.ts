@@ -2,7 +2,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import * as tf from "@tensorflow/tfjs-core";
 import { z } from "zod";
-import { computeAdvantages, dynamicSamplingFilter } from "../core/advantages.ts";
+import { computeAdvantages, dynamicSamplingFilter, groupStats } from "../core/advantages.ts";
 import { GRPO_DEFAULTS, type GrpoConfig } from "../core/config.ts";
 import { resolveLossConfig } from "../core/loss.ts";
 import { completionMetrics, METRICS } from "../core/metrics.ts";
@@ -170,6 +170,7 @@ export class GrpoTrainer {
         finished: res.finished[i]!,
         reward: r.total,
         success: r.success,
+        ...(r.components ? { rewardComponents: r.components } : {}),
       };
     });
   }
@@ -261,6 +262,7 @@ export class GrpoTrainer {
       [METRICS.trainableTokensRatio]: trained[METRICS.trainableTokensRatio]!,
       [METRICS.trainableTokens]: trained[METRICS.trainableTokens]!,
       [METRICS.completionTokens]: trained[METRICS.completionTokens]!,
+      ...rewardComponentMetrics(fresh),
       ...(cfg.dynamicSampling ? { dropped_groups: dropped } : {}),
       loss: upd?.loss ?? null,
       policy_loss: upd?.policyLoss ?? null,
@@ -387,14 +389,17 @@ export class GrpoTrainer {
     });
   }
 
-  /** Evaluates, and saves best_model/ when the success rate (then reward) improves. */
+  /**
+   * Evaluates, and saves best_model/ when the success rate improves, or holds with a higher
+   * reward. The log line names the measure that improved, so an equal success rate is never
+   * announced as a new best.
+   */
   async evaluateAndTrack(): Promise<EvalResult> {
     const e = this.evaluate();
     this.lastEval = e;
-    const better =
-      !this.best ||
-      e.successRate > this.best.successRate ||
-      (e.successRate === this.best.successRate && e.reward > this.best.reward);
+    const prev = this.best;
+    const higherSuccess = !prev || e.successRate > prev.successRate;
+    const better = higherSuccess || (e.successRate === prev!.successRate && e.reward > prev!.reward);
     if (better) {
       this.best = { ...e, step: this.step };
       if (this.outputDir) {
@@ -403,7 +408,12 @@ export class GrpoTrainer {
           metadata: this.metadata(e),
           baseModelDir: this.baseModelDir,
         });
-        this.log(`New best accuracy: ${e.successRate.toFixed(4)} (step ${this.step})`);
+        const label = this.task.successLabel ?? "accuracy";
+        this.log(
+          higherSuccess
+            ? `New best ${label}: ${e.successRate.toFixed(4)} (step ${this.step})`
+            : `Best model updated: eval reward ${prev!.reward.toFixed(4)} → ${e.reward.toFixed(4)} at equal ${label} ${e.successRate.toFixed(4)} (step ${this.step})`,
+        );
       }
     }
     return e;
@@ -577,6 +587,25 @@ function fromReplayGroup(rg: ReplayGroup, group: number): Rollout[] {
     reward: rg.rewards[i]!,
     success: rg.successes[i]!,
   }));
+}
+
+/** `rewards/<name>/mean` and `/std` of every named reward function over the step's completions. */
+export function rewardComponentMetrics(rollouts: readonly Rollout[]): Record<string, number> {
+  const byName = new Map<string, number[]>();
+  for (const r of rollouts) {
+    for (const [name, v] of Object.entries(r.rewardComponents ?? {})) {
+      const vs = byName.get(name);
+      if (vs) vs.push(v);
+      else byName.set(name, [v]);
+    }
+  }
+  const out: Record<string, number> = {};
+  for (const [name, vs] of byName) {
+    const { mean, std } = groupStats(vs);
+    out[`rewards/${name}/mean`] = mean;
+    out[`rewards/${name}/std`] = std;
+  }
+  return out;
 }
 
 function mean(xs: number[]): number {

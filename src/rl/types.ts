@@ -34,6 +34,12 @@ export interface RewardResult {
   total: number;
   /** the task's notion of a solved episode; drives the success rate and the curriculum. */
   success: boolean;
+  /**
+   * The named reward functions behind `total`, each unweighted (core's composeRewards gives
+   * both). The trainer logs each as `rewards/<name>/mean` and `/std`, so a shaping or
+   * exploration term shows apart from the reward it is added to.
+   */
+  components?: Readonly<Record<string, number>>;
 }
 
 /** What the trainer asks of a task that runs its own episodes (see RlTask.rollouts). */
@@ -74,6 +80,8 @@ export interface RlTask {
   rollouts?(policy: GPT, request: EpisodeRequest): Rollout[];
   /** the number of curriculum phases; 1 when the task has none. */
   readonly phases?: number;
+  /** what the logs call the success rate at evaluation ("accuracy", "success"); default "accuracy". */
+  readonly successLabel?: string;
 }
 
 /** One sampled completion with what the trainer needs to learn from it. */
@@ -89,6 +97,8 @@ export interface Rollout {
   toolMask?: number[];
   reward: number;
   success: boolean;
+  /** RewardResult.components of this completion. */
+  rewardComponents?: Readonly<Record<string, number>>;
 }
 
 /** One GRPO batch in plain arrays: every row is prompt (length promptLength) + completion. */

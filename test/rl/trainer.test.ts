@@ -170,6 +170,53 @@ describe("GRPO trainer on a toy task", () => {
     t.dispose();
   });
 
+  it("logs each named reward function as rewards/<name>/mean and /std over the step's completions", () => {
+    const base = toyTask();
+    // Two named parts: the task's own reward and a constant bonus, so both statistics are known.
+    const task = {
+      ...base,
+      reward(tokens: number[], phase: number) {
+        const r = base.reward(tokens, phase);
+        return { ...r, total: r.total + 0.5, components: { hits: r.total, bonus: 0.5 } };
+      },
+    };
+    const t = new GrpoTrainer(tinyGpt(4), { task, config });
+    const rec = t.trainStep(false);
+    assert.equal(rec["rewards/bonus/mean"], 0.5);
+    assert.equal(rec["rewards/bonus/std"], 0);
+    close(rec["rewards/hits/mean"]!, rec.reward! - 0.5);
+    assert.ok(rec["rewards/hits/std"]! >= 0);
+    t.policy.dispose();
+    t.dispose();
+  });
+
+  it("announces a new best only when the success rate rises, and names the measure otherwise", async () => {
+    const lines: string[] = [];
+    const t = new GrpoTrainer(tinyGpt(5), {
+      task: { ...toyTask(), successLabel: "success" },
+      config,
+      outputDir: tmp(),
+      log: (l) => lines.push(l),
+    });
+    // Scripted evaluations: the first sets the best, an equal rate with a higher reward only
+    // updates the model, an equal rate with a lower reward changes nothing, a higher rate is news.
+    const evals = [
+      { successRate: 0.25, reward: 0.1 },
+      { successRate: 0.25, reward: 0.2 },
+      { successRate: 0.25, reward: 0.15 },
+      { successRate: 0.5, reward: 0.0 },
+    ];
+    t.evaluate = () => evals.shift()!;
+    for (let i = 0; i < 4; i++) await t.evaluateAndTrack();
+    assert.equal(lines.length, 3, lines.join("\n"));
+    assert.match(lines[0]!, /^New best success: 0\.2500/);
+    assert.match(lines[1]!, /^Best model updated: eval reward 0\.1000 → 0\.2000 at equal success 0\.2500/);
+    assert.match(lines[2]!, /^New best success: 0\.5000/);
+    assert.deepEqual(t.best, { successRate: 0.5, reward: 0, step: 0 });
+    t.policy.dispose();
+    t.dispose();
+  });
+
   it("resume continues bit-for-bit: 4 steps == 2 steps, save, reload, 2 more", async () => {
     const cfg = {
       ...config,

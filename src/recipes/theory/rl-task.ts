@@ -21,6 +21,7 @@ export function theoryRlTask(opts: TheoryTaskOptions = QUICK_GRAMMAR): TheoryRlT
   const g = theory.grammar;
   return {
     name: "theory",
+    successLabel: "success",
     theory,
     eosId: g.eosId,
     vocabSize: g.vocab.length,
