@@ -1,5 +1,5 @@
 import type { ChatClient } from "../../llm/port.ts";
-import { type ExperienceLibrary, MAX_EXPERIENCE_WORDS } from "../../training-free/experience-library.ts";
+import type { ExperienceLibrary } from "../../training-free/experience-library.ts";
 import {
   type ExtractionOutcome,
   type GroupAttempt,
@@ -63,7 +63,8 @@ export function extractExperiences(input: ExtractionInput): Promise<ExtractionOu
         problem: problem.text,
         summaries,
         library,
-        max_words: MAX_EXPERIENCE_WORDS,
+        max_words: input.library.limits.maxWords,
+        max_chars: input.library.limits.maxChars,
       }),
   });
 }

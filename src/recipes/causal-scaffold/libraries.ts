@@ -1,6 +1,10 @@
 import { copyFileSync, existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { ExperienceLibrary, type LibraryIdentity } from "../../training-free/experience-library.ts";
+import {
+  ExperienceLibrary,
+  type LessonLimits,
+  type LibraryIdentity,
+} from "../../training-free/experience-library.ts";
 
 /** The solver's libraries: one per agent, plus one every agent reads. */
 export const LIBRARY_OWNERS = ["generator_1", "generator_2", "generator_3", "critic", "shared"] as const;
@@ -25,10 +29,12 @@ export function libraryPath(workdir: string, owner: LibraryOwner): string {
 /** The libraries of one working directory; each agent reads and writes only its own file. */
 export class ExperienceManager {
   readonly workdir: string;
+  readonly limits: Partial<LessonLimits> | undefined;
   private readonly libs = new Map<LibraryOwner, ExperienceLibrary>();
 
-  constructor(opts: { workdir: string }) {
+  constructor(opts: { workdir: string; limits?: Partial<LessonLimits> }) {
     this.workdir = opts.workdir;
+    this.limits = opts.limits;
   }
 
   path(owner: LibraryOwner): string {
@@ -39,7 +45,7 @@ export class ExperienceManager {
   library(owner: LibraryOwner): ExperienceLibrary {
     let lib = this.libs.get(owner);
     if (!lib) {
-      lib = ExperienceLibrary.load(this.path(owner), libraryIdentity(owner));
+      lib = ExperienceLibrary.load(this.path(owner), libraryIdentity(owner), { limits: this.limits });
       this.libs.set(owner, lib);
     }
     return lib;
@@ -69,7 +75,7 @@ export class ExperienceManager {
       for (const o of existing) copyFileSync(this.path(o), join(backupDir, `${o}_experiences.json`));
     }
     for (const o of LIBRARY_OWNERS) {
-      const lib = ExperienceLibrary.empty(this.path(o), libraryIdentity(o));
+      const lib = ExperienceLibrary.empty(this.path(o), libraryIdentity(o), { limits: this.limits });
       lib.save();
       this.libs.set(o, lib);
     }
