@@ -36,6 +36,7 @@ export interface ExtractionInput {
   attempts: readonly AttemptForExtraction[];
   temperature: number;
   now?: () => Date;
+  signal?: AbortSignal;
 }
 
 /** The semantic advantage of one group of scaffolds, with the solver's summarise and extract prompts. */
@@ -49,6 +50,7 @@ export function extractExperiences(input: ExtractionInput): Promise<ExtractionOu
     problemId: problem.id,
     problemType: problem.source,
     now: input.now,
+    signal: input.signal,
     summarisePrompt: (a) =>
       prompts.render("summarise", {
         problem: problem.text,

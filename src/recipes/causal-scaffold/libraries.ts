@@ -57,20 +57,17 @@ export class ExperienceManager {
   }
 
   /**
-   * Start from empty libraries, copying any existing files to a timestamped backup folder first.
-   * Returns the backup folder, or undefined when there was nothing to back up.
+   * Start from empty libraries, copying any existing files to a backup folder first (a
+   * timestamped one under data/grpo_experiences/backups/ unless `into` names one). Returns the
+   * backup folder, or undefined when there was nothing to back up.
    */
-  resetAll(now: Date = new Date()): string | undefined {
+  resetAll(now: Date = new Date(), into?: string): string | undefined {
     const existing = LIBRARY_OWNERS.filter((o) => existsSync(this.path(o)));
     let backupDir: string | undefined;
     if (existing.length > 0) {
-      backupDir = join(
-        this.workdir,
-        "data",
-        "grpo_experiences",
-        "backups",
-        now.toISOString().replace(/[:.]/g, "-"),
-      );
+      backupDir =
+        into ??
+        join(this.workdir, "data", "grpo_experiences", "backups", now.toISOString().replace(/[:.]/g, "-"));
       mkdirSync(backupDir, { recursive: true });
       for (const o of existing) copyFileSync(this.path(o), join(backupDir, `${o}_experiences.json`));
     }
