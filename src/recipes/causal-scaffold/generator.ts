@@ -313,7 +313,9 @@ export async function runGenerator(opts: GeneratorOptions): Promise<GeneratorSum
     }
     // The group is on disk before its learning step, so a failure or a crash there costs only
     // that step on the rerun, never the rollouts.
-    if (!(prev?.extraction?.pending && prev.rollouts.every((r, i) => r === rollouts[i]))) {
+    const onDisk =
+      (prev?.extraction?.pending || prev?.extraction?.failed) && prev.rollouts.every((r, i) => r === rollouts[i]);
+    if (!onDisk) {
       write({
         ...base,
         timestamp: now().toISOString(),
