@@ -121,6 +121,15 @@ describe("fatal endpoint errors say what to fix in one line", () => {
     );
   });
 
+  it("a port fetch refuses (9, 6000, …) is fatal and says so", async () => {
+    const err = await failure(new LLMClient(endpoint("http://127.0.0.1:9/v1"), noSleep).chat(user("q")));
+    assert.equal(err.fatal, true);
+    assert.match(
+      err.message,
+      /^generator_2: fetch refuses this port .* after 3 attempts at http:\/\/127\.0\.0\.1:9\/v1 .*Fix: serve the endpoint on another port/,
+    );
+  });
+
   it("exhausted 429s and 5xx are failures, not fatal: the endpoint works, it is busy", async () => {
     const server = await serve(() => ({ status: 429, content: "slow down" }));
     const err = await failure(new LLMClient(endpoint(server.baseURL), noSleep).chat(user("q")));

@@ -248,7 +248,6 @@ describe("generator failures", () => {
         s.count("scaffold") <= 3 * 2 + 1,
         `${s.count("scaffold")} scaffold requests: the run stopped early`,
       );
-      assert.ok(lines.some((l) => l.includes("3 failures in a row")));
       // the interrupted rollout is not a failure of the endpoint
       const second = readRolloutCache(generatorCachePath(cacheDir(wd.dir), 1)).problems.get(many[1]!.id)!;
       assert.deepEqual(
