@@ -242,6 +242,7 @@ describe("generator failures", () => {
         /^generator_1: 3 failures in a row \(last: .*rate_limit error after 2 attempts.*\); stopping/,
       );
       assert.deepEqual(r.failures, { rate_limit: 3 });
+      assert.equal(lines.length, 1, "only the first failure is printed as it happens");
       assert.deepEqual([r.completed, r.failed, r.skipped], [0, 2, many.length - 2]);
       assert.equal(r.completed + r.failed + r.skipped + r.alreadyComplete, r.requested);
       assert.ok(
