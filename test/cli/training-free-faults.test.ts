@@ -7,6 +7,8 @@ import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, test } from "node:test";
+import { Command } from "commander";
+import { commands } from "../../src/cli/commands/index.ts";
 import type { Problem } from "../../src/data/datasets.ts";
 import { libraryIdentity, libraryPath } from "../../src/recipes/causal-scaffold/libraries.ts";
 import {
@@ -56,6 +58,37 @@ function start(args: string[]): { child: ChildProcess; done: Promise<Outcome> } 
 }
 
 const run = (args: string[]) => start(args).done;
+
+function program(): Command {
+  const p = new Command("grpo").exitOverride();
+  for (const r of commands) r(p);
+  return p;
+}
+
+/**
+ * The same command in this process, as the executable would run it (its `grpo: …` line and
+ * exit status from the error), to spare a process start where the process boundary is not
+ * what the test is about.
+ */
+async function inProcess(args: string[]): Promise<Outcome> {
+  const out: string[] = [];
+  const err: string[] = [];
+  const { log, error } = console;
+  console.log = (...a: unknown[]) => out.push(a.join(" "));
+  console.error = (...a: unknown[]) => err.push(a.join(" "));
+  let code = 0;
+  try {
+    await program().parseAsync(args, { from: "user" });
+  } catch (e) {
+    err.push(`grpo: ${(e as Error).message}`);
+    const exit = (e as { exitCode?: unknown }).exitCode;
+    code = typeof exit === "number" && exit > 0 ? exit : 1;
+  } finally {
+    console.log = log;
+    console.error = error;
+  }
+  return { code, signal: null, stdout: out.join("\n"), stderr: err.join("\n") };
+}
 
 /** The `grpo: …` line a failed command ends with. */
 function errorLine(o: Outcome): string {
@@ -151,7 +184,7 @@ describe("broken endpoints, as a new user meets them", { timeout: 120_000 }, () 
     }));
     const wd = makeWorkdir(server.baseURL);
     try {
-      const o = await run(["generators", "--all", "--dataset", "toy-math", ...common(wd)]);
+      const o = await inProcess(["generators", "--all", "--dataset", "toy-math", ...common(wd)]);
       assert.equal(o.code, 1, o.stderr);
       const line = errorLine(o);
       assert.match(
@@ -175,7 +208,7 @@ describe("broken endpoints, as a new user meets them", { timeout: 120_000 }, () 
     }));
     const wd = makeWorkdir(server.baseURL, { maxRetries: 1 });
     try {
-      const o = await run([
+      const o = await inProcess([
         "generator",
         "--id",
         "1",
@@ -210,7 +243,7 @@ describe("broken endpoints, as a new user meets them", { timeout: 120_000 }, () 
     const server = await startScriptedServer(goodSolver(exampleProblems(["toy-math"])));
     const wd = makeWorkdir(server.baseURL);
     try {
-      const past = await run([
+      const past = await inProcess([
         "generator",
         "--id",
         "1",
@@ -225,7 +258,7 @@ describe("broken endpoints, as a new user meets them", { timeout: 120_000 }, () 
         errorLine(past),
         /--start-problem 8 is past the end: data set toy-math holds 8 problems \(indices 0 to 7\)/,
       );
-      const report = await run(["report", join(wd.dir, "no-such-run")]);
+      const report = await inProcess(["report", join(wd.dir, "no-such-run")]);
       assert.equal(report.code, 1);
       assert.match(errorLine(report), /report: .*no-such-run does not exist/);
       assert.equal(existsSync(join(wd.dir, "no-such-run")), false);
@@ -233,7 +266,7 @@ describe("broken endpoints, as a new user meets them", { timeout: 120_000 }, () 
       const ro = makeWorkdir(server.baseURL);
       try {
         writeFileSync(join(ro.dir, "grpo_training"), "not a folder");
-        const o = await run(["generator", "--id", "1", "--dataset", "toy-math", ...common(ro)]);
+        const o = await inProcess(["generator", "--id", "1", "--dataset", "toy-math", ...common(ro)]);
         assert.equal(o.code, 1);
         assert.match(errorLine(o), /work directory .* is not writable \(.*\); nothing was run/);
       } finally {
@@ -286,7 +319,7 @@ describe("one writer per agent", { timeout: 120_000 }, () => {
         ),
       );
       // another agent in the same directory is fine meanwhile
-      const other = await run([
+      const other = await inProcess([
         "generator",
         "--id",
         "2",
@@ -405,7 +438,7 @@ describe("tf-train: a kill and a rerun", { timeout: 180_000 }, () => {
 
       // a finished run rerun does nothing and says so
       const before = server.requests.length;
-      const third = await run(args);
+      const third = await inProcess(args);
       assert.equal(third.code, 0, third.stderr);
       assert.match(third.stdout, /all 2 epochs are already complete: nothing to do/);
       assert.equal(server.requests.length, before);
@@ -418,7 +451,7 @@ describe("tf-train: a kill and a rerun", { timeout: 180_000 }, () => {
       assert.ok(existsSync(join(where, "grpo_experiences", "generator_1_experiences.json")));
       assert.ok(existsSync(join(where, "tf_train_state.json")));
       // a different set of problems without --restart is refused, naming what differs
-      const other = await run([...args, "--max-problems", "2"]);
+      const other = await inProcess([...args, "--max-problems", "2"]);
       assert.equal(other.code, 1);
       assert.match(
         errorLine(other),
