@@ -8,6 +8,7 @@ export * from "./json-text.ts";
 export * from "./limiter.ts";
 export * from "./messages.ts";
 export type * from "./port.ts";
+export * from "./reasoning.ts";
 export * from "./usage.ts";
 
 /**

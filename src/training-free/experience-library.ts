@@ -20,6 +20,23 @@ export interface LibraryIdentity {
 
 /** Lessons longer than this are rejected (not truncated: a cut lesson can say the opposite). */
 export const MAX_EXPERIENCE_WORDS = 32;
+/** A cap on characters too: one 100 000-character "word" would pass any word limit. */
+export const MAX_EXPERIENCE_CHARS = 300;
+
+/** How long a lesson may be; both limits apply. */
+export interface LessonLimits {
+  maxWords: number;
+  maxChars: number;
+}
+
+export const DEFAULT_LESSON_LIMITS: LessonLimits = {
+  maxWords: MAX_EXPERIENCE_WORDS,
+  maxChars: MAX_EXPERIENCE_CHARS,
+};
+
+export interface LibraryOptions {
+  limits?: Partial<LessonLimits>;
+}
 /** Token-set Jaccard similarity at or above which two lessons count as the same lesson. */
 export const DUPLICATE_JACCARD = 0.8;
 
@@ -111,29 +128,36 @@ export class ExperienceLibrary {
   private history: HistoryEntry[];
 
   readonly agent: string;
+  readonly limits: LessonLimits;
   private readonly idPrefix: string;
 
   private constructor(
     readonly path: string,
     identity: LibraryIdentity,
     data: { experiences: Experience[]; history: HistoryEntry[] },
+    opts: LibraryOptions = {},
   ) {
     this.agent = identity.agent;
     this.idPrefix = identity.idPrefix;
     this.experiences = data.experiences;
     this.history = data.history;
+    this.limits = { ...DEFAULT_LESSON_LIMITS, ...opts.limits };
+    for (const [name, v] of Object.entries(this.limits)) {
+      if (!Number.isInteger(v) || v < 1)
+        throw new RangeError(`ExperienceLibrary: limits.${name} must be an integer ≥ 1, got ${v}`);
+    }
   }
 
-  static empty(path: string, identity: LibraryIdentity): ExperienceLibrary {
-    return new ExperienceLibrary(path, identity, { experiences: [], history: [] });
+  static empty(path: string, identity: LibraryIdentity, opts: LibraryOptions = {}): ExperienceLibrary {
+    return new ExperienceLibrary(path, identity, { experiences: [], history: [] }, opts);
   }
 
   /**
    * Accepts the file this class writes ({agent, experiences, history}), a bare list of entries,
    * or an object keyed by id; a missing file is an empty library.
    */
-  static load(path: string, identity: LibraryIdentity): ExperienceLibrary {
-    if (!existsSync(path)) return ExperienceLibrary.empty(path, identity);
+  static load(path: string, identity: LibraryIdentity, opts: LibraryOptions = {}): ExperienceLibrary {
+    if (!existsSync(path)) return ExperienceLibrary.empty(path, identity, opts);
     const raw = readJsonFile(path);
     let list: unknown[];
     let history: HistoryEntry[] = [];
@@ -147,18 +171,38 @@ export class ExperienceLibrary {
       const h = (raw as { history?: unknown }).history;
       if (Array.isArray(h)) history = h as HistoryEntry[];
     } else if (raw && typeof raw === "object") {
-      list = Object.entries(raw as Record<string, unknown>).map(([id, v]) =>
-        v && typeof v === "object" ? { id, ...(v as object) } : v,
-      );
+      list = Object.entries(raw as Record<string, unknown>).map(([id, v]) => {
+        if (!v || typeof v !== "object") return v;
+        const inner = (v as { id?: unknown }).id;
+        if (inner !== undefined && inner !== id)
+          throw new FileFormatError(
+            path,
+            undefined,
+            `${id}.id`,
+            `id ${JSON.stringify(inner)} differs from its key`,
+          );
+        return { ...(v as object), id };
+      });
     } else {
       throw new FileFormatError(path, undefined, undefined, "expected an object or a list of experiences");
     }
+    const seen = new Map<string, number>();
     const experiences = list.map((item, i) => {
       const parsed = ExperienceSchema.safeParse(item);
       if (!parsed.success) throw zodFileError(path, parsed.error, { prefix: `experiences[${i}]` });
+      const first = seen.get(parsed.data.id);
+      // Two lessons under one id: every operation on that id would be ambiguous.
+      if (first !== undefined)
+        throw new FileFormatError(
+          path,
+          undefined,
+          `experiences[${i}].id`,
+          `duplicate id ${parsed.data.id} (also experiences[${first}])`,
+        );
+      seen.set(parsed.data.id, i);
       return parsed.data;
     });
-    return new ExperienceLibrary(path, identity, { experiences, history });
+    return new ExperienceLibrary(path, identity, { experiences, history }, opts);
   }
 
   entries(): readonly Experience[] {
@@ -200,6 +244,15 @@ export class ExperienceLibrary {
     return `${prefix}-${String(max + 1).padStart(3, "0")}`;
   }
 
+  /** Why a lesson is too long ("40 words (max 32)"), or undefined when it fits. */
+  lengthProblem(content: string): string | undefined {
+    const words = wordCount(content);
+    if (words > this.limits.maxWords) return `${words} words (max ${this.limits.maxWords})`;
+    if (content.length > this.limits.maxChars)
+      return `${content.length} characters (max ${this.limits.maxChars})`;
+    return undefined;
+  }
+
   private duplicateOf(content: string, exceptId?: string): Experience | undefined {
     return this.experiences.find(
       (e) => e.id !== exceptId && jaccard(e.content, content) >= DUPLICATE_JACCARD,
@@ -214,10 +267,10 @@ export class ExperienceLibrary {
     for (const op of ops) {
       if (op.operation === "add" || op.operation === "modify") {
         const content = op.content.trim().replace(/\s+/g, " ");
-        const words = wordCount(content);
-        if (words > MAX_EXPERIENCE_WORDS) {
+        const tooLong = this.lengthProblem(content);
+        if (tooLong) {
           report.warnings.push(
-            `${this.agent}: ${op.operation} rejected, lesson has ${words} words (max ${MAX_EXPERIENCE_WORDS}): "${content.slice(0, 60)}…"`,
+            `${this.agent}: ${op.operation} on problem ${ctx.problemId} rejected, lesson has ${tooLong}: "${content.slice(0, 60)}…"`,
           );
           continue;
         }

@@ -21,6 +21,8 @@ export interface ScriptedReply {
   /** Never answer (timeout tests). */
   hang?: boolean;
   usage?: { prompt_tokens: number; completion_tokens: number };
+  /** Sent as `message.reasoning_content`, as reasoning models served by vLLM or DeepSeek do. */
+  reasoning?: string;
 }
 
 export type Responder = (req: {
@@ -146,7 +148,16 @@ export async function startScriptedServer(
           created: Math.floor(Date.now() / 1000),
           model,
           choices: [
-            { index: 0, message: { role: "assistant", content }, finish_reason: "stop", logprobs: null },
+            {
+              index: 0,
+              message: {
+                role: "assistant",
+                content,
+                ...(reply.reasoning !== undefined ? { reasoning_content: reply.reasoning } : {}),
+              },
+              finish_reason: "stop",
+              logprobs: null,
+            },
           ],
           usage: { ...usage, total_tokens: usage.prompt_tokens + usage.completion_tokens },
         },
