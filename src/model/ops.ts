@@ -171,3 +171,193 @@ export function layerNormForward(x: tf.Tensor2D, g: tf.Tensor1D, b: tf.Tensor1D,
   const rstd = tf.rsqrt(tf.add(tf.mean(tf.square(xc), -1, true), eps));
   return tf.add(tf.mul(tf.mul(xc, rstd), g), b) as tf.Tensor2D;
 }
+
+// ---------------------------------------------------------------------------------------------
+// Ops of the Hugging Face architectures (./hf/model.ts). A weight passed as `frozen` is closed
+// over instead of being an input, so the backward pass computes no gradient for it — as
+// PyTorch skips parameters with requires_grad=False; under LoRA that halves the base
+// projections' backward work.
+
+/** x·op(W) + bias where W and bias are frozen: only x receives a gradient. */
+export function frozenLinear(
+  x: tf.Tensor2D,
+  w: tf.Tensor2D,
+  bias: tf.Tensor1D | null,
+  transB = false,
+): tf.Tensor2D {
+  const f = custom((xx: tf.Tensor) => ({
+    value: bias
+      ? tf.fused.matMul({ a: xx as tf.Tensor2D, b: w, bias, transposeB: transB })
+      : product(xx as tf.Tensor2D, w, false, transB),
+    gradFunc: (dy) => [product(dy as tf.Tensor2D, w, false, !transB)],
+  }));
+  return f(x) as tf.Tensor2D;
+}
+
+/**
+ * Rows `ids` of the embedding W [V, d] → [N, d]. The gradient (when W is trained) is a
+ * scatter-add of the output gradient into W's rows; tfjs's own Gather gradient needs a kernel
+ * the wasm backend lacks, and oneHot·W costs N·V·d.
+ */
+export function embedRows(ids: tf.Tensor1D, w: tf.Tensor2D, frozen: boolean): tf.Tensor2D {
+  if (frozen) return tf.gather(w, ids) as tf.Tensor2D;
+  const f = custom((ww: tf.Tensor, save: Save) => {
+    save([ids]);
+    return {
+      value: tf.gather(ww, ids),
+      gradFunc: (dy, saved) => [tf.scatterND(tf.reshape(saved[0]!, [ids.shape[0], 1]), dy, w.shape)],
+    };
+  });
+  return f(w) as tf.Tensor2D;
+}
+
+/**
+ * RMSNorm over the last axis of [N, d]: x·rsqrt(mean(x²) + eps)·g (Llama, Qwen), with the
+ * closed-form gradient dx = r·(dx̂ − x̂·mean(dx̂·x̂)), dx̂ = dy·g, r = rsqrt(mean(x²) + eps).
+ */
+export function rmsNorm(x: tf.Tensor2D, g: tf.Tensor1D, eps: number, frozen: boolean): tf.Tensor2D {
+  const forward = (xx: tf.Tensor, gg: tf.Tensor) => {
+    const r = tf.rsqrt(tf.add(tf.mean(tf.square(xx), -1, true), eps));
+    const xhat = tf.mul(xx, r);
+    return { r, xhat, y: tf.mul(xhat, gg) };
+  };
+  const dxOf = (dy: tf.Tensor, r: tf.Tensor, xhat: tf.Tensor, gg: tf.Tensor) => {
+    const dxhat = tf.mul(dy, gg);
+    return tf.mul(r, tf.sub(dxhat, tf.mul(xhat, tf.mean(tf.mul(dxhat, xhat), -1, true))));
+  };
+  if (frozen) {
+    const f = custom((xx: tf.Tensor, save: Save) => {
+      const { r, xhat, y } = forward(xx, g);
+      save([r, xhat]);
+      return { value: y, gradFunc: (dy, saved) => [dxOf(dy, saved[0]!, saved[1]!, g)] };
+    });
+    return f(x) as tf.Tensor2D;
+  }
+  const f = custom((xx: tf.Tensor, gg: tf.Tensor, save: Save) => {
+    const { r, xhat, y } = forward(xx, gg);
+    save([r, xhat, gg]);
+    return {
+      value: y,
+      gradFunc: (dy, saved) => {
+        const [rs, xh, gs] = saved as [tf.Tensor, tf.Tensor, tf.Tensor];
+        return [dxOf(dy, rs, xh, gs), colSum(tf.mul(dy, xh) as tf.Tensor2D)];
+      },
+    };
+  });
+  return f(x, g) as tf.Tensor2D;
+}
+
+/** The same RMSNorm without gradient bookkeeping, for sampling. */
+export function rmsNormForward(x: tf.Tensor2D, g: tf.Tensor1D, eps: number): tf.Tensor2D {
+  return tf.mul(tf.mul(x, tf.rsqrt(tf.add(tf.mean(tf.square(x), -1, true), eps))), g) as tf.Tensor2D;
+}
+
+/** LayerNorm whose gain and bias are frozen: only x receives a gradient. */
+export function frozenLayerNorm(x: tf.Tensor2D, g: tf.Tensor1D, b: tf.Tensor1D, eps: number): tf.Tensor2D {
+  const f = custom((xx: tf.Tensor, save: Save) => {
+    const xc = tf.sub(xx, tf.mean(xx, -1, true));
+    const rstd = tf.rsqrt(tf.add(tf.mean(tf.square(xc), -1, true), eps));
+    const xhat = tf.mul(xc, rstd);
+    save([xhat, rstd]);
+    return {
+      value: tf.add(tf.mul(xhat, g), b),
+      gradFunc: (dy, saved) => {
+        const [xh, rs] = saved as [tf.Tensor, tf.Tensor];
+        const dxhat = tf.mul(dy, g);
+        return [
+          tf.mul(
+            rs,
+            tf.sub(tf.sub(dxhat, tf.mean(dxhat, -1, true)), tf.mul(xh, tf.mean(tf.mul(dxhat, xh), -1, true))),
+          ),
+        ];
+      },
+    };
+  });
+  return f(x) as tf.Tensor2D;
+}
+
+/**
+ * SwiGLU: silu(a)·b (a the gate projection, b the up projection), silu(a) = a·σ(a), with the
+ * hand-written gradient da = dy·b·σ(a)·(1 + a(1 − σ(a))), db = dy·silu(a).
+ */
+export function swiglu(a: tf.Tensor2D, b: tf.Tensor2D): tf.Tensor2D {
+  const f = custom((aa: tf.Tensor, bb: tf.Tensor, save: Save) => {
+    const s = tf.sigmoid(aa);
+    const silu = tf.mul(aa, s);
+    save([aa, bb, s, silu]);
+    return {
+      value: tf.mul(silu, bb),
+      gradFunc: (dy, saved) => {
+        const [as, bs, ss, sl] = saved as [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor];
+        const dsilu = tf.mul(ss, tf.add(tf.mul(as, tf.sub(1, ss)), 1));
+        return [tf.mul(tf.mul(dy, bs), dsilu), tf.mul(dy, sl)];
+      },
+    };
+  });
+  return f(a, b) as tf.Tensor2D;
+}
+
+/** The same SwiGLU without gradient bookkeeping, for sampling. */
+export function swigluForward(a: tf.Tensor2D, b: tf.Tensor2D): tf.Tensor2D {
+  return tf.mul(tf.mul(a, tf.sigmoid(a)), b) as tf.Tensor2D;
+}
+
+/**
+ * Rotary position embedding in the "rotate half" convention of Llama/Qwen in transformers: for
+ * x = [x₁, x₂] (halves of each head), y = [x₁·c − x₂·s, x₂·c + x₁·s] with c, s [N, 1, hd/2]
+ * (cos and sin of position × inverse frequency) broadcast over the heads of x [N, H, hd].
+ * The gradient is the inverse rotation: dx₁ = dy₁·c + dy₂·s, dx₂ = dy₂·c − dy₁·s.
+ */
+export function rope(x: tf.Tensor3D, cos: tf.Tensor3D, sin: tf.Tensor3D, withGrad: boolean): tf.Tensor3D {
+  const [N, H, hd] = x.shape;
+  const h = hd / 2;
+  const rotate = (t: tf.Tensor, c: tf.Tensor, s: tf.Tensor) => {
+    const t1 = tf.slice(t, [0, 0, 0], [N, H, h]);
+    const t2 = tf.slice(t, [0, 0, h], [N, H, h]);
+    return tf.concat([tf.sub(tf.mul(t1, c), tf.mul(t2, s)), tf.add(tf.mul(t2, c), tf.mul(t1, s))], 2);
+  };
+  if (!withGrad) return rotate(x, cos, sin) as tf.Tensor3D;
+  const f = custom((xx: tf.Tensor, save: Save) => {
+    // Saved (not captured): the enclosing tidy would dispose them before the backward pass.
+    save([cos, sin]);
+    return {
+      value: rotate(xx, cos, sin),
+      gradFunc: (dy, saved) => [rotate(dy, saved[0]!, tf.neg(saved[1]!))],
+    };
+  });
+  return f(x) as tf.Tensor3D;
+}
+
+/**
+ * Per-row log π(target) and entropy of softmax(logits) for logits [N, V] and int32 targets
+ * [N], as one [2, N] tensor (row 0 logprobs, row 1 entropies). The gradient is written out:
+ * d logp_t/dz = onehot_t − p, dH/dz = −p·(log p + H), so no [N, V] one-hot matrix or autodiff
+ * chain of softmax ops is kept for the backward pass — only the logits and log-probabilities.
+ */
+export function logprobAndEntropy(logits: tf.Tensor2D, targets: tf.Tensor1D): tf.Tensor2D {
+  const [N, V] = logits.shape;
+  const idx = tf.add(tf.mul(tf.range(0, N, 1, "int32"), tf.scalar(V, "int32")), targets) as tf.Tensor1D;
+  const f = custom((z: tf.Tensor, save: Save) => {
+    const logp = tf.logSoftmax(z);
+    const p = tf.exp(logp);
+    const lp = tf.gather(tf.reshape(logp, [N * V]), idx);
+    const ent = tf.neg(tf.sum(tf.mul(p, logp), -1));
+    save([logp, ent, idx]);
+    return {
+      value: tf.stack([lp, ent]),
+      gradFunc: (dy, saved) => {
+        const [lps, es, ix] = saved as [tf.Tensor2D, tf.Tensor1D, tf.Tensor1D];
+        const ps = tf.exp(lps);
+        const [dl, de] = tf.unstack(dy) as [tf.Tensor1D, tf.Tensor1D];
+        // logp part: dl·(onehot − p); entropy part: −de·p·(log p + H).
+        const scatter = tf.reshape(tf.scatterND(tf.reshape(ix, [N, 1]), dl, [N * V]), [N, V]);
+        const pl = tf.mul(
+          ps,
+          tf.add(tf.reshape(dl, [N, 1]), tf.mul(tf.reshape(de, [N, 1]), tf.add(lps, tf.reshape(es, [N, 1])))),
+        );
+        return [tf.sub(scatter, pl)];
+      },
+    };
+  });
+  return f(logits) as tf.Tensor2D;
+}

@@ -10,10 +10,12 @@
  * temperature, but before top-k/top-p truncation, i.e. log softmax(mask(logits) / T). With
  * temperature 1 and no constraint this equals GPT.tokenLogprobs on the same sequence. With
  * temperature 0 (greedy), logprobs are those of the masked distribution at temperature 1.
+ *
+ * Any DecoderModel samples through here: the project's GPT and the Hugging Face architectures.
  */
 import * as tf from "@tensorflow/tfjs-core";
 import type { Rng } from "../core/rng.ts";
-import type { GPT, KVCache } from "./gpt.ts";
+import type { DecoderModel, KVCache } from "./causal-lm.ts";
 
 export interface TokenConstraint<S = unknown> {
   initial(): S;
@@ -29,7 +31,8 @@ export interface SampleOptions {
   temperature?: number;
   topK?: number;
   topP?: number;
-  eosId?: number;
+  /** End-of-sequence token(s): one id or several (instruct models often have two). */
+  eosId?: number | readonly number[];
   // biome-ignore lint/suspicious/noExplicitAny: constraints of any state type are accepted
   constraint?: TokenConstraint<any>;
   rng: Rng;
@@ -115,8 +118,8 @@ export function chooseToken(
   return { token: last, logprob: logp(last) };
 }
 
-function validate(model: GPT, prompts: number[][], opts: SampleOptions): void {
-  const V = model.config.vocabSize;
+function validate(model: DecoderModel, prompts: number[][], opts: SampleOptions): void {
+  const V = model.vocabSize;
   if (prompts.length === 0) throw new Error("sample: prompts is empty");
   prompts.forEach((p, r) => {
     if (p.length === 0) throw new Error(`sample: prompt ${r} is empty (at least one token is needed)`);
@@ -143,9 +146,13 @@ function validate(model: GPT, prompts: number[][], opts: SampleOptions): void {
  * Samples up to maxNewTokens per prompt (fewer if the context would overflow; such rows end
  * unfinished). Rows stop at eosId or when the constraint reports done.
  */
-export function sample(model: GPT, prompts: number[][], opts: SampleOptions): SampleResult {
+export function sample(model: DecoderModel, prompts: number[][], opts: SampleOptions): SampleResult {
   validate(model, prompts, opts);
-  const { vocabSize: V, contextLength: C } = model.config;
+  const V = model.vocabSize;
+  const C = model.contextLength;
+  const eos = new Set(
+    opts.eosId === undefined ? [] : typeof opts.eosId === "number" ? [opts.eosId] : opts.eosId,
+  );
   const B = prompts.length;
   const Lp = Math.max(...prompts.map((p) => p.length));
   if (Lp > C) throw new Error(`sample: prompt length ${Lp} exceeds contextLength ${C}`);
@@ -213,7 +220,7 @@ export function sample(model: GPT, prompts: number[][], opts: SampleOptions): Sa
           states[r] = constraint.advance(states[r], pick.token);
           if (constraint.isDone(states[r])) finished[r] = true;
         }
-        if (opts.eosId !== undefined && pick.token === opts.eosId) finished[r] = true;
+        if (eos.has(pick.token)) finished[r] = true;
       }
       if (s === maxNew - 1 || finished.every(Boolean)) {
         logits = tf.zeros([0]);
