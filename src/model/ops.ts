@@ -282,15 +282,16 @@ export function frozenLayerNorm(x: tf.Tensor2D, g: tf.Tensor1D, b: tf.Tensor1D, 
  */
 export function swiglu(a: tf.Tensor2D, b: tf.Tensor2D): tf.Tensor2D {
   const f = custom((aa: tf.Tensor, bb: tf.Tensor, save: Save) => {
-    const s = tf.sigmoid(aa);
-    const silu = tf.mul(aa, s);
-    save([aa, bb, s, silu]);
+    // Only the inputs are kept for the backward pass (σ(a) is recomputed there): an MLP-wide
+    // tensor per layer is the largest share of a step's activations.
+    save([aa, bb]);
     return {
-      value: tf.mul(silu, bb),
+      value: tf.mul(tf.mul(aa, tf.sigmoid(aa)), bb),
       gradFunc: (dy, saved) => {
-        const [as, bs, ss, sl] = saved as [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor];
+        const [as, bs] = saved as [tf.Tensor, tf.Tensor];
+        const ss = tf.sigmoid(as);
         const dsilu = tf.mul(ss, tf.add(tf.mul(as, tf.sub(1, ss)), 1));
-        return [tf.mul(tf.mul(dy, bs), dsilu), tf.mul(dy, sl)];
+        return [tf.mul(tf.mul(dy, bs), dsilu), tf.mul(dy, tf.mul(as, ss))];
       },
     };
   });
@@ -328,36 +329,116 @@ export function rope(x: tf.Tensor3D, cos: tf.Tensor3D, sin: tf.Tensor3D, withGra
   return f(x) as tf.Tensor3D;
 }
 
+/** Rows of the head processed at a time: [rows, V] logits stay near 32 MB whatever the vocabulary. */
+const HEAD_CHUNK_VALUES = 1 << 23;
+
 /**
- * Per-row log π(target) and entropy of softmax(logits) for logits [N, V] and int32 targets
- * [N], as one [2, N] tensor (row 0 logprobs, row 1 entropies). The gradient is written out:
- * d logp_t/dz = onehot_t − p, dH/dz = −p·(log p + H), so no [N, V] one-hot matrix or autodiff
- * chain of softmax ops is kept for the backward pass — only the logits and log-probabilities.
+ * The output head and the per-row log π(target) and entropy in one op, for h [N, d] (normed
+ * hidden states), the head W [V, d] (logits z = h·Wᵀ) and int32 targets [N]; returns [2, N]
+ * (row 0 logprobs, row 1 entropies). Logits are made a block of rows at a time and never kept:
+ * the backward pass recomputes each block (one more h·Wᵀ), so a 50k vocabulary costs tens of
+ * MB instead of several [N, V] tensors (the wasm heap holds 4 GB in all). The gradient is
+ * written out: d log p_t/dz = onehot_t − p, dH/dz = −p·(log p + H); dW only when `trainW`.
  */
-export function logprobAndEntropy(logits: tf.Tensor2D, targets: tf.Tensor1D): tf.Tensor2D {
-  const [N, V] = logits.shape;
-  const idx = tf.add(tf.mul(tf.range(0, N, 1, "int32"), tf.scalar(V, "int32")), targets) as tf.Tensor1D;
-  const f = custom((z: tf.Tensor, save: Save) => {
-    const logp = tf.logSoftmax(z);
-    const p = tf.exp(logp);
-    const lp = tf.gather(tf.reshape(logp, [N * V]), idx);
-    const ent = tf.neg(tf.sum(tf.mul(p, logp), -1));
-    save([logp, ent, idx]);
+export function headLogprobs(
+  h: tf.Tensor2D,
+  w: tf.Tensor2D,
+  targets: tf.Tensor1D,
+  trainW: boolean,
+  chunkValues = HEAD_CHUNK_VALUES,
+): tf.Tensor2D {
+  const [N, d] = h.shape;
+  const V = w.shape[0];
+  const rows = Math.max(1, Math.min(N, Math.floor(chunkValues / V)));
+  const blocks: [number, number][] = [];
+  for (let s = 0; s < N; s += rows) blocks.push([s, Math.min(rows, N - s)]);
+  const flatIdx = (t: tf.Tensor1D, c: number) =>
+    tf.add(tf.mul(tf.range(0, c, 1, "int32"), tf.scalar(V, "int32")), t) as tf.Tensor1D;
+  const forward = (hh: tf.Tensor2D, ww: tf.Tensor2D, tt: tf.Tensor1D) => {
+    const parts = blocks.map(([s, c]) =>
+      tf.tidy(() => {
+        const z = product(tf.slice(hh, [s, 0], [c, d]), ww, false, true);
+        const m = tf.max(z, -1, true);
+        const e = tf.exp(tf.sub(z, m));
+        const sum = tf.sum(e, -1, true);
+        const lse = tf.reshape(tf.add(m, tf.log(sum)), [c]);
+        const zt = tf.gather(tf.reshape(z, [c * V]), flatIdx(tf.slice(tt, [s], [c]), c));
+        const pz = tf.reshape(tf.sum(tf.mul(tf.div(e, sum), z), -1), [c]);
+        return [tf.sub(zt, lse), tf.sub(lse, pz), lse];
+      }),
+    );
+    const cat = (k: number) => (parts.length === 1 ? parts[0]![k]! : tf.concat(parts.map((p) => p[k]!)));
+    const out = [cat(0), cat(1), cat(2)];
+    if (parts.length > 1) tf.dispose(parts.flat());
+    return out as [tf.Tensor1D, tf.Tensor1D, tf.Tensor1D];
+  };
+  const backward = (
+    dy: tf.Tensor,
+    hh: tf.Tensor2D,
+    ww: tf.Tensor2D,
+    tt: tf.Tensor1D,
+    lse: tf.Tensor1D,
+    ent: tf.Tensor1D,
+  ) => {
+    const [dl, de] = tf.unstack(dy) as [tf.Tensor1D, tf.Tensor1D];
+    let dw: tf.Tensor2D | null = null;
+    const dh = blocks.map(([s, c]) =>
+      tf.tidy(() => {
+        const hc = tf.slice(hh, [s, 0], [c, d]);
+        const col = (t: tf.Tensor1D) => tf.reshape(tf.slice(t, [s], [c]), [c, 1]);
+        const logp = tf.sub(product(hc, ww, false, true), col(lse));
+        const p = tf.exp(logp);
+        const dlc = col(dl);
+        const onehot = tf.reshape(
+          tf.scatterND(tf.reshape(flatIdx(tf.slice(tt, [s], [c]), c), [c, 1]), tf.reshape(dlc, [c]), [c * V]),
+          [c, V],
+        );
+        const dz = tf.sub(
+          onehot,
+          tf.mul(p, tf.add(dlc, tf.mul(col(de), tf.add(logp, col(ent))))),
+        ) as tf.Tensor2D;
+        if (trainW) {
+          const part = product(dz, hc, true, false);
+          const next = dw ? tf.add(dw, part) : part;
+          if (dw) dw.dispose();
+          dw = tf.keep(next as tf.Tensor2D);
+        }
+        return product(dz, ww);
+      }),
+    );
+    const dx = dh.length === 1 ? dh[0]! : tf.concat(dh);
+    return trainW ? [dx, dw!] : [dx];
+  };
+  if (trainW) {
+    const f = custom((hh: tf.Tensor, ww: tf.Tensor, save: Save) => {
+      const [lp, ent, lse] = forward(hh as tf.Tensor2D, ww as tf.Tensor2D, targets);
+      save([hh, ww, targets, lse, ent]);
+      return {
+        value: tf.stack([lp, ent]),
+        gradFunc: (dy, saved) => {
+          const [hs, ws, ts, ls, es] = saved as [
+            tf.Tensor2D,
+            tf.Tensor2D,
+            tf.Tensor1D,
+            tf.Tensor1D,
+            tf.Tensor1D,
+          ];
+          return backward(dy, hs, ws, ts, ls, es);
+        },
+      };
+    });
+    return f(h, w) as tf.Tensor2D;
+  }
+  const f = custom((hh: tf.Tensor, save: Save) => {
+    const [lp, ent, lse] = forward(hh as tf.Tensor2D, w, targets);
+    save([hh, targets, lse, ent]);
     return {
       value: tf.stack([lp, ent]),
       gradFunc: (dy, saved) => {
-        const [lps, es, ix] = saved as [tf.Tensor2D, tf.Tensor1D, tf.Tensor1D];
-        const ps = tf.exp(lps);
-        const [dl, de] = tf.unstack(dy) as [tf.Tensor1D, tf.Tensor1D];
-        // logp part: dl·(onehot − p); entropy part: −de·p·(log p + H).
-        const scatter = tf.reshape(tf.scatterND(tf.reshape(ix, [N, 1]), dl, [N * V]), [N, V]);
-        const pl = tf.mul(
-          ps,
-          tf.add(tf.reshape(dl, [N, 1]), tf.mul(tf.reshape(de, [N, 1]), tf.add(lps, tf.reshape(es, [N, 1])))),
-        );
-        return [tf.sub(scatter, pl)];
+        const [hs, ts, ls, es] = saved as [tf.Tensor2D, tf.Tensor1D, tf.Tensor1D, tf.Tensor1D];
+        return backward(dy, hs, w, ts, ls, es);
       },
     };
   });
-  return f(logits) as tf.Tensor2D;
+  return f(h) as tf.Tensor2D;
 }

@@ -22,10 +22,10 @@ import {
   frozenLinear,
   gelu,
   geluForward,
+  headLogprobs,
   layerNorm,
   layerNormForward,
   linear,
-  logprobAndEntropy,
   matMul,
   product,
   rmsNorm,
@@ -89,6 +89,14 @@ interface Layer {
   /** llama: gate, up; gpt2: c_fc. */
   mlpIn: Proj[];
   down: Proj;
+}
+
+/** RoPE tables at the positions of a batch, [N, 1, hd/2]; q's carry the 1/√hd score scale. */
+interface Rotation {
+  cos: tf.Tensor3D;
+  sin: tf.Tensor3D;
+  qCos: tf.Tensor3D;
+  qSin: tf.Tensor3D;
 }
 
 /** One tensor the model is built from: its checkpoint name and shape as stored in the file. */
@@ -196,7 +204,9 @@ export class PretrainedLM implements CausalLM {
   private readonly qScale: number;
   private inference = false;
   private training = false;
-  private dropoutRng = new Rng(0);
+  /** seed of the next dropout mask; a recomputed block rewinds it to draw the same masks. */
+  private dropoutSeed = 0;
+  private checkpointing: boolean | "auto" = "auto";
   private disposed = false;
 
   constructor(spec: ArchSpec, source: WeightSource) {
@@ -210,7 +220,9 @@ export class PretrainedLM implements CausalLM {
         const n = shape.reduce((a, b) => a * b, 1);
         if (data.length !== n)
           throw new Error(`weight "${w.name}": expected ${n} values for [${shape}], got ${data.length}`);
-        this.vars.set(w.name, tf.variable(tf.tensor(data, shape, "float32"), true, `${w.name}#${nextId()}`));
+        const init = tf.tensor(data, shape, "float32");
+        this.vars.set(w.name, tf.variable(init, true, `${w.name}#${nextId()}`));
+        init.dispose();
       }
     } catch (err) {
       for (const v of this.vars.values()) v.dispose();
@@ -322,7 +334,13 @@ export class PretrainedLM implements CausalLM {
       // Only positions 0..T-2 predict a token: the head (V columns) runs on those rows alone.
       const hs = tf.reshape(tf.slice(tf.reshape(h, [B, T, d]), [0, 0, 0], [B, T - 1, d]), [B * (T - 1), d]);
       const targets = tf.reshape(tf.slice(ids, [0, 1], [B, T - 1]), [B * (T - 1)]) as tf.Tensor1D;
-      const both = logprobAndEntropy(this.head(hs as tf.Tensor2D), targets);
+      const head = this.lmHead ?? this.wte;
+      const both = headLogprobs(
+        this.norm(hs as tf.Tensor2D, this.lnf),
+        head as tf.Tensor2D,
+        targets,
+        head.trainable,
+      );
       const M = B * (T - 1);
       const logprobs = tf.reshape(tf.slice(both, [0, 0], [1, M]), [B, T - 1]) as tf.Tensor2D;
       if (!opts?.withEntropy) return { logprobs };
@@ -355,7 +373,26 @@ export class PretrainedLM implements CausalLM {
   /** While on, LoRA dropout is applied in tokenLogprobs/forward (never while sampling). */
   setTraining(on: boolean, seed?: number): void {
     this.training = on;
-    if (seed !== undefined) this.dropoutRng = new Rng(seed);
+    if (seed !== undefined) this.dropoutSeed = seed;
+  }
+
+  /**
+   * Activation checkpointing of the blocks in training passes: each block keeps only its input
+   * and recomputes its activations in the backward pass (one more forward pass of the body).
+   * tfjs keeps every op's saved tensors and every gradient of a backward pass until it ends and
+   * the wasm heap holds 4 GB, so a 135M-parameter model runs out at a few thousand tokens
+   * without it. "auto" (default): on when the step's activations would pass ~1 GB.
+   */
+  setCheckpointing(mode: boolean | "auto"): void {
+    this.checkpointing = mode;
+  }
+
+  private useCheckpointing(N: number, T: number): boolean {
+    if (this.checkpointing !== "auto") return this.checkpointing;
+    const { hidden: d, intermediate: ff, heads: H, layers } = this.spec;
+    // Rough count of what one block keeps: a dozen d-wide and four MLP-wide rows per token, and the attention probabilities.
+    const perBlock = 4 * (N * (12 * d + 4 * ff) + (N / T) * H * T * T * 2);
+    return perBlock * layers > 1e9;
   }
 
   private checkLength(T: number): void {
@@ -388,9 +425,16 @@ export class PretrainedLM implements CausalLM {
     }
     const rot = this.invFreq ? this.ropeAt(positions) : null;
     const next: KVCache = { k: [], v: [] };
+    const checkpoint = !this.inference && this.useCheckpointing(B * Tq, Tq);
     this.layers.forEach((layer, i) => {
       const past = cache ? { k: cache.k[i]!, v: cache.v[i]! } : null;
-      const r = this.block(layer, h, B, Tq, mask, past, rot);
+      if (!this.inference && checkpoint) {
+        h = this.checkpointedBlock(layer, h, B, Tq, mask, rot);
+        return;
+      }
+      // One tidy per block: a block's intermediates are freed as soon as it is done (what the
+      // backward pass needs was saved by each op), not at the end of the whole forward pass.
+      const r = tf.tidy(() => this.block(layer, h, B, Tq, mask, past, rot));
       h = r.h;
       next.k.push(r.k);
       next.v.push(r.v);
@@ -430,9 +474,7 @@ export class PretrainedLM implements CausalLM {
     const mm = this.inference ? tf.matMul : matMul;
     let xin = x;
     if (this.training && !this.inference && l.dropout > 0) {
-      const keep = tf.step(
-        tf.sub(tf.randomUniform(x.shape, 0, 1, "float32", this.dropoutRng.int(2 ** 31)), l.dropout),
-      );
+      const keep = tf.step(tf.sub(tf.randomUniform(x.shape, 0, 1, "float32", this.dropoutSeed++), l.dropout));
       xin = tf.mul(x, tf.mul(keep, 1 / (1 - l.dropout))) as tf.Tensor2D;
     }
     const delta = mm(mm(xin, l.a as tf.Tensor2D), l.b as tf.Tensor2D);
@@ -440,16 +482,15 @@ export class PretrainedLM implements CausalLM {
   }
 
   /** cos/sin [N, 1, hd/2] at `positions`, from tables grown on demand. */
-  private ropeAt(positions: tf.Tensor1D): { cos: tf.Tensor3D; sin: tf.Tensor3D } {
+  private ropeAt(positions: tf.Tensor1D): Rotation {
     const need = Math.max(...(positions.dataSync() as Int32Array)) + 1;
     if (!this.rope || this.rope.length < need) this.growRope(Math.max(need, 2 * (this.rope?.length ?? 64)));
     const N = positions.shape[0];
     const h = this.spec.headDim / 2;
     const t = this.rope!;
-    return {
-      cos: tf.reshape(tf.gather(t.cos, positions), [N, 1, h]) as tf.Tensor3D,
-      sin: tf.reshape(tf.gather(t.sin, positions), [N, 1, h]) as tf.Tensor3D,
-    };
+    const cos = tf.reshape(tf.gather(t.cos, positions), [N, 1, h]) as tf.Tensor3D;
+    const sin = tf.reshape(tf.gather(t.sin, positions), [N, 1, h]) as tf.Tensor3D;
+    return { cos, sin, qCos: tf.mul(cos, this.qScale), qSin: tf.mul(sin, this.qScale) };
   }
 
   private growRope(length: number): void {
@@ -482,6 +523,67 @@ export class PretrainedLM implements CausalLM {
     return m;
   }
 
+  /** The trainable variables one block reads (its LoRA factors, or all its weights). */
+  private blockTrainables(layer: Layer): tf.Variable[] {
+    const out: tf.Variable[] = [];
+    for (const n of [layer.ln1, layer.ln2, layer.qNorm, layer.kNorm]) {
+      if (!n) continue;
+      for (const v of [n.g, n.b]) if (v?.trainable) out.push(v);
+    }
+    for (const p of [...layer.qkv, layer.o, ...layer.mlpIn, layer.down]) {
+      for (const v of [p.w, p.b]) if (v?.trainable) out.push(v);
+      if (p.lora) out.push(p.lora.a, p.lora.b);
+    }
+    return out;
+  }
+
+  /**
+   * A block as one op whose backward pass recomputes the block (see setCheckpointing): the
+   * forward pass runs untaped and keeps x only; the backward pass differentiates a fresh
+   * forward pass, with the same dropout masks, against x and the block's trainable variables.
+   */
+  private checkpointedBlock(
+    layer: Layer,
+    x: tf.Tensor2D,
+    B: number,
+    T: number,
+    mask: tf.Tensor,
+    rot: Rotation | null,
+  ): tf.Tensor2D {
+    const vars = this.blockTrainables(layer);
+    const seed = this.dropoutSeed;
+    const f = tf.customGrad(((...args: unknown[]) => {
+      const save = args[args.length - 1] as (t: tf.Tensor[]) => void;
+      const xx = args[0] as tf.Tensor2D;
+      save(rot ? [xx, mask, rot.cos, rot.sin, rot.qCos, rot.qSin] : [xx, mask]);
+      const value = tf.tidy(() => this.block(layer, xx, B, T, mask, null, rot).h);
+      return {
+        value,
+        gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+          const [xs, m, cos, sin, qCos, qSin] = saved as [tf.Tensor2D, tf.Tensor, ...tf.Tensor3D[]];
+          const r = rot ? { cos: cos!, sin: sin!, qCos: qCos!, qSin: qSin! } : null;
+          const after = this.dropoutSeed;
+          this.dropoutSeed = seed;
+          // A gradient computed inside a backward pass starts a tape of its own and, when done,
+          // clears the engine's tape slot, which the outer pass still reads to free its saved
+          // tensors: keep the outer tape and put it back.
+          const state = (tf.engine() as unknown as { state: { activeTape: unknown } }).state;
+          const outerTape = state.activeTape;
+          try {
+            const g = tf.grads((xin: tf.Tensor) =>
+              tf.sum(tf.mul(this.block(layer, xin as tf.Tensor2D, B, T, m, null, r).h, dy)),
+            );
+            return g([xs, ...vars]);
+          } finally {
+            state.activeTape = outerTape;
+            this.dropoutSeed = after;
+          }
+        },
+      };
+    }) as never) as unknown as (...t: tf.Tensor[]) => tf.Tensor2D;
+    return f(x, ...vars);
+  }
+
   private block(
     layer: Layer,
     x: tf.Tensor2D,
@@ -489,7 +591,7 @@ export class PretrainedLM implements CausalLM {
     Tq: number,
     mask: tf.Tensor,
     past: { k: tf.Tensor4D; v: tf.Tensor4D } | null,
-    rot: { cos: tf.Tensor3D; sin: tf.Tensor3D } | null,
+    rot: Rotation | null,
   ): { h: tf.Tensor2D; k: tf.Tensor4D; v: tf.Tensor4D } {
     const s = this.spec;
     const { heads: H, kvHeads: Hkv, headDim: hd } = s;
@@ -515,15 +617,16 @@ export class PretrainedLM implements CausalLM {
     }
     if (rot) {
       const grad = !this.inference;
-      q = tf.reshape(rope(tf.reshape(q, [N, H, hd]) as tf.Tensor3D, rot.cos, rot.sin, grad), [N, H * hd]);
+      // The 1/√hd score scale rides on q's rotation (scaled tables): no separate product of q to keep.
+      q = tf.reshape(rope(tf.reshape(q, [N, H, hd]) as tf.Tensor3D, rot.qCos, rot.qSin, grad), [N, H * hd]);
       k = tf.reshape(rope(tf.reshape(k, [N, Hkv, hd]) as tf.Tensor3D, rot.cos, rot.sin, grad), [N, Hkv * hd]);
-    }
+    } else q = tf.mul(q, this.qScale) as tf.Tensor2D;
     // With one query position (sampling), [B, 1, H, hd] → [B, H, 1, hd] moves no data.
     const heads = (t: tf.Tensor2D, n: number) =>
       (Tq === 1
         ? tf.reshape(t, [B, n, 1, hd])
         : tf.transpose(tf.reshape(t, [B, Tq, n, hd]), [0, 2, 1, 3])) as tf.Tensor4D;
-    const qh = heads(tf.mul(q, this.qScale) as tf.Tensor2D, H);
+    const qh = heads(q, H);
     let kh = heads(k, Hkv);
     let vh = heads(v, Hkv);
     if (past) {
@@ -599,8 +702,8 @@ export class PretrainedLM implements CausalLM {
       const a = new Float32Array(din * cfg.r);
       for (let i = 0; i < a.length; i++) a[i] = (2 * rng.next() - 1) * bound;
       p.lora = {
-        a: tf.variable(tf.tensor2d(a, [din, cfg.r]), true, `${p.path}.lora_A#${nextId()}`),
-        b: tf.variable(tf.zeros([cfg.r, dout]), true, `${p.path}.lora_B#${nextId()}`),
+        a: tf.tidy(() => tf.variable(tf.tensor2d(a, [din, cfg.r]), true, `${p.path}.lora_A#${nextId()}`)),
+        b: tf.tidy(() => tf.variable(tf.zeros([cfg.r, dout]), true, `${p.path}.lora_B#${nextId()}`)),
         scale,
         dropout,
       };
