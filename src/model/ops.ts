@@ -335,18 +335,24 @@ const HEAD_CHUNK_VALUES = 1 << 23;
 /**
  * The output head and the per-row log π(target) and entropy in one op, for h [N, d] (normed
  * hidden states), the head W [V, d] (logits z = h·Wᵀ) and int32 targets [N]; returns [2, N]
- * (row 0 logprobs, row 1 entropies). Logits are made a block of rows at a time and never kept:
- * the backward pass recomputes each block (one more h·Wᵀ), so a 50k vocabulary costs tens of
- * MB instead of several [N, V] tensors (the wasm heap holds 4 GB in all). The gradient is
- * written out: d log p_t/dz = onehot_t − p, dH/dz = −p·(log p + H); dW only when `trainW`.
+ * (row 0 logprobs, row 1 entropies, zeros unless `entropy`). Logits are made a block of rows
+ * at a time and never kept, so a 50k vocabulary costs tens of MB instead of several [N, V]
+ * tensors (the wasm heap holds 4 GB in all). The gradient is written out:
+ * d log p_t/dz = onehot_t − p, dH/dz = −p·(log p + H).
+ *
+ * With a frozen head the gradient with respect to h is linear in the two incoming row
+ * gradients: dh = dl·(onehot − p)·W + de·(−p(log p + H))·W, so the forward pass computes both
+ * [N, d] products right away and keeps only them (no recomputed logits, one exp per logit).
+ * A trained head (dW) recomputes each block of logits in the backward pass instead.
  */
 export function headLogprobs(
   h: tf.Tensor2D,
   w: tf.Tensor2D,
   targets: tf.Tensor1D,
-  trainW: boolean,
-  chunkValues = HEAD_CHUNK_VALUES,
+  opts: { trainW: boolean; entropy: boolean; chunkValues?: number },
 ): tf.Tensor2D {
+  const { trainW } = opts;
+  const chunkValues = opts.chunkValues ?? HEAD_CHUNK_VALUES;
   const [N, d] = h.shape;
   const V = w.shape[0];
   const rows = Math.max(1, Math.min(N, Math.floor(chunkValues / V)));
@@ -429,14 +435,39 @@ export function headLogprobs(
     });
     return f(h, w) as tf.Tensor2D;
   }
+  // Frozen head: the forward pass also makes the two row-gradient directions G = [A; Bm]·W.
   const f = custom((hh: tf.Tensor, save: Save) => {
-    const [lp, ent, lse] = forward(hh as tf.Tensor2D, w, targets);
-    save([hh, targets, lse, ent]);
+    const parts = blocks.map(([s, c]) =>
+      tf.tidy(() => {
+        const z = product(tf.slice(hh as tf.Tensor2D, [s, 0], [c, d]), w, false, true);
+        const m = tf.max(z, -1, true);
+        const lse = tf.add(m, tf.log(tf.sum(tf.exp(tf.sub(z, m)), -1, true)));
+        const logp = tf.sub(z, lse);
+        const p = tf.exp(logp);
+        const idx = flatIdx(tf.slice(targets, [s], [c]), c);
+        const lp = tf.gather(tf.reshape(logp, [c * V]), idx);
+        const onehot = tf.reshape(tf.scatterND(tf.reshape(idx, [c, 1]), tf.ones([c]), [c * V]), [c, V]);
+        const a = tf.sub(onehot, p);
+        if (!opts.entropy) return [lp, tf.zeros([c]), product(a as tf.Tensor2D, w)];
+        const ent = tf.neg(tf.sum(tf.mul(p, logp), -1));
+        const bm = tf.neg(tf.mul(p, tf.add(logp, tf.reshape(ent, [c, 1]))));
+        const g = product(tf.concat([a, bm]) as tf.Tensor2D, w);
+        return [lp, ent, tf.slice(g, [0, 0], [c, d]), tf.slice(g, [c, 0], [c, d])];
+      }),
+    );
+    const cat = (k: number) => (parts.length === 1 ? parts[0]![k]! : tf.concat(parts.map((q) => q[k]!)));
+    const lp = cat(0);
+    const ent = cat(1);
+    const ga = cat(2);
+    const gb = opts.entropy ? cat(3) : null;
+    if (parts.length > 1) tf.dispose(parts.flat());
+    save(gb ? [ga, gb] : [ga]);
     return {
       value: tf.stack([lp, ent]),
       gradFunc: (dy, saved) => {
-        const [hs, ts, ls, es] = saved as [tf.Tensor2D, tf.Tensor1D, tf.Tensor1D, tf.Tensor1D];
-        return backward(dy, hs, w, ts, ls, es);
+        const [dl, de] = tf.unstack(dy) as [tf.Tensor1D, tf.Tensor1D];
+        const dh = tf.mul(saved[0]!, tf.reshape(dl, [N, 1]));
+        return [saved[1] ? tf.add(dh, tf.mul(saved[1], tf.reshape(de, [N, 1]))) : dh];
       },
     };
   });

@@ -63,15 +63,22 @@ export function chooseToken(
 ): { token: number; logprob: number } {
   const V = logits.length;
   const t = temperature > 0 ? temperature : 1;
-  const z = new Float64Array(V);
+  const z = scratch(V);
   let max = Number.NEGATIVE_INFINITY;
+  let best = -1;
+  let count = 0;
   for (let i = 0; i < V; i++) {
     if (allowed && allowed[i] === 0) {
       z[i] = Number.NEGATIVE_INFINITY;
       continue;
     }
-    z[i] = logits[i]! / t;
-    if (z[i]! > max) max = z[i]!;
+    count++;
+    const zi = logits[i]! / t;
+    z[i] = zi;
+    if (zi > max) {
+      max = zi;
+      best = i;
+    }
   }
   if (max === Number.NEGATIVE_INFINITY)
     throw new Error("sample: the constraint allows no token in this state");
@@ -80,31 +87,43 @@ export function chooseToken(
   const logZ = max + Math.log(sum);
   const logp = (i: number) => z[i]! - logZ;
 
-  if (temperature === 0) {
-    let best = -1;
-    for (let i = 0; i < V; i++)
-      if (z[i]! > Number.NEGATIVE_INFINITY && (best < 0 || z[i]! > z[best]!)) best = i;
-    return { token: best, logprob: logp(best) };
+  // The first index of the largest logit, as a scan keeping the earliest maximum finds it.
+  if (temperature === 0) return { token: best, logprob: logp(best) };
+
+  const truncating = (topK !== undefined && topK > 0 && topK < count) || (topP !== undefined && topP < 1);
+  if (!truncating) {
+    // Untruncated: walk the allowed tokens in index order (no candidate list for a 50k vocabulary).
+    let mass = 0;
+    let last = -1;
+    for (let i = 0; i < V; i++) {
+      if (z[i] === Number.NEGATIVE_INFINITY) continue;
+      mass += Math.exp(z[i]! - logZ);
+      last = i;
+    }
+    let target = u * mass;
+    for (let i = 0; i < V; i++) {
+      if (z[i] === Number.NEGATIVE_INFINITY) continue;
+      target -= Math.exp(z[i]! - logZ);
+      if (target < 0) return { token: i, logprob: logp(i) };
+    }
+    // Rounding left a sliver of mass unassigned: take the last candidate.
+    return { token: last, logprob: logp(last) };
   }
 
   // Candidates in descending probability; truncation keeps a prefix of this order.
   let cand: number[] = [];
   for (let i = 0; i < V; i++) if (z[i]! > Number.NEGATIVE_INFINITY) cand.push(i);
-  const truncating =
-    (topK !== undefined && topK > 0 && topK < cand.length) || (topP !== undefined && topP < 1);
-  if (truncating) {
-    cand.sort((a, b) => z[b]! - z[a]! || a - b);
-    if (topK !== undefined && topK > 0) cand = cand.slice(0, topK);
-    if (topP !== undefined && topP < 1) {
-      let cum = 0;
-      let keep = 0;
-      while (keep < cand.length) {
-        cum += Math.exp(logp(cand[keep]!));
-        keep++;
-        if (cum >= topP) break;
-      }
-      cand = cand.slice(0, Math.max(1, keep));
+  cand.sort((a, b) => z[b]! - z[a]! || a - b);
+  if (topK !== undefined && topK > 0) cand = cand.slice(0, topK);
+  if (topP !== undefined && topP < 1) {
+    let cum = 0;
+    let keep = 0;
+    while (keep < cand.length) {
+      cum += Math.exp(logp(cand[keep]!));
+      keep++;
+      if (cum >= topP) break;
     }
+    cand = cand.slice(0, Math.max(1, keep));
   }
   let mass = 0;
   for (const i of cand) mass += Math.exp(logp(i));
@@ -116,6 +135,13 @@ export function chooseToken(
   // Rounding left a sliver of mass unassigned: take the last candidate.
   const last = cand[cand.length - 1]!;
   return { token: last, logprob: logp(last) };
+}
+
+let scratchBuf = new Float64Array(0);
+/** One reusable buffer for the scaled logits (sampling allocates nothing per token). */
+function scratch(n: number): Float64Array {
+  if (scratchBuf.length < n) scratchBuf = new Float64Array(n);
+  return scratchBuf.subarray(0, n);
 }
 
 function validate(model: DecoderModel, prompts: number[][], opts: SampleOptions): void {

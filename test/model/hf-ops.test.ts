@@ -111,12 +111,25 @@ describe("hand-written gradients of the Hugging Face ops", () => {
     const h = randn(rng, [7, 4]);
     const w = randn(rng, [V, 4], 1.5);
     // 2·V values per block: four blocks of 2, 2, 2 and 1 rows.
-    same((a, b) => headLogprobs(a as tf.Tensor2D, b as tf.Tensor2D, targets, true, 2 * V), plain, [h, w]);
+    const opts = (trainW: boolean, rows: number) => ({ trainW, entropy: true, chunkValues: rows * V });
+    same((a, b) => headLogprobs(a as tf.Tensor2D, b as tf.Tensor2D, targets, opts(true, 2)), plain, [h, w]);
     same(
-      (a) => headLogprobs(a as tf.Tensor2D, w as tf.Tensor2D, targets, false, 3 * V),
+      (a) => headLogprobs(a as tf.Tensor2D, w as tf.Tensor2D, targets, opts(false, 3)),
       (a) => plain(a, w),
       [h],
     );
+    // Without entropies only the logprob row is meaningful (and differentiated).
+    const lpOnly = (a: tf.Tensor) =>
+      tf.slice(
+        headLogprobs(a as tf.Tensor2D, w as tf.Tensor2D, targets, {
+          trainW: false,
+          entropy: false,
+          chunkValues: 2 * V,
+        }),
+        [0, 0],
+        [1, 7],
+      );
+    same(lpOnly, (a) => tf.slice(plain(a, w), [0, 0], [1, 7]), [h]);
   });
 
   it("frozen linear and LayerNorm give x's gradient only; embedding rows scatter-add", () => {

@@ -9,6 +9,7 @@ import * as tf from "@tensorflow/tfjs-core";
 import { Rng } from "../../src/core/rng.ts";
 import { initBackend } from "../../src/model/backend.ts";
 import type { PretrainedLM } from "../../src/model/hf/model.ts";
+import { sample } from "../../src/model/sampler.ts";
 import { maxAbsDiff, randomIds } from "./helpers.ts";
 import { tinyModel } from "./hf-helpers.ts";
 
@@ -77,6 +78,27 @@ describe("training passes", () => {
     assert.equal(maxAbsDiff(trainA, trainB), 0, "the same seed draws the same masks");
     assert.equal(maxAbsDiff(lp(), evalA), 0, "evaluation has no dropout");
     ids.dispose();
+    m.dispose();
+  });
+
+  it("sampling an adapted model matches its tokenLogprobs, also after the adapter changes", () => {
+    const m = tinyModel("qwen2", 6);
+    m.enableLoRA({ r: 2, alpha: 4, targetModules: ["q_proj", "v_proj", "down_proj"] }, new Rng(1));
+    const setB = (v: number) =>
+      tf.tidy(() => {
+        const w: Record<string, tf.Tensor> = {};
+        for (const [n, t] of Object.entries(m.namedWeights()))
+          if (n.includes("lora_B")) w[n] = tf.fill(t.shape, v);
+        m.loadNamedWeights(w, { partial: true });
+      });
+    const prompt = [3, 9, 4];
+    for (const v of [0.3, -0.4]) {
+      setB(v);
+      const r = sample(m, [prompt], { maxNewTokens: 6, rng: new Rng(2) });
+      const seq = [...prompt, ...r.tokens[0]!];
+      const lp = tf.tidy(() => m.tokenLogprobs(tf.tensor2d([seq], undefined, "int32")).logprobs.dataSync());
+      assert.ok(maxAbsDiff(lp.slice(prompt.length - 1), r.logprobs[0]!) < 1e-4, `B = ${v}`);
+    }
     m.dispose();
   });
 });
