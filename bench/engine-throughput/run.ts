@@ -138,7 +138,9 @@ async function hfChild(modelName: string, steps: number): Promise<HfResult> {
     step();
     times.push(performance.now() - t0);
   }
-  const prompts = Array.from({ length: b.sampleBatch }, () => Array.from({ length: b.prompt }, () => rng.int(V)));
+  const prompts = Array.from({ length: b.sampleBatch }, () =>
+    Array.from({ length: b.prompt }, () => rng.int(V)),
+  );
   sample(model, prompts, { maxNewTokens: 8, rng });
   let sampleS = Number.POSITIVE_INFINITY;
   for (let r = 0; r < 2; r++) {
@@ -394,13 +396,19 @@ async function main(): Promise<void> {
     .split(",")
     .filter((m) => m !== "none" && m !== "");
   for (const m of hfModels)
-    if (!HF_MODELS[m]) throw new Error(`--hf-models: unknown model "${m}" (known: ${Object.keys(HF_MODELS).join(", ")})`);
+    if (!HF_MODELS[m])
+      throw new Error(`--hf-models: unknown model "${m}" (known: ${Object.keys(HF_MODELS).join(", ")})`);
   const hfSteps = Number(arg("hf-steps", "2"));
   for (const m of hfModels) await runHf(m, hfSteps, self, python);
 }
 
 /** The Hugging Face-shaped model in the engine (own process) and in PyTorch, with the ratios. */
-async function runHf(modelName: string, steps: number, self: string, python: string | undefined): Promise<void> {
+async function runHf(
+  modelName: string,
+  steps: number,
+  self: string,
+  python: string | undefined,
+): Promise<void> {
   const b = HF_MODELS[modelName]!;
   const load = () => (process.platform === "linux" ? readLoad() : "");
   const loadBefore = load();

@@ -16,6 +16,7 @@ import {
   headLogprobs,
   rmsNorm,
   rope,
+  rotateHalfMatrix,
   swiglu,
 } from "../../src/model/ops.ts";
 import { maxAbsDiff } from "./helpers.ts";
@@ -85,18 +86,20 @@ describe("hand-written gradients of the Hugging Face ops", () => {
   });
 
   it("RoPE (rotate-half convention)", () => {
-    const cos = tf.cos(randn(rng, [3, 1, 2]));
-    const sin = tf.sin(randn(rng, [3, 1, 2]));
+    const cosH = tf.cos(randn(rng, [3, 1, 2]));
+    const sinH = tf.sin(randn(rng, [3, 1, 2]));
     const plain = (x: tf.Tensor) => {
       const x1 = tf.slice(x, [0, 0, 0], [3, 2, 2]);
       const x2 = tf.slice(x, [0, 0, 2], [3, 2, 2]);
-      const c = tf.concat([cos, cos], 2);
-      const s = tf.concat([sin, sin], 2);
-      return tf.add(tf.mul(x, c), tf.mul(tf.concat([tf.neg(x2), x1], 2), s));
+      return tf.concat(
+        [tf.sub(tf.mul(x1, cosH), tf.mul(x2, sinH)), tf.add(tf.mul(x2, cosH), tf.mul(x1, sinH))],
+        2,
+      );
     };
-    same((x) => rope(x as tf.Tensor3D, cos as tf.Tensor3D, sin as tf.Tensor3D, true), plain, [
-      randn(rng, [3, 2, 4]),
-    ]);
+    const cos = tf.concat([cosH, cosH], 2) as tf.Tensor3D;
+    const sin = tf.concat([sinH, sinH], 2) as tf.Tensor3D;
+    const R = rotateHalfMatrix(4);
+    same((x) => rope(x as tf.Tensor3D, cos, sin, R, true), plain, [randn(rng, [3, 2, 4])]);
   });
 
   it("the head with logprobs and entropies, in blocks of rows, with and without dW", () => {

@@ -31,6 +31,7 @@ import {
   rmsNorm,
   rmsNormForward,
   rope,
+  rotateHalfMatrix,
   swiglu,
   swigluForward,
 } from "../ops.ts";
@@ -91,7 +92,7 @@ interface Layer {
   down: Proj;
 }
 
-/** RoPE tables at the positions of a batch, [N, 1, hd/2]; q's carry the 1/√hd score scale. */
+/** RoPE tables [c, c] and [s, s] at the positions of a batch, [N, 1, hd]; q's carry the 1/√hd score scale. */
 interface Rotation {
   cos: tf.Tensor3D;
   sin: tf.Tensor3D;
@@ -200,6 +201,7 @@ export class PretrainedLM implements CausalLM {
   private lora: HFLoRAConfig | null = null;
   private masks = new Map<number, tf.Tensor2D>();
   private rope: { cos: tf.Tensor2D; sin: tf.Tensor2D; length: number } | null = null;
+  private rotMatrix: tf.Tensor2D | null = null;
   private readonly invFreq: Float64Array | null;
   private readonly qScale: number;
   private inference = false;
@@ -208,6 +210,12 @@ export class PretrainedLM implements CausalLM {
   private dropoutSeed = 0;
   private checkpointing: boolean | "auto" = "auto";
   private readonly merged = new Map<Proj, { a: object; b: object; base: object; w: tf.Tensor2D }>();
+  /** checkpointing: frozen MLP products kept by a block's forward pass for its recomputation. */
+  private capture: Map<Proj, tf.Tensor2D> | null = null;
+  private capturable = new Set<Proj>();
+  private replay: Map<Proj, tf.Tensor2D> | null = null;
+  private readonly outstanding = new Set<Map<Proj, tf.Tensor2D>>();
+  private capturedBytes = 0;
   private mergedSize = 0;
   private disposed = false;
 
@@ -427,7 +435,9 @@ export class PretrainedLM implements CausalLM {
     }
     const rot = this.invFreq ? this.ropeAt(positions) : null;
     const next: KVCache = { k: [], v: [] };
-    const checkpoint = !this.inference && this.useCheckpointing(B * Tq, Tq);
+    // Without a gradient being recorded there is no backward pass to save memory for.
+    const checkpoint = !this.inference && recording() && this.useCheckpointing(B * Tq, Tq);
+    if (checkpoint) this.releaseCaptures();
     this.layers.forEach((layer, i) => {
       const past = cache ? { k: cache.k[i]!, v: cache.v[i]! } : null;
       if (!this.inference && checkpoint) {
@@ -474,8 +484,14 @@ export class PretrainedLM implements CausalLM {
           ? (tf.fused.matMul({ a: x, b: mw, bias: b }) as tf.Tensor2D)
           : (tf.matMul(x, mw) as tf.Tensor2D);
       y = b ? (tf.fused.matMul({ a: x, b: w, bias: b }) as tf.Tensor2D) : (tf.matMul(x, w) as tf.Tensor2D);
-    } else if (!p.w.trainable) y = frozenLinear(x, w, b);
-    else y = b ? linear(x, w, b) : matMul(x, w);
+    } else if (!p.w.trainable) {
+      const kept = this.replay?.get(p);
+      if (kept) y = replayedLinear(x, w, kept);
+      else {
+        y = frozenLinear(x, w, b);
+        if (this.capture && this.capturable.has(p)) this.capture.set(p, tf.keep(y));
+      }
+    } else y = b ? linear(x, w, b) : matMul(x, w);
     const l = p.lora;
     if (!l) return y;
     const mm = this.inference ? tf.matMul : matMul;
@@ -511,35 +527,42 @@ export class PretrainedLM implements CausalLM {
     this.mergedSize = 0;
   }
 
-  /** cos/sin [N, 1, hd/2] at `positions`, from tables grown on demand. */
+  /** cos/sin [N, 1, hd] at `positions`, from tables grown on demand. */
   private ropeAt(positions: tf.Tensor1D): Rotation {
     const need = Math.max(...(positions.dataSync() as Int32Array)) + 1;
     if (!this.rope || this.rope.length < need) this.growRope(Math.max(need, 2 * (this.rope?.length ?? 64)));
     const N = positions.shape[0];
-    const h = this.spec.headDim / 2;
+    const hd = this.spec.headDim;
     const t = this.rope!;
-    const cos = tf.reshape(tf.gather(t.cos, positions), [N, 1, h]) as tf.Tensor3D;
-    const sin = tf.reshape(tf.gather(t.sin, positions), [N, 1, h]) as tf.Tensor3D;
+    const cos = tf.reshape(tf.gather(t.cos, positions), [N, 1, hd]) as tf.Tensor3D;
+    const sin = tf.reshape(tf.gather(t.sin, positions), [N, 1, hd]) as tf.Tensor3D;
     return { cos, sin, qCos: tf.mul(cos, this.qScale), qSin: tf.mul(sin, this.qScale) };
+  }
+
+  private rotateHalf(): tf.Tensor2D {
+    if (!this.rotMatrix) this.rotMatrix = tf.keep(rotateHalfMatrix(this.spec.headDim));
+    return this.rotMatrix;
   }
 
   private growRope(length: number): void {
     const inv = this.invFreq!;
     const h = inv.length;
-    const cos = new Float32Array(length * h);
-    const sin = new Float32Array(length * h);
+    const hd = 2 * h;
+    // Full-width tables [c, c] and [s, s], as transformers concatenates the frequencies.
+    const cos = new Float32Array(length * hd);
+    const sin = new Float32Array(length * hd);
     for (let p = 0; p < length; p++) {
       for (let i = 0; i < h; i++) {
         // The angle as transformers computes it, in float32.
         const a = Math.fround(p * Math.fround(inv[i]!));
-        cos[p * h + i] = Math.cos(a);
-        sin[p * h + i] = Math.sin(a);
+        cos[p * hd + i] = cos[p * hd + h + i] = Math.cos(a);
+        sin[p * hd + i] = sin[p * hd + h + i] = Math.sin(a);
       }
     }
     if (this.rope) tf.dispose([this.rope.cos, this.rope.sin]);
     this.rope = {
-      cos: tf.keep(tf.tensor2d(cos, [length, h])),
-      sin: tf.keep(tf.tensor2d(sin, [length, h])),
+      cos: tf.keep(tf.tensor2d(cos, [length, hd])),
+      sin: tf.keep(tf.tensor2d(sin, [length, hd])),
       length,
     };
   }
@@ -568,6 +591,36 @@ export class PretrainedLM implements CausalLM {
   }
 
   /**
+   * Starts keeping the frozen MLP products (gate/up/down, or c_fc/c_proj) of the block about to
+   * run, when they fit in CAPTURE_BYTES for this pass: its recomputation then reuses them and
+   * redoes only the attention half — about two thirds of the block's FLOPs are in the MLP.
+   */
+  private startCapture(layer: Layer, N: number): Map<Proj, tf.Tensor2D> {
+    const kept = new Map<Proj, tf.Tensor2D>();
+    const mlp = [...layer.mlpIn, layer.down].filter((p) => !p.w.trainable);
+    const bytes = 4 * N * mlp.reduce((a, p) => a + p.w.shape[1]!, 0);
+    if (this.capturedBytes + bytes <= CAPTURE_BYTES) {
+      this.capturedBytes += bytes;
+      this.capture = kept;
+      this.capturable = new Set(mlp);
+      this.outstanding.add(kept);
+    }
+    return kept;
+  }
+
+  private dropCapture(kept: Map<Proj, tf.Tensor2D>): void {
+    for (const t of kept.values()) t.dispose();
+    kept.clear();
+    this.outstanding.delete(kept);
+  }
+
+  /** Frees what an earlier pass kept for a backward pass that never ran. */
+  private releaseCaptures(): void {
+    for (const k of [...this.outstanding]) this.dropCapture(k);
+    this.capturedBytes = 0;
+  }
+
+  /**
    * A block as one op whose backward pass recomputes the block (see setCheckpointing): the
    * forward pass runs untaped and keeps x only; the backward pass differentiates a fresh
    * forward pass, with the same dropout masks, against x and the block's trainable variables.
@@ -586,7 +639,13 @@ export class PretrainedLM implements CausalLM {
       const save = args[args.length - 1] as (t: tf.Tensor[]) => void;
       const xx = args[0] as tf.Tensor2D;
       save(rot ? [xx, mask, rot.cos, rot.sin, rot.qCos, rot.qSin] : [xx, mask]);
-      const value = tf.tidy(() => this.block(layer, xx, B, T, mask, null, rot).h);
+      const kept = this.startCapture(layer, x.shape[0]);
+      let value: tf.Tensor2D;
+      try {
+        value = tf.tidy(() => this.block(layer, xx, B, T, mask, null, rot).h);
+      } finally {
+        this.capture = null;
+      }
       return {
         value,
         gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
@@ -599,6 +658,7 @@ export class PretrainedLM implements CausalLM {
           // tensors: keep the outer tape and put it back.
           const state = (tf.engine() as unknown as { state: { activeTape: unknown } }).state;
           const outerTape = state.activeTape;
+          this.replay = kept;
           try {
             const g = tf.grads((xin: tf.Tensor) =>
               tf.sum(tf.mul(this.block(layer, xin as tf.Tensor2D, B, T, m, null, r).h, dy)),
@@ -607,6 +667,8 @@ export class PretrainedLM implements CausalLM {
           } finally {
             state.activeTape = outerTape;
             this.dropoutSeed = after;
+            this.replay = null;
+            this.dropCapture(kept);
           }
         },
       };
@@ -648,8 +710,15 @@ export class PretrainedLM implements CausalLM {
     if (rot) {
       const grad = !this.inference;
       // The 1/√hd score scale rides on q's rotation (scaled tables): no separate product of q to keep.
-      q = tf.reshape(rope(tf.reshape(q, [N, H, hd]) as tf.Tensor3D, rot.qCos, rot.qSin, grad), [N, H * hd]);
-      k = tf.reshape(rope(tf.reshape(k, [N, Hkv, hd]) as tf.Tensor3D, rot.cos, rot.sin, grad), [N, Hkv * hd]);
+      const R = this.rotateHalf();
+      q = tf.reshape(rope(tf.reshape(q, [N, H, hd]) as tf.Tensor3D, rot.qCos, rot.qSin, R, grad), [
+        N,
+        H * hd,
+      ]);
+      k = tf.reshape(rope(tf.reshape(k, [N, Hkv, hd]) as tf.Tensor3D, rot.cos, rot.sin, R, grad), [
+        N,
+        Hkv * hd,
+      ]);
     } else q = tf.mul(q, this.qScale) as tf.Tensor2D;
     // With one query position (sampling), [B, 1, H, hd] → [B, H, 1, hd] moves no data.
     const heads = (t: tf.Tensor2D, n: number) =>
@@ -793,6 +862,7 @@ export class PretrainedLM implements CausalLM {
     if (this.disposed) return;
     this.disposed = true;
     this.dropMerged();
+    this.releaseCaptures();
     for (const v of this.vars.values()) v.dispose();
     for (const p of this.projections()) {
       p.lora?.a.dispose();
@@ -801,6 +871,7 @@ export class PretrainedLM implements CausalLM {
     for (const m of this.masks.values()) m.dispose();
     this.masks.clear();
     if (this.rope) tf.dispose([this.rope.cos, this.rope.sin]);
+    this.rotMatrix?.dispose();
   }
 
   private assertAlive(): void {
@@ -811,6 +882,26 @@ export class PretrainedLM implements CausalLM {
 /** PEFT's rule: a target names the module itself or a suffix of its path at a dot boundary. */
 export function moduleMatches(path: string, target: string): boolean {
   return path === target || path.endsWith(`.${target}`);
+}
+
+/** Memory the frozen MLP products kept for checkpointed blocks may take in one pass. */
+const CAPTURE_BYTES = 1e9;
+
+/** Whether a gradient tape is recording (tfjs keeps no public accessor). */
+function recording(): boolean {
+  return ((tf.engine() as unknown as { state: { gradientDepth: number } }).state.gradientDepth ?? 0) > 0;
+}
+
+/**
+ * A frozen product whose value was kept from an earlier pass: returns it, with the gradient of
+ * x·W + b with respect to x.
+ */
+function replayedLinear(x: tf.Tensor2D, w: tf.Tensor2D, kept: tf.Tensor2D): tf.Tensor2D {
+  const f = tf.customGrad(((_x: tf.Tensor) => ({
+    value: tf.clone(kept),
+    gradFunc: (dy: tf.Tensor) => [product(dy as tf.Tensor2D, w, false, true)],
+  })) as never) as unknown as (t: tf.Tensor) => tf.Tensor2D;
+  return f(x);
 }
 
 /** Memory the merged sampling weights of an adapted model may take. */
