@@ -77,7 +77,8 @@ export interface Pricing {
 }
 
 export interface AgentEndpoint {
-  agent: AgentName;
+  /** The name in usage reports and error messages: one of AGENTS for the solver, any name otherwise. */
+  agent: string;
   baseURL: string;
   model: string;
   apiKey: string;

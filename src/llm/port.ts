@@ -13,6 +13,8 @@ export interface ChatOptions<T> {
   maxTokens?: number;
   /** Throwing here marks the reply unusable; the client retries within its budget. */
   parse?: (text: string) => T;
+  /** Aborting stops the call; a client that cannot stop may finish it and drop the reply. */
+  signal?: AbortSignal;
 }
 
 export interface ChatResult<T> {
@@ -24,3 +26,12 @@ export interface ChatResult<T> {
 export interface ChatClient {
   chat<T = string>(messages: ChatMessage[], opts: ChatOptions<T>): Promise<ChatResult<T>>;
 }
+
+/**
+ * A chat model given as a bare function: the port's `chat` without the client around it. It may
+ * return the reply text alone; the caller then applies `opts.parse` itself.
+ */
+export type ChatFunction = (
+  messages: ChatMessage[],
+  opts: ChatOptions<string>,
+) => Promise<string | ChatResult<string>>;
