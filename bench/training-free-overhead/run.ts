@@ -161,7 +161,8 @@ await Promise.all(
 const baselineMs = performance.now() - tb;
 const baselineRatio = baselineMs / ((baselineCalls * latencyMs) / concurrency);
 const rows = summaries.map(
-  (s) => `generator_${s.generator}: ${s.processed} problems, ${s.extractions} library updates`,
+  (s) =>
+    `generator_${s.generator}: ${s.completed} problems completed, ${s.failed} failed, ${s.extractions} library updates`,
 );
 if (process.env.TRAINING_FREE_BENCH_TIMELINE) {
   const t0ms = pipelineStats.requests[0]!;

@@ -23,7 +23,8 @@ async function main(): Promise<void> {
     // User-facing failures carry their own message; a stack trace would bury it.
     console.error(`grpo: ${(err as Error).message}`);
     if (process.env.GRPO_DEBUG) console.error((err as Error).stack);
-    process.exit(1);
+    const code = (err as { exitCode?: unknown }).exitCode;
+    process.exit(typeof code === "number" && code > 0 ? code : 1);
   }
 }
 

@@ -10,6 +10,8 @@ import { DEFAULT_CONFIG_PATH } from "../llm/config.ts";
 import { SOLVER_DEFAULTS } from "../recipes/causal-scaffold/defaults.ts";
 import type { GeneratorId } from "../recipes/causal-scaffold/rewards.ts";
 import type { Runtime, SolverOptions } from "../recipes/causal-scaffold/runtime.ts";
+import type { RunStatus } from "../recipes/causal-scaffold/usage-log.ts";
+import { MAX_EXPERIENCE_CHARS, MAX_EXPERIENCE_WORDS } from "../training-free/experience-library.ts";
 import { DEFAULT_TAU } from "../training-free/triggers.ts";
 import { floatFlag, intFlag } from "./flags.ts";
 import { createProgress } from "./progress.ts";
@@ -77,7 +79,70 @@ export function addSolverOptions(cmd: Command): Command {
     .option(
       "--reward-weights <path>",
       'JSON file of weights per agent, e.g. {"generator_1": {"ans": 0.5, "logic": 0.25, "graph": 0.25}}',
+    )
+    .option(
+      "--max-failures <n>",
+      "stop the run after this many failures in a row of one agent (the endpoint looks broken)",
+      intFlag("--max-failures", 1),
+      SOLVER_DEFAULTS.maxFailures,
+    )
+    .option(
+      "--max-lesson-words <n>",
+      "longest lesson the libraries accept, in words",
+      intFlag("--max-lesson-words", 1),
+      MAX_EXPERIENCE_WORDS,
+    )
+    .option(
+      "--max-lesson-chars <n>",
+      "longest lesson the libraries accept, in characters",
+      intFlag("--max-lesson-chars", 1),
+      MAX_EXPERIENCE_CHARS,
     );
+}
+
+/**
+ * The exit status of a run that ended without an error but did not complete every requested
+ * problem (failures recorded, or stopped early): 2, where an error (a bad config, a fatal
+ * endpoint error, a lock held by another process) exits 1.
+ */
+export const EXIT_INCOMPLETE = 2;
+
+export class IncompleteRunError extends Error {
+  readonly exitCode = EXIT_INCOMPLETE;
+  constructor(message: string) {
+    super(message);
+    this.name = "IncompleteRunError";
+  }
+}
+
+/**
+ * Runs a training-free command: the runtime, then `body`, which says whether every requested
+ * problem completed and why not. A run stopped by a fatal endpoint error fails with that error's
+ * one line; one stopped by too many failures, or ending with failures, exits EXIT_INCOMPLETE.
+ * The usage is closed and the locks released whatever happens.
+ */
+export async function runSolverCommand(
+  command: string,
+  opts: SolverOptions,
+  temperatures: { generator?: number; critic?: number },
+  display: { plainProgress?: boolean },
+  body: (rt: Runtime) => Promise<{ complete: boolean; incomplete?: string }>,
+): Promise<void> {
+  const rt = await createRuntime(command, opts, temperatures, display);
+  let status: RunStatus = "failed";
+  try {
+    const outcome = await body(rt);
+    const stop = rt.guard.stopReason;
+    if (stop?.fatal) throw new Error(stop.message);
+    status = outcome.complete && !stop ? "finished" : "incomplete";
+    if (stop) throw new IncompleteRunError(`${stop.message}`);
+    if (!outcome.complete)
+      throw new IncompleteRunError(
+        `${outcome.incomplete ?? "not every problem completed"}; rerun the same command to redo exactly the failed parts`,
+      );
+  } finally {
+    rt.finish(status);
+  }
 }
 
 /**
@@ -86,12 +151,13 @@ export function addSolverOptions(cmd: Command): Command {
  * agents at once (bars of parallel agents would overdraw each other on one terminal).
  */
 export async function createRuntime(
+  command: string,
   opts: SolverOptions,
   temperatures: { generator?: number; critic?: number } = {},
   display: { plainProgress?: boolean } = {},
 ): Promise<Runtime> {
   const { buildRuntime } = await import("../recipes/causal-scaffold/runtime.ts");
-  return buildRuntime(opts, temperatures, (label, total) =>
+  return buildRuntime(command, opts, temperatures, (label, total) =>
     createProgress({
       label,
       total,

@@ -9,6 +9,7 @@ export * from "./limiter.ts";
 export * from "./messages.ts";
 export * from "./openai-compatible.ts";
 export type * from "./port.ts";
+export * from "./reasoning.ts";
 export * from "./usage.ts";
 
 /**

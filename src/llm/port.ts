@@ -8,12 +8,20 @@ export interface ChatMessage {
   content: string;
 }
 
+/** The JSON Schema a reply should follow; backends that can enforce it (structured output) may. */
+export interface JsonReplySchema {
+  name: string;
+  schema: Record<string, unknown>;
+}
+
 export interface ChatOptions<T> {
   temperature: number;
   maxTokens?: number;
   /** Throwing here marks the reply unusable; the client retries within its budget. */
   parse?: (text: string) => T;
-  /** Aborting stops the call; a client that cannot stop may finish it and drop the reply. */
+  /** The reply is JSON of this schema: a hint, the parser still checks the reply. */
+  json?: JsonReplySchema;
+  /** Aborting stops waiting and rejects with the signal's reason; it is never retried. */
   signal?: AbortSignal;
 }
 

@@ -354,6 +354,10 @@ function agentSummary(a: AgentRun): string[] {
   const n = a.problems.length;
   const avg = (f: (p: AgentRun["problems"][number]) => number) =>
     n === 0 ? Number.NaN : a.problems.reduce((s, p) => s + f(p), 0) / n;
+  const causes = Object.entries(a.failures.byCause)
+    .sort((x, y) => y[1] - x[1])
+    .map(([k, v]) => `${escapeHtml(k)} ${fmtNum(v)}`)
+    .join(", ");
   return [
     escapeHtml(a.agent),
     fmtNum(n),
@@ -361,6 +365,8 @@ function agentSummary(a: AgentRun): string[] {
     fmtNum(avg((p) => p.mean)),
     fmtNum(avg((p) => p.std)),
     fmtNum(avg((p) => p.correct)),
+    fmtNum(a.failures.problems),
+    causes === "" ? "none" : causes,
   ];
 }
 
@@ -368,11 +374,25 @@ function trainingFreeDetails(r: RunData, tf: TrainingFreeRun): string {
   const parts = [`<h3>${escapeHtml(r.name)}</h3>`];
   parts.push(
     table(
-      ["agent", "problems", "rollouts", "mean μ", "mean σ", "correct"],
+      [
+        "agent",
+        "complete problems",
+        "rollouts",
+        "mean μ",
+        "mean σ",
+        "correct",
+        "failed problems",
+        "failures by cause",
+      ],
       tf.agents.map(agentSummary),
       "agents",
     ),
   );
+  if (tf.agents.some((a) => a.failures.problems > 0)) {
+    parts.push(
+      "<p>Failed rollouts and fusions are not results: the statistics above leave their problems out, and rerunning the command redoes exactly those parts.</p>",
+    );
+  }
   parts.push("<h4>Tokens and cost</h4>", usageTable(tf));
   if (tf.evalResult) parts.push("<h4>A/B evaluation (grpo tf-eval)</h4>", evalTable(tf.evalResult));
   parts.push(`<h4>Experience libraries</h4>${tf.libraries.map(libraryHtml).join("\n")}`);

@@ -38,6 +38,11 @@ export interface LibraryIdentity {
 
 /** The prefix used when neither the caller nor the file's ids name one. */
 export const DEFAULT_ID_PREFIX = "L";
+
+/** Options beside the identity (the limits may be given in either place). */
+export interface LibraryOptions {
+  limits?: Partial<LessonLimits>;
+}
 /** Token-set Jaccard similarity at or above which two lessons count as the same lesson. */
 export const DUPLICATE_JACCARD = 0.8;
 
@@ -148,8 +153,12 @@ export class ExperienceLibrary {
   }
 
   /** An empty library that `save` writes to `path` (or that stays in memory when `path` is undefined). */
-  static empty(path: string | undefined, identity: LibraryIdentity = {}): ExperienceLibrary {
-    return new ExperienceLibrary(path, resolveIdentity(identity, path, undefined, []), {
+  static empty(
+    path: string | undefined,
+    identity: LibraryIdentity = {},
+    opts: LibraryOptions = {},
+  ): ExperienceLibrary {
+    return new ExperienceLibrary(path, resolveIdentity(identity, opts, path, undefined, []), {
       experiences: [],
       history: [],
     });
@@ -166,7 +175,7 @@ export class ExperienceLibrary {
       return parsed.data;
     });
     checkUniqueIds(list, "(in memory)");
-    return new ExperienceLibrary(undefined, resolveIdentity(identity, undefined, undefined, list), {
+    return new ExperienceLibrary(undefined, resolveIdentity(identity, {}, undefined, undefined, list), {
       experiences: list,
       history: [],
     });
@@ -177,8 +186,8 @@ export class ExperienceLibrary {
    * or an object keyed by id; a missing file is an empty library. This is all a deployed agent
    * needs: `ExperienceLibrary.load(path).render()` is the text for its prompt.
    */
-  static load(path: string, identity: LibraryIdentity = {}): ExperienceLibrary {
-    if (!existsSync(path)) return ExperienceLibrary.empty(path, identity);
+  static load(path: string, identity: LibraryIdentity = {}, opts: LibraryOptions = {}): ExperienceLibrary {
+    if (!existsSync(path)) return ExperienceLibrary.empty(path, identity, opts);
     const raw = readJsonFile(path);
     let list: unknown[];
     let history: HistoryEntry[] = [];
@@ -195,9 +204,18 @@ export class ExperienceLibrary {
       const a = (raw as { agent?: unknown }).agent;
       if (typeof a === "string" && a !== "") fileAgent = a;
     } else if (raw && typeof raw === "object") {
-      list = Object.entries(raw as Record<string, unknown>).map(([id, v]) =>
-        v && typeof v === "object" ? { id, ...(v as object) } : v,
-      );
+      list = Object.entries(raw as Record<string, unknown>).map(([id, v]) => {
+        if (!v || typeof v !== "object") return v;
+        const inner = (v as { id?: unknown }).id;
+        if (inner !== undefined && inner !== id)
+          throw new FileFormatError(
+            path,
+            undefined,
+            `${id}.id`,
+            `id ${JSON.stringify(inner)} differs from its key`,
+          );
+        return { ...(v as object), id };
+      });
     } else {
       throw new FileFormatError(path, undefined, undefined, "expected an object or a list of experiences");
     }
@@ -207,7 +225,7 @@ export class ExperienceLibrary {
       return parsed.data;
     });
     checkUniqueIds(experiences, path);
-    return new ExperienceLibrary(path, resolveIdentity(identity, path, fileAgent, experiences), {
+    return new ExperienceLibrary(path, resolveIdentity(identity, opts, path, fileAgent, experiences), {
       experiences,
       history,
     });
@@ -278,7 +296,7 @@ export class ExperienceLibrary {
         const tooLong = this.lengthProblem(content);
         if (tooLong) {
           report.warnings.push(
-            `${this.agent}: ${op.operation} rejected, lesson has ${tooLong} on problem ${ctx.problemId}: "${content.slice(0, 60)}…"`,
+            `${this.agent}: ${op.operation} on problem ${ctx.problemId} rejected, lesson has ${tooLong}: "${content.slice(0, 60)}…"`,
           );
           continue;
         }
@@ -398,13 +416,19 @@ export class ExperienceLibrary {
   }
 }
 
-/** Two entries with one id would make every operation on that id ambiguous. */
+/** Two lessons under one id: every operation on that id would be ambiguous. */
 function checkUniqueIds(list: readonly Experience[], file: string): void {
-  const seen = new Set<string>();
+  const seen = new Map<string, number>();
   list.forEach((e, i) => {
-    if (seen.has(e.id))
-      throw new FileFormatError(file, undefined, `experiences[${i}].id`, `duplicate experience id ${e.id}`);
-    seen.add(e.id);
+    const first = seen.get(e.id);
+    if (first !== undefined)
+      throw new FileFormatError(
+        file,
+        undefined,
+        `experiences[${i}].id`,
+        `duplicate id ${e.id} (also experiences[${first}])`,
+      );
+    seen.set(e.id, i);
   });
 }
 
@@ -422,14 +446,15 @@ function prefixOfIds(list: readonly Experience[]): string | undefined {
 
 function resolveIdentity(
   identity: LibraryIdentity,
+  opts: LibraryOptions,
   path: string | undefined,
   fileAgent: string | undefined,
   list: readonly Experience[],
 ): { agent: string; idPrefix: string; limits: LessonLimits } {
-  const limits = { ...DEFAULT_LESSON_LIMITS, ...identity.limits };
+  const limits = { ...DEFAULT_LESSON_LIMITS, ...identity.limits, ...opts.limits };
   for (const [name, v] of Object.entries(limits)) {
     if (!Number.isInteger(v) || v < 1)
-      throw new RangeError(`lesson limit ${name} must be an integer ≥ 1, got ${v}`);
+      throw new RangeError(`ExperienceLibrary: limits.${name} must be an integer ≥ 1, got ${v}`);
   }
   const fromPath = path === undefined ? undefined : basename(path).replace(/(_experiences)?\.json$/, "");
   return {

@@ -33,32 +33,38 @@ export interface SemanticAdvantageInput<A extends GroupAttempt> {
   problemId: string;
   problemType?: string;
   now?: () => Date;
+  signal?: AbortSignal;
 }
 
 export interface ExtractionOutcome extends ApplyReport {
-  /** Set when the extraction call itself failed; the library is then unchanged. */
+  /** Set when a call of the step failed; the library is then unchanged. */
   error?: string;
+  /** The error behind `error`, for its kind. */
+  cause?: unknown;
 }
 
+const NOTHING_APPLIED = { added: [], modified: [], deleted: [], kept: [], merged: [], warnings: [] };
+
 /**
- * Summaries are requested in parallel; a failed one becomes a note in its line rather than
- * stopping the step. A failed extraction call leaves the library as it was and says why.
+ * Summaries are requested in parallel. A failed summary or extraction call fails the whole
+ * step: the library stays as it was and the outcome says why, so that the caller can redo the
+ * step later rather than learn from an incomplete picture.
  */
 export async function semanticAdvantage<A extends GroupAttempt>(
   input: SemanticAdvantageInput<A>,
 ): Promise<ExtractionOutcome> {
-  const { client, library, attempts, temperature } = input;
-  const summaries = await Promise.all(
-    attempts.map(async (a) => {
-      const prompt = input.summarisePrompt(a);
-      try {
-        const r = await client.chat(userMessage(prompt), { temperature });
+  const { client, library, attempts, temperature, signal } = input;
+  let summaries: string[];
+  try {
+    summaries = await Promise.all(
+      attempts.map(async (a) => {
+        const r = await client.chat(userMessage(input.summarisePrompt(a)), { temperature, signal });
         return r.text.trim();
-      } catch (err) {
-        return `(no summary: ${errorText(err)})`;
-      }
-    }),
-  );
+      }),
+    );
+  } catch (err) {
+    return { ...NOTHING_APPLIED, error: `summary failed: ${errorText(err)}`, cause: err };
+  }
   const summaryBlock = attempts
     .map(
       (a, i) =>
@@ -68,17 +74,9 @@ export async function semanticAdvantage<A extends GroupAttempt>(
   const prompt = input.extractPrompt(summaryBlock, library.formatForPrompt());
   let parsed: ParsedOperations;
   try {
-    parsed = (await client.chat(userMessage(prompt), { temperature, parse: parseOperations })).value;
+    parsed = (await client.chat(userMessage(prompt), { temperature, parse: parseOperations, signal })).value;
   } catch (err) {
-    return {
-      added: [],
-      modified: [],
-      deleted: [],
-      kept: [],
-      merged: [],
-      warnings: [],
-      error: errorText(err),
-    };
+    return { ...NOTHING_APPLIED, error: `extraction failed: ${errorText(err)}`, cause: err };
   }
   const report = library.apply(parsed.ops, {
     problemId: input.problemId,

@@ -23,6 +23,8 @@ export interface ScriptedReply {
   usage?: { prompt_tokens: number; completion_tokens: number };
   /** Tool calls the assistant makes (OpenAI's `tool_calls`); the reply's finish reason is then "tool_calls". */
   toolCalls?: { name: string; arguments: string; id?: string }[];
+  /** Sent as `message.reasoning_content`, as reasoning models served by vLLM or DeepSeek do. */
+  reasoning?: string;
 }
 
 export type Responder = (req: {
@@ -155,9 +157,12 @@ export async function startScriptedServer(
           choices: [
             {
               index: 0,
-              message: toolCalls
-                ? { role: "assistant", content: content === "" ? null : content, tool_calls: toolCalls }
-                : { role: "assistant", content },
+              message: {
+                role: "assistant",
+                content: toolCalls && content === "" ? null : content,
+                ...(toolCalls ? { tool_calls: toolCalls } : {}),
+                ...(reply.reasoning !== undefined ? { reasoning_content: reply.reasoning } : {}),
+              },
               finish_reason: toolCalls ? "tool_calls" : "stop",
               logprobs: null,
             },

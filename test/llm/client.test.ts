@@ -270,8 +270,12 @@ describe("LLMClient over HTTP", () => {
     assert.equal(err.attempts, 1);
     assert.equal(err.status, 401);
     assert.equal(err.agent, "critic");
-    assert.match(err.message, /critic/);
-    assert.match(err.message, /env TEST_KEY/);
+    assert.match(err.message, /^critic: authentication failed \(HTTP 401/);
+    assert.ok(err.message.includes(server.baseURL), "names the base URL");
+    assert.match(err.message, /model test-model/);
+    assert.match(err.message, /Fix: check api_key_env for critic in data\/api_keys\/api_config\.json/);
+    assert.match(err.message, /\$TEST_KEY/);
+    assert.equal(err.fatal, true);
     assert.doesNotMatch(err.message, /sk-test/, "the key itself must not leak into messages");
     assert.equal(server.requests.length, 1);
   });
@@ -279,7 +283,7 @@ describe("LLMClient over HTTP", () => {
   for (const [status, kind] of [
     [400, "bad_request"],
     [403, "auth"],
-    [404, "bad_request"],
+    [404, "not_found"],
   ] as const) {
     it(`does not retry HTTP ${status} (kind ${kind})`, async () => {
       const server = await serve([{ status, content: "no" }, { content: "never" }]);

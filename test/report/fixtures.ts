@@ -84,10 +84,12 @@ export function writeParametricRun(dir: string, steps = 6): string {
   return dir;
 }
 
+const SCAFFOLD = { target_variable: "x", knowns: { a: 1 }, causal_graph: [], computation_plan: [] };
+
 function rollouts(totals: number[], correct: boolean[]): ProblemRecord["rollouts"] {
   return totals.map((r_total, i) => ({
     rollout_id: i,
-    scaffold: null,
+    scaffold: SCAFFOLD,
     answer: correct[i] ? "42" : "7",
     is_correct: correct[i]!,
     r_ans: correct[i] ? 1 : 0,
@@ -115,7 +117,8 @@ function stats(agent: string, promptTokens: number, completionTokens: number, co
 /**
  * A training-free working directory: three generators × `problems` problems (rewards chosen so
  * that μ and σ are easy to check by hand), critic fusions, libraries with an add/modify/delete
- * history, a run summary and a tf-eval result.
+ * history, a run summary and a tf-eval result. Generator 1 also has a problem "pf" whose second
+ * and third rollouts failed (rate_limit, schema), and the critic one whose fusion failed (timeout).
  */
 export function writeTrainingFreeRun(dir: string, problems = 4, shift = 0): string {
   const cache = cacheDir(dir);
@@ -132,12 +135,49 @@ export function writeTrainingFreeRun(dir: string, problems = 4, shift = 0): stri
       });
     }
   }
+  const failed = (kind: string) => ({
+    scaffold: null,
+    answer: null,
+    is_correct: false,
+    r_ans: 0,
+    r_logic: 0,
+    r_graph: 0,
+    r_total: 0,
+    error: `${kind} error after 5 attempts`,
+    error_kind: kind,
+  });
+  appendProblemRecord(generatorCachePath(cache, 1), {
+    problem_id: "pf",
+    problem_text: "a problem that failed",
+    ground_truth: "42",
+    rollouts: [
+      rollouts([1], [true])[0]!,
+      { rollout_id: 1, ...failed("rate_limit") },
+      { rollout_id: 2, ...failed("schema") },
+    ],
+    timestamp: when(problems),
+  });
+  appendCriticRecord(criticResultsPath(cache), {
+    problem_id: "pf",
+    generator_id: "generator_1",
+    fused_scaffold: null,
+    answer: null,
+    is_correct: false,
+    r_ans: 0,
+    r_logic: 0,
+    r_graph: 0,
+    r_fusion: 0,
+    r_total: 0,
+    error: "fusion failed: timeout",
+    error_kind: "timeout",
+    timestamp: when(problems),
+  });
   for (let p = 0; p < problems; p++) {
     for (const g of [1, 2, 3]) {
       appendCriticRecord(criticResultsPath(cache), {
         problem_id: `p${p}`,
         generator_id: `generator_${g}`,
-        fused_scaffold: null,
+        fused_scaffold: SCAFFOLD,
         answer: "42",
         is_correct: g !== 3,
         r_ans: 1,

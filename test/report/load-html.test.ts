@@ -3,6 +3,8 @@ import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from "no
 import { join } from "node:path";
 import { test } from "node:test";
 import { appendJsonl } from "../../src/io/files.ts";
+import { emptyUsage } from "../../src/llm/client.ts";
+import { UsageLog } from "../../src/recipes/causal-scaffold/usage-log.ts";
 import {
   bestStep,
   flatten,
@@ -13,6 +15,8 @@ import {
 import { defaultReportPath, watchReport, writeReport } from "../../src/report/index.ts";
 import { groupStat, librarySizeOverTime, loadRun, runNames } from "../../src/report/load.ts";
 import { HOSTILE, tempDir, writeBrokenRun, writeParametricRun, writeTrainingFreeRun } from "./fixtures.ts";
+
+const emptyStats = (agent: string) => ({ agent, model: "test-model", ...emptyUsage() });
 
 test("a parametric run loads every numeric series, skipping nulls", () => {
   const run = loadRun(writeParametricRun(join(tempDir("p"), "theory"), 6));
@@ -135,6 +139,11 @@ test("a training-free run loads agents, libraries, usage and the A/B result", ()
   const c0 = tf.agents[3]!.problems[0]!;
   assert.ok(Math.abs(c0.mean - 0.4) < 1e-12);
   assert.ok(Math.abs(c0.correct - 2 / 3) < 1e-12);
+  // failures are counted per agent and kept out of the statistics
+  assert.deepEqual(g1.failures, { problems: 1, items: 2, byCause: { rate_limit: 1, schema: 1 } });
+  assert.deepEqual(tf.agents[1]!.failures, { problems: 0, items: 0, byCause: {} });
+  assert.deepEqual(tf.agents[3]!.failures, { problems: 1, items: 1, byCause: { timeout: 1 } });
+  assert.equal(tf.agents[3]!.problems.length, 4);
   const lib = tf.libraries.find((l) => l.owner === "generator_1")!;
   assert.equal(lib.entries.length, 2);
   assert.deepEqual(
@@ -177,6 +186,12 @@ test("the page escapes text from every file and shows tables", () => {
   assert.match(html, /Mean@2 with/);
   assert.match(html, /\$0\.0350/, "total cost over agents");
   assert.match(html, /op-deleted/);
+  assert.match(html, /<th>failed problems<\/th><th>failures by cause<\/th>/);
+  assert.match(
+    html,
+    /<td>generator_1<\/td>(?:<td>[^<]*<\/td>){5}<td>1<\/td><td>rate_limit 1, schema 1<\/td>/,
+  );
+  assert.match(html, /<td>critic<\/td>(?:<td>[^<]*<\/td>){5}<td>1<\/td><td>timeout 1<\/td>/);
   assert.doesNotMatch(html, /Missing or unreadable/);
   assert.doesNotMatch(html, /https?:\/\/(?!www\.w3\.org\/2000\/svg)/, "no network reference");
 });
@@ -222,7 +237,9 @@ test("training-free: invalid cache lines and a broken library are reported per f
   const dir = writeTrainingFreeRun(tempDir("tfb"), 2);
   writeFileSync(join(dir, "grpo_training/cache/generator_2_rollouts.jsonl"), '{"problem_id":"p0"}\n');
   writeFileSync(join(dir, "data/grpo_experiences/critic_experiences.json"), "[");
+  // without the usage files, the summary file is what the report reads
   rmSync(join(dir, "grpo_training/run_summary.json"));
+  rmSync(join(dir, "grpo_training/usage"), { recursive: true });
   const run = loadRun(dir);
   const files = run.problems.map((p) => p.file).sort();
   assert.deepEqual(files, [
@@ -249,6 +266,28 @@ test("flatten turns nested configuration into dotted keys", () => {
     ["b.c", "x"],
     ["b.d", "[1,2]"],
   ]);
+});
+
+test("a report of a directory that does not exist is an error, and creates nothing", () => {
+  const missing = join(tempDir("gone"), "typo");
+  assert.throws(() => writeReport([missing]), /report: .*typo does not exist/);
+  assert.equal(existsSync(missing), false);
+});
+
+test("usage of a killed run (a usage log without its end line) is in the report", () => {
+  const dir = writeTrainingFreeRun(tempDir("killed"), 2);
+  const log = new UsageLog(dir, "generator_1", new Date(Date.UTC(2026, 0, 2)));
+  log.record({ ...emptyStats("generator_1"), calls: 1, promptTokens: 70 });
+  // no close(): the process was killed
+  const tf = loadRun(dir).trainingFree!;
+  assert.deepEqual(
+    tf.runSummary!.runs.map((r) => [r.command, r.status]),
+    [
+      ["tf-train", "finished"],
+      ["generator_1", "unfinished"],
+    ],
+  );
+  assert.equal(tf.runSummary!.usage.perAgent.generator_1!.promptTokens, 1070);
 });
 
 test("writeReport writes <run>/report.html atomically and returns the path", () => {

@@ -128,8 +128,49 @@ describe("experience library operations", () => {
     assert.equal(rep.warnings.length, 1);
     assert.match(rep.warnings[0]!, /33 words \(max 32\)/);
     const rep2 = lib.apply([{ operation: "modify", id: "G3-001", content: words(50) }], { problemId: "p" });
-    assert.match(rep2.warnings[0]!, /modify rejected, lesson has 50 words/);
+    assert.match(rep2.warnings[0]!, /^generator_3: modify on problem p rejected, lesson has 50 words/);
     assert.equal(wordCount(lib.get("G3-001")!.content), 32);
+  });
+
+  test("lessons over 300 characters are rejected too: one 100 000-character word is not a lesson", () => {
+    const lib = ExperienceLibrary.empty("unused.json", G1);
+    const rep = lib.apply(
+      [
+        { operation: "add", content: "x".repeat(100_000) },
+        { operation: "add", content: `${"y".repeat(299)}z` },
+        { operation: "add", content: "q".repeat(301) },
+      ],
+      { problemId: "aime_007" },
+    );
+    assert.deepEqual(rep.added, ["G1-001"]);
+    assert.equal(lib.get("G1-001")!.content.length, 300);
+    assert.deepEqual(
+      rep.warnings.map((w) => w.slice(0, w.indexOf(":", 14))),
+      [
+        "generator_1: add on problem aime_007 rejected, lesson has 100000 characters (max 300)",
+        "generator_1: add on problem aime_007 rejected, lesson has 301 characters (max 300)",
+      ],
+    );
+  });
+
+  test("both limits are configurable per library and checked", () => {
+    const lib = ExperienceLibrary.empty("unused.json", G2, { limits: { maxWords: 3, maxChars: 20 } });
+    assert.deepEqual(lib.limits, { maxWords: 3, maxChars: 20 });
+    const rep = lib.apply(
+      [
+        { operation: "add", content: "one two three four" },
+        { operation: "add", content: "abcdefghijkl mnopqrstuvwxyz" },
+        { operation: "add", content: "short and sweet" },
+      ],
+      { problemId: "p9" },
+    );
+    assert.deepEqual(rep.added, ["G2-001"]);
+    assert.match(rep.warnings[0]!, /4 words \(max 3\)/);
+    assert.match(rep.warnings[1]!, /27 characters \(max 20\)/);
+    assert.throws(
+      () => ExperienceLibrary.empty("x", G2, { limits: { maxWords: 0 } }),
+      /limits\.maxWords must be an integer ≥ 1/,
+    );
   });
 
   test("near-duplicates (token-set Jaccard ≥ 0.8) are merged, not added", () => {
@@ -247,6 +288,31 @@ describe("library files", () => {
     writeFileSync(p, "{nope");
     assert.throws(() => ExperienceLibrary.load(p, G1), /bad\.json: invalid JSON/);
   });
+
+  test("two lessons under one id are refused, naming both places; a keyed entry must not claim another id", () => {
+    const dir = tmp();
+    const p = join(dir, "dup.json");
+    writeFileSync(
+      p,
+      JSON.stringify({
+        experiences: [
+          { id: "G1-001", content: "one" },
+          { id: "G1-002", content: "two" },
+          { id: "G1-001", content: "three" },
+        ],
+      }),
+    );
+    assert.throws(
+      () => ExperienceLibrary.load(p, G1),
+      /dup\.json \(field experiences\[2\]\.id\): duplicate id G1-001 \(also experiences\[0\]\)/,
+    );
+    const k = join(dir, "keyed.json");
+    writeFileSync(k, JSON.stringify({ "C-001": { id: "C-009", content: "x" } }));
+    assert.throws(
+      () => ExperienceLibrary.load(k, C),
+      /keyed\.json \(field C-001\.id\): id "C-009" differs from its key/,
+    );
+  });
 });
 
 describe("lesson limits, rendering and loading without an identity", () => {
@@ -264,7 +330,7 @@ describe("lesson limits, rendering and loading without an identity", () => {
     assert.deepEqual(rep.added, ["A-001"]);
     assert.equal(
       rep.warnings[0]!,
-      `a: add rejected, lesson has ${MAX_EXPERIENCE_CHARS + 1} characters (max ${MAX_EXPERIENCE_CHARS}) on problem p9: "${"x".repeat(60)}…"`,
+      `a: add on problem p9 rejected, lesson has ${MAX_EXPERIENCE_CHARS + 1} characters (max ${MAX_EXPERIENCE_CHARS}): "${"x".repeat(60)}…"`,
     );
     const tight = ExperienceLibrary.empty(undefined, { limits: { maxWords: 3, maxChars: 20 } });
     const r2 = tight.apply(
@@ -318,22 +384,6 @@ describe("lesson limits, rendering and loading without an identity", () => {
     writeFileSync(bare, JSON.stringify([{ id: "x", content: "c" }]));
     assert.equal(ExperienceLibrary.load(bare).agent, "plain");
     assert.equal(ExperienceLibrary.load(bare).nextId(), "L-001");
-  });
-
-  test("two entries with one id are refused, naming the file and the entry", () => {
-    const dir = tmp();
-    const p = join(dir, "dup.json");
-    writeFileSync(
-      p,
-      JSON.stringify([
-        { id: "G1-001", content: "a" },
-        { id: "G1-001", content: "b" },
-      ]),
-    );
-    assert.throws(
-      () => ExperienceLibrary.load(p, G1),
-      /dup\.json \(field experiences\[1\]\.id\): duplicate experience id G1-001/,
-    );
   });
 
   test("restore and snapshot copy, so a recorded state is not changed by later updates", () => {
