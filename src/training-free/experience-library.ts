@@ -401,16 +401,24 @@ export class ExperienceLibrary {
   }
 
   private pendingSave: Promise<void> = Promise.resolve();
+  /** A save waiting for the one in progress; it writes the library as it is when it starts. */
+  private queuedSave: Promise<void> | undefined;
 
   /**
-   * Saves the library as it is now without blocking the event loop. Saves are chained, so the
-   * file always ends with the newest snapshot; the promise settles once this one is on disk.
+   * Saves the library without blocking the event loop. Saves run one at a time and the file
+   * always ends with the newest state; the promise settles once a snapshot holding every change
+   * made before this call is on disk. Calls made while a save waits share it, so a burst of
+   * updates costs one more write, not one write (and fsync) each.
    */
   saveAsync(): Promise<void> {
-    const text = jsonFileText(this.toJSON());
     const path = this.requirePath();
-    const next = this.pendingSave.then(() => writeFileAtomicAsync(path, text));
-    // A failed save rejects its own caller; the chain goes on for later ones.
+    if (this.queuedSave) return this.queuedSave;
+    const next = this.pendingSave.then(() => {
+      this.queuedSave = undefined;
+      return writeFileAtomicAsync(path, jsonFileText(this.toJSON()));
+    });
+    this.queuedSave = next;
+    // A failed save rejects its own callers; the chain goes on for later ones.
     this.pendingSave = next.catch(() => {});
     return next;
   }

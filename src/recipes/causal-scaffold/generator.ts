@@ -314,7 +314,8 @@ export async function runGenerator(opts: GeneratorOptions): Promise<GeneratorSum
     // The group is on disk before its learning step, so a failure or a crash there costs only
     // that step on the rerun, never the rollouts.
     const onDisk =
-      (prev?.extraction?.pending || prev?.extraction?.failed) && prev.rollouts.every((r, i) => r === rollouts[i]);
+      (prev?.extraction?.pending || prev?.extraction?.failed) &&
+      prev.rollouts.every((r, i) => r === rollouts[i]);
     if (!onDisk) {
       write({
         ...base,
