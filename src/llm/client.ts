@@ -57,7 +57,14 @@ const RETRYABLE: ReadonlySet<LLMErrorKind> = new Set([
 const REPLICA_FAULTS: ReadonlySet<LLMErrorKind> = new Set(["server", "timeout", "network"]);
 
 /** System error codes that mean nothing answers at that address. */
-const UNREACHABLE_CODES = new Set(["ECONNREFUSED", "ENOTFOUND", "EHOSTUNREACH", "ENETUNREACH", "EAI_AGAIN"]);
+const UNREACHABLE_CODES = new Set([
+  "ECONNREFUSED",
+  "ENOTFOUND",
+  "EHOSTUNREACH",
+  "ENETUNREACH",
+  "EAI_AGAIN",
+  "BAD_PORT",
+]);
 
 export class LLMError extends Error {
   readonly kind: LLMErrorKind;
@@ -517,8 +524,16 @@ export class LLMClient implements ChatClient {
       }
       case "network": {
         if (f.code && UNREACHABLE_CODES.has(f.code)) {
-          const fix = `start the server at ${url}, or correct base_url for ${agent} in ${config}`;
-          const what = f.code === "ECONNREFUSED" ? "connection refused" : `cannot reach the host (${f.code})`;
+          const badPort = f.code === "BAD_PORT";
+          const fix = badPort
+            ? `serve the endpoint on another port and correct base_url for ${agent} in ${config}`
+            : `start the server at ${url}, or correct base_url for ${agent} in ${config}`;
+          const what =
+            f.code === "ECONNREFUSED"
+              ? "connection refused"
+              : badPort
+                ? "fetch refuses this port (it is on fetch's list of blocked ports)"
+                : `cannot reach the host (${f.code})`;
           return new LLMError(
             "network",
             agent,
@@ -663,11 +678,15 @@ function keyFix(e: AgentEndpoint, config: string): string {
   return `check api_key for ${e.agent} in ${config}`;
 }
 
-/** The first system error code (ECONNREFUSED, …) along an error's cause chain. */
+/**
+ * The first system error code (ECONNREFUSED, …) along an error's cause chain. fetch refuses the
+ * ports on its block list (6000, 9, 25, …) with a bare "bad port"; that is named BAD_PORT.
+ */
 function errnoCode(err: unknown): string | undefined {
   for (let e = err, depth = 0; e && depth < 8; e = (e as { cause?: unknown }).cause, depth++) {
     const code = (e as { code?: unknown }).code;
     if (typeof code === "string" && /^E[A-Z_]+$/.test(code)) return code;
+    if (e instanceof Error && e.message === "bad port") return "BAD_PORT";
     const errors = (e as { errors?: unknown }).errors;
     if (Array.isArray(errors))
       for (const sub of errors) {

@@ -162,6 +162,16 @@ describe("commands", () => {
       );
       const report = JSON.parse(readFileSync(join(wd.dir, "grpo_training", "tf_train_report.json"), "utf8"));
       assert.equal(report.epochs.length, 1);
+      // each agent's line, even with --quiet
+      for (const agent of ["generator_1", "generator_2", "generator_3", "critic"])
+        assert.ok(
+          lines.some((l) =>
+            l.startsWith(
+              `epoch 1: ${agent}: 2 completed, 0 failed, 0 skipped (2 requested, 0 already complete); failures by cause: none;`,
+            ),
+          ),
+          lines.join("\n"),
+        );
       assert.deepEqual(
         report.epochs[0].generators.map((g: { completed: number }) => g.completed),
         [2, 2, 2],

@@ -5,13 +5,8 @@
 import assert from "node:assert/strict";
 import { afterEach, describe, it } from "node:test";
 import { z } from "zod";
-import {
-  type AgentEndpoint,
-  LLMClient,
-  LLMError,
-  splitReasoning,
-  type UsageStats,
-} from "../../src/llm/index.ts";
+import { type AgentEndpoint, LLMClient, splitReasoning, type UsageStats } from "../../src/llm/index.ts";
+import { llmFailure } from "../helpers/llm-error.ts";
 import { type ScriptedServer, startScriptedServer } from "../helpers/scripted-server.ts";
 
 const servers: ScriptedServer[] = [];
@@ -51,20 +46,10 @@ function endpoint(baseURL: string, over: Partial<AgentEndpoint> = {}): AgentEndp
 const noSleep = { sleep: async () => {} };
 const user = (content: string) => [{ role: "user" as const, content }];
 
-async function failure(p: Promise<unknown>): Promise<LLMError> {
-  try {
-    await p;
-  } catch (err) {
-    assert.ok(err instanceof LLMError, `expected LLMError, got ${String(err)}`);
-    return err;
-  }
-  assert.fail("expected the call to fail");
-}
-
 describe("fatal endpoint errors say what to fix in one line", () => {
   it("401: agent, base URL, model, cause and the setting to check; the key is never printed, even when echoed", async () => {
     const server = await serve([{ status: 401, content: "Incorrect API key provided: sk-secret-value" }]);
-    const err = await failure(new LLMClient(endpoint(server.baseURL), noSleep).chat(user("q")));
+    const err = await llmFailure(new LLMClient(endpoint(server.baseURL), noSleep).chat(user("q")));
     assert.equal(err.kind, "auth");
     assert.equal(err.fatal, true);
     assert.equal(err.baseURL, server.baseURL);
@@ -83,7 +68,7 @@ describe("fatal endpoint errors say what to fix in one line", () => {
 
   it("403 with an inline key points at api_key", async () => {
     const server = await serve([{ status: 403, content: "forbidden" }]);
-    const err = await failure(
+    const err = await llmFailure(
       new LLMClient(
         endpoint(server.baseURL, {
           apiKeySource: "agents.critic.api_key in f",
@@ -99,7 +84,7 @@ describe("fatal endpoint errors say what to fix in one line", () => {
 
   it("404 (a wrong model or path) is fatal and names base_url and model", async () => {
     const server = await serve([{ status: 404, content: "The model `nope` does not exist" }]);
-    const err = await failure(new LLMClient(endpoint(server.baseURL), noSleep).chat(user("q")));
+    const err = await llmFailure(new LLMClient(endpoint(server.baseURL), noSleep).chat(user("q")));
     assert.equal(err.kind, "not_found");
     assert.equal(err.fatal, true);
     assert.match(err.message, /^generator_2: not found \(HTTP 404: .*does not exist\) at http/);
@@ -111,7 +96,7 @@ describe("fatal endpoint errors say what to fix in one line", () => {
 
   it("a refused connection is fatal once the retries are spent", async () => {
     const url = await deadURL();
-    const err = await failure(new LLMClient(endpoint(url), noSleep).chat(user("q")));
+    const err = await llmFailure(new LLMClient(endpoint(url), noSleep).chat(user("q")));
     assert.equal(err.kind, "network");
     assert.equal(err.attempts, 3);
     assert.equal(err.fatal, true);
@@ -121,9 +106,18 @@ describe("fatal endpoint errors say what to fix in one line", () => {
     );
   });
 
+  it("a port fetch refuses (9, 6000, …) is fatal and says so", async () => {
+    const err = await llmFailure(new LLMClient(endpoint("http://127.0.0.1:9/v1"), noSleep).chat(user("q")));
+    assert.equal(err.fatal, true);
+    assert.match(
+      err.message,
+      /^generator_2: fetch refuses this port .* after 3 attempts at http:\/\/127\.0\.0\.1:9\/v1 .*Fix: serve the endpoint on another port/,
+    );
+  });
+
   it("exhausted 429s and 5xx are failures, not fatal: the endpoint works, it is busy", async () => {
     const server = await serve(() => ({ status: 429, content: "slow down" }));
-    const err = await failure(new LLMClient(endpoint(server.baseURL), noSleep).chat(user("q")));
+    const err = await llmFailure(new LLMClient(endpoint(server.baseURL), noSleep).chat(user("q")));
     assert.equal(err.kind, "rate_limit");
     assert.equal(err.fatal, false);
     assert.equal(server.requests.length, 3);
@@ -181,7 +175,9 @@ describe("replicas", () => {
 
   it("all replicas refusing is fatal", async () => {
     const [d1, d2] = [await deadURL(), await deadURL()];
-    const err = await failure(new LLMClient(endpoint(d1, { baseURLs: [d1, d2] }), noSleep).chat(user("q")));
+    const err = await llmFailure(
+      new LLMClient(endpoint(d1, { baseURLs: [d1, d2] }), noSleep).chat(user("q")),
+    );
     assert.equal(err.fatal, true);
     assert.match(err.message, /connection refused after 3 attempts/);
   });
@@ -255,10 +251,10 @@ describe("response_format", () => {
   it("a 400 that persists without response_format is the request's fault and is not remembered", async () => {
     const server = await serve(() => ({ status: 400, content: "prompt too long" }));
     const client = new LLMClient(endpoint(server.baseURL), noSleep);
-    const err = await failure(client.chat(user("a"), { responseFormatJson: true }));
+    const err = await llmFailure(client.chat(user("a"), { responseFormatJson: true }));
     assert.equal(err.kind, "bad_request");
     assert.equal(err.fatal, false);
-    await failure(client.chat(user("b"), { responseFormatJson: true }));
+    await llmFailure(client.chat(user("b"), { responseFormatJson: true }));
     assert.deepEqual(
       server.requests.map((r) => "response_format" in r.body),
       [true, false, true, false],
@@ -301,7 +297,7 @@ describe("usage as it accrues", () => {
     const client = new LLMClient(endpoint(server.baseURL), { ...noSleep, onCall: (u) => calls.push(u) });
     await client.chat(user("1"));
     await client.chat(user("2"));
-    await failure(client.chat(user("3")));
+    await llmFailure(client.chat(user("3")));
     assert.equal(calls.length, 3);
     assert.deepEqual(
       calls.map((c) => [c.calls, c.failedCalls, c.retries, c.promptTokens, c.byKind.server, c.byKind.auth]),

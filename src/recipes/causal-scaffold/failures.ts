@@ -39,7 +39,7 @@ export function failureKind(err: unknown): string {
 export interface RunGuardOptions {
   /** Failures in a row, per agent, with no success in between, that stop the run. */
   maxFailures?: number;
-  /** Where the first failure and the reason of a stop are printed. */
+  /** Where the first failure is printed. */
   log?: (line: string) => void;
 }
 
@@ -115,10 +115,10 @@ export class RunGuard {
     return { ...(this.byAgent.get(agent) ?? {}) };
   }
 
+  /** The reason is not printed here: the command ends at once and says it as its last line. */
   private stop(reason: RunStoppedError): void {
     if (this.stopReason) return;
     this.stopReason = reason;
-    this.log(reason.message);
     this.controller.abort(reason);
   }
 }

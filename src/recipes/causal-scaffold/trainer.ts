@@ -5,7 +5,7 @@ import { readJsonChecked, writeJsonAtomic } from "../../io/files.ts";
 import type { CriticSummary } from "./critic.ts";
 import { SOLVER_DEFAULTS } from "./defaults.ts";
 import type { CausalScaffoldEngine } from "./engine.ts";
-import { passComplete, passLine } from "./failures.ts";
+import { type PassCounts, passComplete, passLine } from "./failures.ts";
 import type { GeneratorSummary } from "./generator.ts";
 import type { ExperienceManager, LibraryOwner } from "./libraries.ts";
 import { LIBRARY_OWNERS } from "./libraries.ts";
@@ -31,15 +31,8 @@ export interface TrainerOptions {
 }
 
 /** How one agent's pass over the problems of an epoch went (see GeneratorSummary). */
-export interface AgentEpochReport {
+export interface AgentEpochReport extends PassCounts {
   agent: string;
-  requested: number;
-  completed: number;
-  alreadyComplete: number;
-  failed: number;
-  skipped: number;
-  failures: Record<string, number>;
-  extractions: number;
   /** Over the complete groups only: a failed rollout is not a result. */
   meanReward: number;
   accuracy: number;

@@ -261,7 +261,7 @@ describe("critic results", () => {
     });
     writeFileSync(
       path,
-      [
+      `${[
         seedLine("generator_1"),
         seedLine("generator_2", {
           fused_scaffold: null,
@@ -271,7 +271,7 @@ describe("critic results", () => {
         }),
       ]
         .map((l) => JSON.stringify(l))
-        .join("\n") + "\n",
+        .join("\n")}\n`,
     );
     const [a, b] = readCriticResults(path);
     assert.equal(a!.answer, "25");
