@@ -2,6 +2,7 @@ import OpenAI, { APIConnectionError, APIConnectionTimeoutError, APIError, APIUse
 import { Rng } from "../core/rng.ts";
 import type { CacheKeyInput, RequestCache } from "./cache.ts";
 import { type AgentEndpoint, DEFAULT_CONFIG_PATH } from "./config.ts";
+import { httpFetch } from "./http-fetch.ts";
 import { Limiter } from "./limiter.ts";
 import { errorText } from "./messages.ts";
 import type { ChatClient, ChatMessage, ChatOptions, ChatResult } from "./port.ts";
@@ -129,6 +130,8 @@ export interface UsageStats {
 }
 
 export interface LLMClientDeps {
+  /** The fetch the SDK sends requests with (httpFetch, over keep-alive sockets, by default). */
+  fetch?: typeof fetch;
   sleep?: (ms: number) => Promise<void>;
   /** Source of backoff jitter; defaults to an Rng seeded from the agent name. */
   rng?: Rng;
@@ -154,6 +157,13 @@ export interface LLMClientDeps {
 const MAX_RETRY_AFTER_MS = 10 * 60_000;
 const DEFAULT_REPLICA_COOLDOWN_MS = 30_000;
 const MAX_REPLICA_COOLDOWN_MS = 5 * 60_000;
+
+let httpFetchOfProcess: typeof fetch | undefined;
+/** One set of keep-alive sockets for every client of the process, as one global fetch would have. */
+function sharedHttpFetch(): typeof fetch {
+  httpFetchOfProcess ??= httpFetch();
+  return httpFetchOfProcess;
+}
 
 export function defaultSleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
@@ -274,6 +284,7 @@ export class LLMClient implements ChatClient {
         baseURL: url,
         maxRetries: 0,
         timeout: endpoint.timeoutMs,
+        fetch: deps.fetch ?? sharedHttpFetch(),
       }),
       inFlight: 0,
       downUntil: 0,

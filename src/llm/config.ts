@@ -85,7 +85,8 @@ export interface Pricing {
 export type StructuredOutput = "none" | "json_object" | "json_schema";
 
 export interface AgentEndpoint {
-  agent: AgentName;
+  /** The name in usage reports and error messages: one of AGENTS for the solver, any name otherwise. */
+  agent: string;
   /** The first (or only) base URL. */
   baseURL: string;
   /** Replicas of one deployment; requests spread over them (absent: `baseURL` alone). */

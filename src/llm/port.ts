@@ -34,3 +34,12 @@ export interface ChatResult<T> {
 export interface ChatClient {
   chat<T = string>(messages: ChatMessage[], opts: ChatOptions<T>): Promise<ChatResult<T>>;
 }
+
+/**
+ * A chat model given as a bare function: the port's `chat` without the client around it. It may
+ * return the reply text alone; the caller then applies `opts.parse` itself.
+ */
+export type ChatFunction = (
+  messages: ChatMessage[],
+  opts: ChatOptions<string>,
+) => Promise<string | ChatResult<string>>;

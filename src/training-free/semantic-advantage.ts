@@ -5,40 +5,12 @@
  * prompts say belongs to the caller; the order of the calls and the handling of their failures
  * live here.
  */
-import { extractJsonValue } from "../llm/json-text.ts";
 import { errorText, userMessage } from "../llm/messages.ts";
 import type { ChatClient } from "../llm/port.ts";
-import {
-  type ApplyReport,
-  type ExperienceLibrary,
-  type ExperienceOperation,
-  OperationSchema,
-} from "./experience-library.ts";
+import type { ApplyReport, ExperienceLibrary } from "./experience-library.ts";
+import { type ParsedOperations, parseOperations } from "./operations.ts";
 
-export interface ParsedOperations {
-  ops: ExperienceOperation[];
-  warnings: string[];
-}
-
-/**
- * Operations from an extraction reply. The reply must hold a JSON list (else this throws, so the
- * client retries); single malformed entries are dropped with a warning instead of failing all.
- */
-export function parseOperations(text: string): ParsedOperations {
-  const raw = extractJsonValue(text, "array");
-  if (!Array.isArray(raw)) throw new Error("experience extraction: reply holds no JSON list of operations");
-  const ops: ExperienceOperation[] = [];
-  const warnings: string[] = [];
-  raw.forEach((item, i) => {
-    const parsed = OperationSchema.safeParse(item);
-    if (parsed.success) ops.push(parsed.data);
-    else {
-      const issue = parsed.error.issues[0]!;
-      warnings.push(`operation [${i}] ignored: ${issue.path.join(".") || "(item)"}: ${issue.message}`);
-    }
-  });
-  return { ops, warnings };
-}
+export { type ParsedOperations, parseOperations };
 
 /** One member of a group as the learner sees it. */
 export interface GroupAttempt {

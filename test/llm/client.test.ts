@@ -355,10 +355,15 @@ describe("LLMClient over HTTP", () => {
 
   it("stops a backoff wait when the caller aborts", async () => {
     const server = await serve([{ status: 503 }, { content: "never" }]);
-    const client = new LLMClient(endpoint(server.baseURL), { sleep: () => new Promise<void>(() => {}) });
     const controller = new AbortController();
     const reason = new Error("shutting down");
-    setTimeout(() => controller.abort(reason), 50);
+    // The abort comes while the client waits out its backoff (a wait that never ends by itself).
+    const client = new LLMClient(endpoint(server.baseURL), {
+      sleep: () => {
+        setImmediate(() => controller.abort(reason));
+        return new Promise<void>(() => {});
+      },
+    });
     await assert.rejects(client.chat(user("q"), { signal: controller.signal }), (err) => err === reason);
     assert.equal(server.requests.length, 1);
   });

@@ -106,13 +106,18 @@ describe("fatal endpoint errors say what to fix in one line", () => {
     );
   });
 
-  it("a port fetch refuses (9, 6000, …) is fatal and says so", async () => {
-    const err = await llmFailure(new LLMClient(endpoint("http://127.0.0.1:9/v1"), noSleep).chat(user("q")));
+  it("a port fetch refuses (9, 6000, …) is fatal and says so, when the client is given fetch", async () => {
+    const client = new LLMClient(endpoint("http://127.0.0.1:9/v1"), { ...noSleep, fetch: globalThis.fetch });
+    const err = await llmFailure(client.chat(user("q")));
     assert.equal(err.fatal, true);
     assert.match(
       err.message,
       /^generator_2: fetch refuses this port .* after 3 attempts at http:\/\/127\.0\.0\.1:9\/v1 .*Fix: serve the endpoint on another port/,
     );
+    // The client's own transport has no such list: nothing listens there, so the connection is refused.
+    const own = await llmFailure(new LLMClient(endpoint("http://127.0.0.1:9/v1"), noSleep).chat(user("q")));
+    assert.equal(own.fatal, true);
+    assert.match(own.message, /^generator_2: connection refused/);
   });
 
   it("exhausted 429s and 5xx are failures, not fatal: the endpoint works, it is busy", async () => {

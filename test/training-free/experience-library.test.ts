@@ -6,6 +6,7 @@ import {
   ExperienceLibrary,
   jaccard,
   type LibraryIdentity,
+  MAX_EXPERIENCE_CHARS,
   MAX_EXPERIENCE_WORDS,
   wordCount,
 } from "../../src/training-free/experience-library.ts";
@@ -311,5 +312,90 @@ describe("library files", () => {
       () => ExperienceLibrary.load(k, C),
       /keyed\.json \(field C-001\.id\): id "C-009" differs from its key/,
     );
+  });
+});
+
+describe("lesson limits, rendering and loading without an identity", () => {
+  test("a lesson over the character limit is rejected even with few words; both limits are configurable", () => {
+    const lib = ExperienceLibrary.empty(undefined, { agent: "a", idPrefix: "A" });
+    assert.deepEqual(lib.limits, { maxWords: MAX_EXPERIENCE_WORDS, maxChars: MAX_EXPERIENCE_CHARS });
+    const long = "x".repeat(MAX_EXPERIENCE_CHARS + 1);
+    const rep = lib.apply(
+      [
+        { operation: "add", content: long },
+        { operation: "add", content: "x".repeat(MAX_EXPERIENCE_CHARS) },
+      ],
+      { problemId: "p9" },
+    );
+    assert.deepEqual(rep.added, ["A-001"]);
+    assert.equal(
+      rep.warnings[0]!,
+      `a: add on problem p9 rejected, lesson has ${MAX_EXPERIENCE_CHARS + 1} characters (max ${MAX_EXPERIENCE_CHARS}): "${"x".repeat(60)}…"`,
+    );
+    const tight = ExperienceLibrary.empty(undefined, { limits: { maxWords: 3, maxChars: 20 } });
+    const r2 = tight.apply(
+      [
+        { operation: "add", content: "one two three four" },
+        { operation: "add", content: "one two threeeeeeeeeeeeeee" },
+        { operation: "add", content: "one two three" },
+      ],
+      { problemId: "p" },
+    );
+    assert.deepEqual(r2.added, ["L-001"]);
+    assert.match(r2.warnings[0]!, /4 words \(max 3\)/);
+    assert.match(r2.warnings[1]!, /26 characters \(max 20\)/);
+    assert.throws(
+      () => ExperienceLibrary.empty(undefined, { limits: { maxWords: 0 } }),
+      /maxWords must be an integer ≥ 1/,
+    );
+  });
+
+  test("render gives one [id] lesson per line, extra ones after, and the empty string when empty", () => {
+    const lib = ExperienceLibrary.inMemory({ agent: "a" }, [
+      { id: "A-001", content: "First." },
+      { id: "A-002", content: "Second." },
+    ]);
+    assert.equal(lib.render(), "[A-001] First.\n[A-002] Second.");
+    assert.equal(
+      lib.render([{ ...lib.get("A-001")!, id: "S-001", content: "Shared." }]),
+      "[A-001] First.\n[A-002] Second.\n[S-001] Shared.",
+    );
+    assert.equal(ExperienceLibrary.inMemory().render(), "");
+    assert.equal(ExperienceLibrary.inMemory().formatForPrompt(), "(none yet)");
+  });
+
+  test("load(path) alone: the agent is the file's, the id prefix the one its ids use", () => {
+    const dir = tmp();
+    const p = join(dir, "solver_experiences.json");
+    writeFileSync(
+      p,
+      JSON.stringify({
+        agent: "solver",
+        experiences: [
+          { id: "SV-004", content: "a" },
+          { id: "SV-009", content: "b" },
+        ],
+      }),
+    );
+    const lib = ExperienceLibrary.load(p);
+    assert.equal(lib.agent, "solver");
+    assert.equal(lib.nextId(), "SV-010");
+    const bare = join(dir, "plain.json");
+    writeFileSync(bare, JSON.stringify([{ id: "x", content: "c" }]));
+    assert.equal(ExperienceLibrary.load(bare).agent, "plain");
+    assert.equal(ExperienceLibrary.load(bare).nextId(), "L-001");
+  });
+
+  test("restore and snapshot copy, so a recorded state is not changed by later updates", () => {
+    const lib = ExperienceLibrary.inMemory({ agent: "a", idPrefix: "A" });
+    lib.apply([{ operation: "add", content: "one" }], { problemId: "p", now: fixedNow });
+    const snap = lib.snapshot();
+    lib.apply([{ operation: "modify", id: "A-001", content: "two" }], { problemId: "q", now: fixedNow });
+    assert.equal(snap.experiences[0]!.content, "one");
+    lib.restore(snap);
+    assert.equal(lib.get("A-001")!.content, "one");
+    assert.equal(lib.operationHistory().length, 1);
+    lib.apply([{ operation: "add", content: "three" }], { problemId: "r", now: fixedNow });
+    assert.equal(snap.experiences.length, 1);
   });
 });
