@@ -8,11 +8,16 @@
  * Papers: GRPO — DeepSeekMath (arXiv 2402.03300); PPO (1707.06347); DAPO (2503.14476);
  * Dr. GRPO — "Understanding R1-Zero-Like Training" (2503.20783); GSPO (2507.18071); batch-level
  * reward scaling — "Tricks or Traps? A Deep Dive into RL for LLM Reasoning" (2508.08221); KL
- * estimators k1/k2/k3 — J. Schulman, "Approximating KL Divergence" (2020).
+ * estimators k1/k2/k3 — J. Schulman, "Approximating KL Divergence" (2020); CISPO — MiniMax-M1
+ * (2506.13585).
  */
 
-/** How the token losses of a batch become one number (see core/loss.ts aggregationWeights). */
-export const LOSS_TYPES = ["grpo", "bnpo", "dr_grpo", "dapo"] as const;
+/**
+ * How the token losses of a batch become one number (see core/loss.ts aggregationWeights); `cispo`
+ * also changes the per-token objective (clipped importance weight times A·log π, MiniMax-M1) and
+ * aggregates as dapo does.
+ */
+export const LOSS_TYPES = ["grpo", "bnpo", "dr_grpo", "dapo", "cispo"] as const;
 export type LossType = (typeof LOSS_TYPES)[number];
 export const KL_ESTIMATORS = ["k1", "k2", "k3"] as const;
 export type KlEstimator = (typeof KL_ESTIMATORS)[number];
@@ -60,13 +65,18 @@ export interface GrpoConfig {
   klEstimator: KlEstimator;
   /** ε, the clip range of the importance ratio below 1 (PPO). TRL: 0.2. */
   epsilon: number;
-  /** The clip range above 1; unset: epsilon. DAPO's clip-higher uses 0.28. TRL: unset. */
+  /**
+   * The clip range above 1; unset: epsilon. DAPO's clip-higher uses 0.28. TRL: unset. Under
+   * `cispo` the importance weight is capped at 1 + epsilonHigh (MiniMax-M1's 1 + ε_high^IS); TRL's
+   * epsilon_high is the cap itself there (ScaleRL's ε_max, recommended 5.0, i.e. epsilonHigh 4).
+   */
   epsilonHigh?: number;
   /** α, weight of the entropy bonus −α·H: keeps the policy exploring rather than collapsing onto one answer (PPO). TRL: none. */
   entropyCoef: number;
   /**
    * Aggregation of the token losses: grpo (mean of per-sequence means, DeepSeekMath), bnpo,
-   * dr_grpo (Dr. GRPO) or dapo (DAPO). TRL: "dapo"; here "grpo", the rule the recipes were tuned with.
+   * dr_grpo (Dr. GRPO) or dapo (DAPO); or cispo (MiniMax-M1: −sg(min(ρ, 1+ε_high))·A·log π per
+   * token, aggregated as dapo). TRL: "dapo"; here "grpo", the rule the recipes were tuned with.
    */
   lossType: LossType;
   /** "token": one ratio per token; "sequence": GSPO's length-normalised sequence ratio. TRL: "token". */
