@@ -3,6 +3,7 @@
  * check that the directory holds no earlier run and build a trainer around a new model.
  */
 import { join } from "node:path";
+import type { CausalLM } from "../model/causal-lm.ts";
 import type { GPT } from "../model/gpt.ts";
 import { loadPolicy } from "./checkpoint.ts";
 import {
@@ -34,11 +35,12 @@ export interface RecipeRun {
  * Resumes `run`, or — for a fresh run, after checking the output directory first so that no
  * warm start is wasted on a run that cannot be written — trains on the model `build` returns.
  */
-export async function resumeOrStartTrainer(
+export async function resumeOrStartTrainer<P extends CausalLM = GPT>(
   run: RecipeRun,
   hooks: RecipeHooks,
-  build: () => GPT | Promise<GPT>,
-): Promise<GrpoTrainer> {
+  // NoInfer: a build that only throws (a run that must resume) leaves P at its default.
+  build: () => NoInfer<P> | Promise<NoInfer<P>>,
+): Promise<GrpoTrainer<P>> {
   const opts = {
     task: run.task,
     config: run.config,
@@ -48,12 +50,12 @@ export async function resumeOrStartTrainer(
     ...(run.baseModelDir === undefined ? {} : { baseModelDir: run.baseModelDir }),
   };
   if (run.resume) {
-    const trainer = await GrpoTrainer.resume(opts);
+    const trainer = await GrpoTrainer.resume<P>(opts);
     hooks.log(`resumed at step ${trainer.step} from ${run.outputDir}`);
     return trainer;
   }
   assertFreshOutputDir(run.outputDir);
-  return new GrpoTrainer(await build(), opts);
+  return new GrpoTrainer<P>(await build(), opts);
 }
 
 /**

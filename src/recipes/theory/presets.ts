@@ -24,7 +24,7 @@ export const QUICK_GRAMMAR: TheoryTaskOptions = { minFields: 1, maxFields: 8, y6
 export const THEORY_GRPO_KEYS = grpoKeysExcept("maxCompletionLength");
 
 /** Everything `grpo train theory` can set; the CLI flags map one to one. */
-export interface TheoryRunOptions extends Omit<GrpoConfig, "maxCompletionLength"> {
+export interface TheoryRunOptions extends Pick<GrpoConfig, (typeof THEORY_GRPO_KEYS)[number]> {
   useCurriculum: boolean;
   logInterval: number;
   saveInterval: number;
