@@ -126,6 +126,12 @@ export function jaccard(a: string, b: string): number {
   return inter / (sa.size + sb.size - inter);
 }
 
+/** Lessons as a prompt shows them, one `[id] lesson` per line; `ifEmpty` when there are none. */
+export function renderLessons(entries: readonly Experience[], ifEmpty = ""): string {
+  if (entries.length === 0) return ifEmpty;
+  return entries.map((e) => `[${e.id}] ${e.content}`).join("\n");
+}
+
 /**
  * One agent's experience library backed by a JSON file. Mutations happen in memory through
  * `apply`; `save` writes the file atomically so a killed process leaves the previous version.
@@ -249,14 +255,12 @@ export class ExperienceLibrary {
    * `base + render()` is unchanged by an empty library.
    */
   render(extra: readonly Experience[] = []): string {
-    return [...this.experiences, ...extra].map((e) => `[${e.id}] ${e.content}`).join("\n");
+    return renderLessons([...this.experiences, ...extra]);
   }
 
   /** Numbered list for a prompt; a placeholder sentence when empty so the prompt stays readable. */
   formatForPrompt(extra: readonly Experience[] = []): string {
-    const all = [...this.experiences, ...extra];
-    if (all.length === 0) return "(none yet)";
-    return all.map((e) => `[${e.id}] ${e.content}`).join("\n");
+    return renderLessons([...this.experiences, ...extra], "(none yet)");
   }
 
   markUsed(): void {
