@@ -96,7 +96,9 @@ export async function createRuntime(
       label,
       total,
       stream: process.stderr,
-      ...(display.plainProgress ? { tty: false } : {}),
+      unit: "Problem",
+      // lines of agents running side by side tell whose they are
+      ...(display.plainProgress ? { tty: false, tagLines: true } : {}),
     }),
   );
 }
