@@ -7,7 +7,14 @@ import { bestStep, parametricCharts, trainingFreeCharts } from "../../src/report
 import { flatten, renderReport } from "../../src/report/html.ts";
 import { defaultReportPath, watchReport, writeReport } from "../../src/report/index.ts";
 import { groupStat, librarySizeOverTime, loadRun, runNames } from "../../src/report/load.ts";
-import { HOSTILE, tempDir, writeBrokenRun, writeParametricRun, writeTrainingFreeRun } from "./fixtures.ts";
+import {
+  HOSTILE,
+  realTheoryRun,
+  tempDir,
+  writeBrokenRun,
+  writeParametricRun,
+  writeTrainingFreeRun,
+} from "./fixtures.ts";
 
 test("a parametric run loads every numeric series, skipping nulls", () => {
   const run = loadRun(writeParametricRun(join(tempDir("p"), "theory"), 6));
@@ -285,4 +292,24 @@ test("watchReport re-renders after the run changes and stops on abort", async ()
   assert.equal(renders.length, 2);
   assert.match(renders[1]!, /Marker metric x/);
   assert.doesNotMatch(renders[0]!, /Marker metric x/);
+});
+
+test("the token charts of a real run read core's one definition: ratio = trained / completion tokens", async () => {
+  const run = loadRun(await realTheoryRun(join(tempDir("tokens"), "theory")));
+  const series = run.parametric!.series;
+  const ratio = series.get("trainable_tokens_ratio")!;
+  assert.equal(ratio.length, 4);
+  ratio.forEach((point, i) => {
+    const trained = series.get("trainable_tokens")![i]!.y;
+    const all = series.get("completion_tokens")![i]!.y;
+    assert.ok(all > 0 && trained <= all, `step ${point.x}: ${trained} of ${all}`);
+    assert.ok(Math.abs(point.y - trained / all) < 1e-12, `step ${point.x}: ${point.y} vs ${trained}/${all}`);
+  });
+  const charts = parametricCharts([{ name: run.name, data: run.parametric! }]);
+  const tokens = charts.find((c) => c.title === "Tokens per step")!;
+  assert.deepEqual(
+    tokens.series.map((s) => s.name),
+    ["trained tokens", "completion tokens"],
+  );
+  assert.ok(charts.some((c) => c.title === "Trained share of the completion tokens"));
 });
