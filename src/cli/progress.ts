@@ -7,7 +7,10 @@ import cliProgress from "cli-progress";
 export interface Progress {
   /** Advance by `n` and show the given fields (e.g. reward, μ, σ). */
   tick(n?: number, fields?: Record<string, string | number>): void;
-  /** A line that should stay in the log (a decision, a warning, a recipe's own step line). */
+  /**
+   * A line that should stay in the log (a decision, a warning). Without a terminal, a line that
+   * starts like a step line ("Step 3/100 …") stands for the next tick, which then writes none.
+   */
   log(line: string): void;
   /**
    * A recipe's own line for a step (e.g. `Step 3/100 | Loss: …`), then advance by `n`: the line
@@ -115,19 +118,23 @@ export function createProgress(opts: ProgressOptions): Progress {
   const tag = (line: string) => (opts.tagLines ? `${opts.label}: ${line}` : line);
   let done = 0;
   if (!tty) {
+    // whether the command wrote its own line for the coming step (e.g. the seed's "Step 3/100 | …")
+    let stepLogged = false;
     const write = (line: string) => stream.write(`${tag(line)}\n`);
-    const advance = (n: number) => {
-      done += n;
-    };
     return {
       tick(n = 1, fields = {}) {
-        advance(n);
-        write(stepLine(done, opts.total, fields, { unit, rates }));
+        done += n;
+        if (!stepLogged) write(stepLine(done, opts.total, fields, { unit, rates }));
+        stepLogged = false;
       },
-      log: write,
+      log(line) {
+        write(line);
+        if (line.startsWith(`${unit} `)) stepLogged = true;
+      },
       logStep(line, n = 1) {
         write(line);
-        advance(n);
+        done += n;
+        stepLogged = false;
       },
       stop() {},
     };

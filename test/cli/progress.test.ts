@@ -58,6 +58,19 @@ describe("progress without a terminal", () => {
     assert.equal(out.text(), "Step 1/2 | Loss: 0.5\nStep 2/2 | Loss: 0.4\n");
   });
 
+  test("a command's own Step line followed by a tick is not repeated; other lines do not count", () => {
+    const out = sink(false);
+    const p = createProgress({ label: "grpo train email", total: 2, stream: out.stream });
+    p.log("Step 1/2 | Loss: 0.5000 | Acc: 25.0%");
+    p.tick(1, { reward: 0.1 });
+    p.log("Eval reward: 0.3");
+    p.tick(1, { reward: 0.2 });
+    assert.equal(
+      out.text(),
+      "Step 1/2 | Loss: 0.5000 | Acc: 25.0%\nEval reward: 0.3\nStep 2/2 | reward: 0.2000\n",
+    );
+  });
+
   test("several agents on one stream: every line starts with the agent, ticks count problems", () => {
     const out = sink(false);
     const p = createProgress({
