@@ -108,24 +108,17 @@ function trainingFreeNames(file: string, text = readFileSync(file, "utf8")): str
   const sf = ts.createSourceFile(file, text, ts.ScriptTarget.Latest, false, ts.ScriptKind.TS);
   const names: string[] = [];
   for (const st of sf.statements) {
-    const spec =
-      (ts.isImportDeclaration(st) || ts.isExportDeclaration(st)) &&
-      st.moduleSpecifier &&
-      ts.isStringLiteral(st.moduleSpecifier)
-        ? st.moduleSpecifier.text
-        : undefined;
-    if (spec === undefined) continue;
-    const target = normalize(join(dirname(file), spec));
+    if (!ts.isImportDeclaration(st) && !ts.isExportDeclaration(st)) continue;
+    if (!st.moduleSpecifier || !ts.isStringLiteral(st.moduleSpecifier)) continue;
+    const target = normalize(join(dirname(file), st.moduleSpecifier.text));
     if (!rel(target).startsWith(`training-free${sep}`) && rel(target) !== "training-free") continue;
     const from = rel(target);
     const bindings = ts.isImportDeclaration(st) ? st.importClause : undefined;
-    const named = ts.isImportDeclaration(st)
-      ? bindings?.namedBindings && ts.isNamedImports(bindings.namedBindings)
-        ? bindings.namedBindings.elements
-        : undefined
-      : st.exportClause && ts.isNamedExports(st.exportClause)
-        ? st.exportClause.elements
-        : undefined;
+    let named: ts.NodeArray<ts.ImportSpecifier | ts.ExportSpecifier> | undefined;
+    if (ts.isImportDeclaration(st)) {
+      if (bindings?.namedBindings && ts.isNamedImports(bindings.namedBindings))
+        named = bindings.namedBindings.elements;
+    } else if (st.exportClause && ts.isNamedExports(st.exportClause)) named = st.exportClause.elements;
     if (bindings?.name) names.push(`${from}: default`);
     if (named) for (const e of named) names.push(`${from}: ${(e.propertyName ?? e.name).text}`);
     else if (!bindings || bindings.namedBindings) names.push(`${from}: *`);
