@@ -113,8 +113,18 @@ export function wordCount(text: string): number {
   return text.trim().split(/\s+/).filter(Boolean).length;
 }
 
-function tokenSet(text: string): Set<string> {
-  return new Set(text.toLowerCase().match(/[a-z0-9]+/g) ?? []);
+// Every addition is compared with every lesson of the library: each lesson's words are split
+// once, not once per comparison. Bounded, and never mutated (a lesson's text is a string).
+const TOKEN_SETS_MAX = 8192;
+const tokenSets = new Map<string, ReadonlySet<string>>();
+
+function tokenSet(text: string): ReadonlySet<string> {
+  let set = tokenSets.get(text);
+  if (set) return set;
+  set = new Set(text.toLowerCase().match(/[a-z0-9]+/g) ?? []);
+  if (tokenSets.size >= TOKEN_SETS_MAX) tokenSets.clear();
+  tokenSets.set(text, set);
+  return set;
 }
 
 export function jaccard(a: string, b: string): number {
