@@ -4,12 +4,14 @@
  * `grpo --help` and every other command start fast; `createRuntime` loads the solver when a
  * command actually runs.
  */
+import { join, resolve } from "node:path";
 import { type Command, InvalidArgumentError, Option } from "commander";
 import { DEFAULT_DATASET_CONFIG } from "../data/datasets.ts";
 import { DEFAULT_CONFIG_PATH } from "../llm/config.ts";
 import { SOLVER_DEFAULTS } from "../recipes/causal-scaffold/defaults.ts";
 import type { GeneratorId } from "../recipes/causal-scaffold/rewards.ts";
 import type { Runtime, SolverOptions } from "../recipes/causal-scaffold/runtime.ts";
+import type { Shard } from "../recipes/causal-scaffold/shards.ts";
 import type { RunStatus } from "../recipes/causal-scaffold/usage-log.ts";
 import { MAX_EXPERIENCE_CHARS, MAX_EXPERIENCE_WORDS } from "../training-free/experience-library.ts";
 import { DEFAULT_TAU } from "../training-free/triggers.ts";
@@ -29,9 +31,24 @@ export function parseGeneratorList(flag: string) {
   };
 }
 
-/** --max-problems and --start-problem, the window of a data set every per-problem command walks. */
-export function addProblemRangeOptions(cmd: Command, verb: string): Command {
-  return cmd
+/** "2/4" → shard 2 of 4, for the flag named. */
+export function parseShard(flag: string) {
+  return (v: string): Shard => {
+    const m = /^(\d+)\/(\d+)$/.exec(v.trim());
+    const index = Number(m?.[1]);
+    const count = Number(m?.[2]);
+    if (!m || count < 1 || index < 1 || index > count)
+      throw new InvalidArgumentError(`${flag} must be i/N with 1 ≤ i ≤ N, e.g. 2/4, got "${v}"`);
+    return { index, count };
+  };
+}
+
+/**
+ * --max-problems and --start-problem, the window of a data set every per-problem command walks,
+ * and (unless `shard` is false) --shard, which takes one block of that window.
+ */
+export function addProblemRangeOptions(cmd: Command, verb: string, opts: { shard?: boolean } = {}): Command {
+  cmd
     .option("--max-problems <n>", `${verb} at most this many problems`, intFlag("--max-problems", 1))
     .option(
       "--start-problem <i>",
@@ -39,6 +56,13 @@ export function addProblemRangeOptions(cmd: Command, verb: string): Command {
       intFlag("--start-problem", 0),
       0,
     );
+  if (opts.shard === false) return cmd;
+  return cmd.option(
+    "--shard <i/N>",
+    "take the i-th of N blocks of the problems, in <workdir>/grpo_training/shards/<i>-of-<N>/; " +
+      "grpo merge-shards folds the blocks back (grpo slurm --array runs one per array task)",
+    parseShard("--shard"),
+  );
 }
 
 /** What the generator commands share: the data sets, the group size and the sampling temperature. */
@@ -123,7 +147,7 @@ export class IncompleteRunError extends Error {
  */
 export async function runSolverCommand(
   command: string,
-  opts: SolverOptions,
+  opts: SolverOptions & { shard?: Shard },
   temperatures: { generator?: number; critic?: number },
   display: { plainProgress?: boolean },
   body: (rt: Runtime) => Promise<{ complete: boolean; incomplete?: string }>,
@@ -152,17 +176,46 @@ export async function runSolverCommand(
  */
 export async function createRuntime(
   command: string,
-  opts: SolverOptions,
+  opts: SolverOptions & { shard?: Shard },
   temperatures: { generator?: number; critic?: number } = {},
   display: { plainProgress?: boolean } = {},
 ): Promise<Runtime> {
-  const { buildRuntime } = await import("../recipes/causal-scaffold/runtime.ts");
-  return buildRuntime(command, opts, temperatures, (label, total) =>
+  const [{ buildRuntime }, shards] = await Promise.all([
+    import("../recipes/causal-scaffold/runtime.ts"),
+    import("../recipes/causal-scaffold/shards.ts"),
+  ]);
+  const shard = opts.shard;
+  const workdir = resolve(opts.workdir);
+  // A shard works in a directory of its own, on the endpoints and data sets of the main one.
+  const solver: SolverOptions = shard
+    ? {
+        ...opts,
+        workdir: shards.prepareShardWorkdir(workdir, shard),
+        config: resolve(opts.config ?? join(workdir, DEFAULT_CONFIG_PATH)),
+        datasetConfig: resolve(opts.datasetConfig ?? join(workdir, DEFAULT_DATASET_CONFIG)),
+      }
+    : opts;
+  const rt = buildRuntime(command, solver, temperatures, (label, total) =>
     createProgress({
       label,
       total,
       stream: process.stderr,
-      ...(display.plainProgress ? { tty: false } : {}),
+      unit: "Problem",
+      // lines of agents running side by side tell whose they are
+      ...(display.plainProgress ? { tty: false, tagLines: true } : {}),
     }),
   );
+  if (!shard) return rt;
+  return {
+    ...rt,
+    loadProblems(datasets, range) {
+      const all = rt.loadProblems(datasets, range);
+      const mine = shards.shardSlice(all, shard);
+      const first = all.indexOf(mine[0]!) + 1;
+      process.stderr.write(
+        `shard ${shard.index}/${shard.count}: ${mine.length === 0 ? "no problems" : `problems ${first}–${first + mine.length - 1}`} of ${all.length} → ${rt.workdir}\n`,
+      );
+      return mine;
+    },
+  };
 }

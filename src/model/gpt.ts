@@ -21,8 +21,8 @@ export interface GPTConfig {
   nHeads: number;
   /** MLP width; default 4·dModel. */
   dFF?: number;
-  /** Only "learned" is implemented; "rotary" is rejected with an error. */
-  positional?: "learned" | "rotary";
+  /** Learned absolute positions, as GPT-2; rotary models are the Hugging Face architectures in model/hf. */
+  positional?: "learned";
   dropout?: 0;
 }
 
@@ -87,14 +87,15 @@ export function validateConfig(config: GPTConfig, where = "GPT config"): Require
   }
   const dFF = config.dFF ?? 4 * config.dModel;
   if (!Number.isInteger(dFF) || dFF <= 0) throw new Error(`${where}: field "dFF" must be a positive integer`);
-  const positional = config.positional ?? "learned";
+  // A config file may name another scheme; say so rather than train with the wrong positions.
+  const positional: string = config.positional ?? "learned";
   if (positional !== "learned") {
     throw new Error(`${where}: positional "${positional}" is not supported (only "learned")`);
   }
   if (config.dropout !== undefined && config.dropout !== 0) {
     throw new Error(`${where}: dropout must be 0 (dropout is not implemented)`);
   }
-  return { ...config, dFF, positional, dropout: 0 };
+  return { ...config, dFF, positional: "learned", dropout: 0 };
 }
 
 function randn(shape: number[], std: number, rng: Rng): tf.Tensor {

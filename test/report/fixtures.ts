@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { appendJsonl, writeJsonAtomic } from "../../src/io/files.ts";
 import type { UsageStats } from "../../src/llm/client.ts";
 import { emptyByKind } from "../../src/llm/client.ts";
+import { initBackend } from "../../src/model/backend.ts";
 import { libraryIdentity, libraryPath } from "../../src/recipes/causal-scaffold/libraries.ts";
 import { cacheDir, criticResultsPath, generatorCachePath } from "../../src/recipes/causal-scaffold/paths.ts";
 import {
@@ -12,6 +13,7 @@ import {
   type ProblemRecord,
 } from "../../src/recipes/causal-scaffold/rollout-cache.ts";
 import { recordRunUsage } from "../../src/recipes/causal-scaffold/usage-log.ts";
+import { prepareTheoryTrainer, QUICK_THEORY_RUN } from "../../src/recipes/theory/run.ts";
 import { accuracyAtK } from "../../src/training-free/evaluate.ts";
 import { ExperienceLibrary } from "../../src/training-free/experience-library.ts";
 import { tempDirs } from "../helpers/tmp.ts";
@@ -262,5 +264,26 @@ export function writeBrokenRun(dir: string): string {
   writeFileSync(join(dir, "training_stats.json"), "{ not json");
   writeFileSync(join(dir, "final", "metadata.json"), "");
   mkdirSync(join(dir, "checkpoint-1"));
+  return dir;
+}
+
+/** A real (tiny) theory run: 4 GRPO steps of 4 samples, evaluation and checkpoints every 2 steps. */
+export async function realTheoryRun(dir: string): Promise<string> {
+  await initBackend("cpu");
+  const { trainer } = await prepareTheoryTrainer(
+    {
+      ...QUICK_THEORY_RUN,
+      maxSteps: 4,
+      numGenerations: 4,
+      sftSteps: 0,
+      evalInterval: 2,
+      evalSamples: 4,
+      saveInterval: 2,
+      outputDir: dir,
+    },
+    { log: () => {} },
+  );
+  await trainer.train(4);
+  trainer.policy.dispose();
   return dir;
 }

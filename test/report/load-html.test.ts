@@ -5,16 +5,18 @@ import { test } from "node:test";
 import { appendJsonl } from "../../src/io/files.ts";
 import { emptyUsage } from "../../src/llm/client.ts";
 import { UsageLog } from "../../src/recipes/causal-scaffold/usage-log.ts";
-import {
-  bestStep,
-  flatten,
-  parametricCharts,
-  renderReport,
-  trainingFreeCharts,
-} from "../../src/report/html.ts";
+import { bestStep, parametricCharts, trainingFreeCharts } from "../../src/report/charts.ts";
+import { flatten, renderReport } from "../../src/report/html.ts";
 import { defaultReportPath, watchReport, writeReport } from "../../src/report/index.ts";
 import { groupStat, librarySizeOverTime, loadRun, runNames } from "../../src/report/load.ts";
-import { HOSTILE, tempDir, writeBrokenRun, writeParametricRun, writeTrainingFreeRun } from "./fixtures.ts";
+import {
+  HOSTILE,
+  realTheoryRun,
+  tempDir,
+  writeBrokenRun,
+  writeParametricRun,
+  writeTrainingFreeRun,
+} from "./fixtures.ts";
 
 const emptyStats = (agent: string) => ({ agent, model: "test-model", ...emptyUsage() });
 
@@ -49,19 +51,19 @@ test("parametric charts: known groups in order, unknown keys after, reward band,
   const run = loadRun(writeParametricRun(join(tempDir("p"), "theory"), 6));
   const charts = parametricCharts([{ name: run.name, data: run.parametric! }]);
   const titles = charts.map((c) => c.title);
-  assert.equal(titles[0], "Reward (mean ± std over groups)");
-  assert.equal(titles.at(-1), "my_custom_metric");
-  assert.ok(titles.indexOf("KL to reference") < titles.indexOf("Step time (s)"));
+  assert.equal(titles[0], "Reward: mean, band ± std within groups");
+  assert.equal(titles.at(-1), "My custom metric");
+  assert.ok(titles.indexOf("KL to the reference") < titles.indexOf("Step time"));
   const reward = charts[0]!;
   assert.equal(reward.series.length, 1);
   assert.equal(reward.series[0]!.band!.length, 6);
-  const success = charts.find((c) => c.title === "Success rate / accuracy")!;
+  const success = charts.find((c) => c.title === "Success rate")!;
   assert.deepEqual(
     success.series.map((s) => s.name),
-    ["success_rate", "eval_success_rate"],
+    ["training success", "held-out success"],
   );
-  assert.deepEqual(success.markers, [{ x: 4, y: 0.9, label: "best @4" }]);
-  const clip = charts.find((c) => c.title === "Clip ratios")!;
+  assert.deepEqual(success.markers, [{ x: 4, y: 0.9, label: "best by held-out success @4" }]);
+  const clip = charts.find((c) => c.title === "Clipped importance ratios")!;
   assert.equal(clip.series.length, 2);
 });
 
@@ -78,15 +80,20 @@ test("two runs overlay: one series per run, named after the run", () => {
     reward.series.map((s) => s.name),
     ["with", "without"],
   );
-  const clip = charts.find((c) => c.title === "Clip ratios")!;
+  const clip = charts.find((c) => c.title === "Clipped importance ratios")!;
   assert.deepEqual(
     clip.series.map((s) => s.name),
     [
-      "with: clip_ratio/low_mean",
-      "with: clip_ratio/high_mean",
-      "without: clip_ratio/low_mean",
-      "without: clip_ratio/high_mean",
+      "with: clipped below 1 − ε",
+      "with: clipped above 1 + ε",
+      "without: clipped below 1 − ε",
+      "without: clipped above 1 + ε",
     ],
+  );
+  const success = charts.find((c) => c.title === "Success rate")!;
+  assert.deepEqual(
+    success.markers.map((m) => m.label),
+    ["with: best by held-out success @4", "without: best by held-out success @4"],
   );
 });
 
@@ -164,7 +171,7 @@ test("a training-free run loads agents, libraries, usage and the A/B result", ()
       "generator_2: reward μ ± σ per problem",
       "generator_3: reward μ ± σ per problem",
       "critic: reward μ ± σ per problem",
-      "Fraction of correct rollouts per problem",
+      "Correct rollouts per problem",
       "Experience library size",
     ],
   );
@@ -322,6 +329,26 @@ test("watchReport re-renders after the run changes and stops on abort", async ()
   ac.abort();
   await done;
   assert.equal(renders.length, 2);
-  assert.match(renders[1]!, /marker_metric_x/);
-  assert.doesNotMatch(renders[0]!, /marker_metric_x/);
+  assert.match(renders[1]!, /Marker metric x/);
+  assert.doesNotMatch(renders[0]!, /Marker metric x/);
+});
+
+test("the token charts of a real run read core's one definition: ratio = trained / completion tokens", async () => {
+  const run = loadRun(await realTheoryRun(join(tempDir("tokens"), "theory")));
+  const series = run.parametric!.series;
+  const ratio = series.get("trainable_tokens_ratio")!;
+  assert.equal(ratio.length, 4);
+  ratio.forEach((point, i) => {
+    const trained = series.get("trainable_tokens")![i]!.y;
+    const all = series.get("completion_tokens")![i]!.y;
+    assert.ok(all > 0 && trained <= all, `step ${point.x}: ${trained} of ${all}`);
+    assert.ok(Math.abs(point.y - trained / all) < 1e-12, `step ${point.x}: ${point.y} vs ${trained}/${all}`);
+  });
+  const charts = parametricCharts([{ name: run.name, data: run.parametric! }]);
+  const tokens = charts.find((c) => c.title === "Tokens per step")!;
+  assert.deepEqual(
+    tokens.series.map((s) => s.name),
+    ["trained tokens", "completion tokens"],
+  );
+  assert.ok(charts.some((c) => c.title === "Trained share of the completion tokens"));
 });

@@ -23,7 +23,10 @@ export function register(program: Command): void {
     )
     .option("--max-problems <n>", "fuse at most this many problems", intFlag("--max-problems", 1));
   addSolverOptions(cmd)
-    .addHelpText("after", "\nExample:\n  grpo critic --temperature 0")
+    .addHelpText(
+      "after",
+      "\nExample:\n  grpo critic --temperature 0 --max-problems 3\n  (after grpo generators, in the same working directory)",
+    )
     .action(async (opts: CriticCliOptions) => {
       await runSolverCommand("critic", opts, { critic: opts.temperature }, {}, async (rt) => {
         rt.lock(["critic"]);

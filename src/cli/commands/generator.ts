@@ -36,7 +36,9 @@ export function register(program: Command): void {
   )
     .addHelpText(
       "after",
-      "\nExample:\n  grpo generator --id 1 --dataset aime2024 --max-problems 10 --start-problem 5 --rollouts 3 --temperature 0.3",
+      "\nExample:\n" +
+        "  grpo generator --id 1 --dataset toy-math --dataset-config examples/dataset_config.json --max-problems 3 --rollouts 3\n" +
+        "  (the data set that ships in examples/; endpoints in data/api_keys/api_config.json)",
     )
     .action(async (opts: GeneratorCliOptions) => {
       const agent = `generator_${opts.id}`;

@@ -33,7 +33,9 @@ export function register(program: Command): void {
   )
     .addHelpText(
       "after",
-      "\nExample:\n  grpo generators --all --dataset aime2024 --max-problems 30 --rollouts 3 --concurrency 16",
+      "\nExample:\n" +
+        "  grpo generators --all --dataset toy-math --dataset-config examples/dataset_config.json --rollouts 3 --concurrency 8\n" +
+        "  (the data set that ships in examples/; endpoints in data/api_keys/api_config.json)",
     )
     .action(async (opts: GeneratorsCliOptions) => {
       if (!opts.all && !opts.ids) throw new Error("generators: pass --all or --ids <list>");

@@ -5,6 +5,7 @@ import { register as demo } from "./demo.ts";
 import { register as generate } from "./generate.ts";
 import { register as generator } from "./generator.ts";
 import { register as generators } from "./generators.ts";
+import { register as mergeShards } from "./merge-shards.ts";
 import { register as report } from "./report.ts";
 import { register as serve } from "./serve.ts";
 import { register as slurm } from "./slurm.ts";
@@ -20,6 +21,7 @@ export const commands: RegisterCommand[] = [
   slurm,
   generator,
   generators,
+  mergeShards,
   critic,
   tfTrain,
   tfEval,

@@ -45,10 +45,12 @@ export function register(program: Command): void {
       SOLVER_DEFAULTS.generatorTemperature,
     )
     .option("--output <path>", "result file (default <workdir>/grpo_training/tf_eval_results.json)");
-  addSolverOptions(addProblemRangeOptions(cmd, "evaluate"))
+  addSolverOptions(addProblemRangeOptions(cmd, "evaluate", { shard: false }))
     .addHelpText(
       "after",
-      "\nExample:\n  grpo tf-eval --datasets aime2024 --max-problems 30 --k 3 --generators 1,2,3",
+      "\nExample:\n" +
+        "  grpo tf-eval --datasets toy-physics --dataset-config examples/dataset_config.json --k 3 --generators 1,2,3\n" +
+        "  (after tf-train; the data set that ships in examples/)",
     )
     .action(async (opts: EvalCliOptions) => {
       const { evaluate } = await import("../../recipes/causal-scaffold/evaluate.ts");

@@ -56,7 +56,9 @@ export function register(program: Command): void {
   addSolverOptions(cmd)
     .addHelpText(
       "after",
-      "\nExample:\n  grpo tf-train --epochs 3 --rollouts-per-generator 3 --datasets aime2024 physics --max-problems 50",
+      "\nExample:\n" +
+        "  grpo tf-train --epochs 2 --rollouts-per-generator 3 --datasets toy-math toy-physics --dataset-config examples/dataset_config.json\n" +
+        "  (the data sets that ship in examples/; endpoints in data/api_keys/api_config.json)",
     )
     .action(async (opts: TrainCliOptions) => {
       const { TrainingFreeGRPOTrainer } = await import("../../recipes/causal-scaffold/trainer.ts");
