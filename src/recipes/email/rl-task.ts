@@ -6,6 +6,8 @@ import { toRollout } from "../../rl/multiturn.ts";
 import type { EpisodeRequest, RlTask, Rollout } from "../../rl/types.ts";
 import { demonstration } from "./demonstration.ts";
 import { EmailEpisode, type EpisodeOptions } from "./episode.ts";
+import { answerInInbox, classifyEpisode } from "./errors.ts";
+import { type HeldOutEpisode, type HeldOutResult, summariseHeldOut } from "./held-out.ts";
 import { type EmailDataset, generateDataset, type InboxOptions } from "./inbox.ts";
 import { EMAIL_MAX_RESULTS, type EmailMode } from "./presets.ts";
 import { buildPrompt } from "./prompt.ts";
@@ -14,7 +16,7 @@ import { REWARD } from "./reward.ts";
 import { keywordStems } from "./search.ts";
 import { decodeTurn, emailVocab, encodeEpisode, endOfTurnId } from "./tokenizer.ts";
 import { parseToolCall } from "./tool-call.ts";
-import { runEmailRollouts } from "./turns.ts";
+import { type EmailRollout, runEmailRollouts } from "./turns.ts";
 import type { Question } from "./types.ts";
 
 /**
@@ -54,8 +56,10 @@ export interface EmailRlTask extends RlTask {
   episode(q: Question, limits?: EpisodeOptions): EmailEpisode;
   /** warm-start sequences (prompt + turns + tool results) and their targets (policy tokens). */
   demonstrationSet(rng: Rng, n: number, noise: number): { ids: number[][]; targets: number[][] };
+  /** the episodes of the trainer's latest evaluation (the held-out split), classified; null before one. */
+  readonly lastHeldOut: HeldOutResult | null;
   /** full multi-turn episodes on the held-out questions, whatever the mode; for before/after figures. */
-  heldOutEpisodes(policy: GPT, temperature: number, seed: number): { accuracy: number; reward: number };
+  heldOutEpisodes(policy: GPT, temperature: number, seed: number): HeldOutResult;
 }
 
 /** Proxy reward of the simple mode: error bands as in the environment, else keyword overlap. */
@@ -102,39 +106,18 @@ export function emailRlTask(opts: EmailTaskOptions): EmailRlTask {
   const promptOf = (q: Question) => vocab.encode(`${buildPrompt(q, { instructions: false })}\n`);
   const chunk = opts.batchEpisodes ?? 16;
 
-  /** G rollouts per question; question k's carry group k. Sampled in chunks of whole episodes. */
-  function episodes(
+  /** Whole multi-turn episodes, G per question (question k's carry group k), sampled in chunks. */
+  function multiTurn(
     policy: GPT,
-    questions: Question[],
+    questions: readonly Question[],
     G: number,
     sampling: Pick<EpisodeRequest, "temperature" | "topP" | "topK">,
     rng: Rng,
-    mode: EmailMode = opts.mode,
-  ): Rollout[] {
-    const out: Rollout[] = [];
+  ): { q: Question; k: number; r: EmailRollout }[] {
     const all = questions.flatMap((q, k) => Array.from({ length: G }, () => ({ q, k })));
+    const out: { q: Question; k: number; r: EmailRollout }[] = [];
     for (let start = 0; start < all.length; start += chunk) {
       const part = all.slice(start, start + chunk);
-      if (mode === "simple") {
-        const res = sample(
-          policy,
-          part.map((p) => promptOf(p.q)),
-          { maxNewTokens: opts.maxTurnTokens, ...sampling, eosId: eot, rng },
-        );
-        part.forEach((p, i) => {
-          const tokens = res.tokens[i]!;
-          const r = firstCallReward(decodeTurn(tokens, vocab), p.q);
-          out.push({
-            group: p.k,
-            prompt: promptOf(p.q),
-            tokens,
-            finished: res.finished[i]!,
-            reward: r.total,
-            success: r.success,
-          });
-        });
-        continue;
-      }
       const rs = runEmailRollouts(policy, (i, limits) => episode(part[i]!.q, limits), part.length, {
         maxTurns: opts.maxTurns,
         maxTokens: opts.maxTokens,
@@ -144,13 +127,59 @@ export function emailRlTask(opts: EmailTaskOptions): EmailRlTask {
         rng,
       });
       rs.forEach((r, i) => {
-        const t = fitContext(toRollout(r, part[i]!.k), opts.contextLength);
-        // rollout mode: tool results are trained on as if the policy had written them.
-        out.push(mode === "rollout" ? { ...t, toolMask: undefined } : t);
+        out.push({ ...part[i]!, r });
       });
     }
     return out;
   }
+
+  /** The simple mode's rollouts: the first tool call of each episode, scored by its proxy. */
+  function firstCalls(
+    policy: GPT,
+    questions: readonly Question[],
+    G: number,
+    sampling: Pick<EpisodeRequest, "temperature" | "topP" | "topK">,
+    rng: Rng,
+  ): Rollout[] {
+    const out: Rollout[] = [];
+    const all = questions.flatMap((q, k) => Array.from({ length: G }, () => ({ q, k })));
+    for (let start = 0; start < all.length; start += chunk) {
+      const part = all.slice(start, start + chunk);
+      const res = sample(
+        policy,
+        part.map((p) => promptOf(p.q)),
+        { maxNewTokens: opts.maxTurnTokens, ...sampling, eosId: eot, rng },
+      );
+      part.forEach((p, i) => {
+        const tokens = res.tokens[i]!;
+        const r = firstCallReward(decodeTurn(tokens, vocab), p.q);
+        out.push({
+          group: p.k,
+          prompt: promptOf(p.q),
+          tokens,
+          finished: res.finished[i]!,
+          reward: r.total,
+          success: r.success,
+        });
+      });
+    }
+    return out;
+  }
+
+  function heldOutRecord(q: Question, r: EmailRollout): HeldOutEpisode {
+    const s = r.stats.episode;
+    return {
+      question: q,
+      reward: r.reward,
+      verdict: s.verdict,
+      answer: s.answer,
+      errorClass: r.success ? null : classifyEpisode(s, q),
+      answerInInbox: r.success || s.answer === null ? null : answerInInbox(s.answer, inboxOf(q)),
+      transcript: vocab.decode(r.ids),
+    };
+  }
+
+  let lastHeldOut: HeldOutResult | null = null;
 
   return {
     name: `email-${opts.mode}`,
@@ -167,12 +196,23 @@ export function emailRlTask(opts: EmailTaskOptions): EmailRlTask {
       throw new Error("email task: rewards come with its rollouts");
     },
     rollouts(policy: GPT, req: EpisodeRequest): Rollout[] {
-      const questions =
-        req.split === "eval"
-          ? dataset.eval
-          : Array.from({ length: req.count }, () => req.rng.pick(dataset.train));
       const sampling = { temperature: req.temperature, topP: req.topP, topK: req.topK };
-      return episodes(policy, questions, req.numGenerations, sampling, req.rng);
+      if (req.split === "eval") {
+        // Every mode is evaluated on whole episodes: the held-out accuracy is the agent's.
+        const rs = multiTurn(policy, dataset.eval, req.numGenerations, sampling, req.rng);
+        lastHeldOut = summariseHeldOut(rs.map(({ q, r }) => heldOutRecord(q, r)));
+        return rs.map(({ k, r }) => fitContext(toRollout(r, k), opts.contextLength));
+      }
+      const questions = Array.from({ length: req.count }, () => req.rng.pick(dataset.train));
+      if (opts.mode === "simple") return firstCalls(policy, questions, req.numGenerations, sampling, req.rng);
+      return multiTurn(policy, questions, req.numGenerations, sampling, req.rng).map(({ k, r }) => {
+        const t = fitContext(toRollout(r, k), opts.contextLength);
+        // rollout mode: tool results are trained on as if the policy had written them.
+        return opts.mode === "rollout" ? { ...t, toolMask: undefined } : t;
+      });
+    },
+    get lastHeldOut() {
+      return lastHeldOut;
     },
     describe: (tokens: number[]) => vocab.decode(tokens).slice(0, 2000),
     episode,
@@ -195,12 +235,9 @@ export function emailRlTask(opts: EmailTaskOptions): EmailRlTask {
       }
       return { ids, targets };
     },
-    heldOutEpisodes(policy: GPT, temperature: number, seed: number) {
-      const rs = episodes(policy, dataset.eval, 1, { temperature }, new Rng(seed), "masked");
-      return {
-        accuracy: rs.filter((r) => r.success).length / Math.max(1, rs.length),
-        reward: rs.reduce((a, r) => a + r.reward, 0) / Math.max(1, rs.length),
-      };
+    heldOutEpisodes(policy: GPT, temperature: number, seed: number): HeldOutResult {
+      const rs = multiTurn(policy, dataset.eval, 1, { temperature }, new Rng(seed));
+      return summariseHeldOut(rs.map(({ q, r }) => heldOutRecord(q, r)));
     },
   };
 }

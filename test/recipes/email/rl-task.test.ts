@@ -129,22 +129,56 @@ describe("email task modes", () => {
     const task = emailRlTask({ ...OPTS, mode: "simple" });
     assert.equal(task.eosId, endOfTurnId(vocab));
     const rs = task.rollouts!(model, {
-      split: "eval",
-      count: 0,
+      split: "train",
+      count: 2,
       numGenerations: 3,
       temperature: 1,
       rng: new Rng(2),
       phase: 1,
     });
-    assert.equal(rs.length, task.dataset.eval.length * 3);
+    assert.equal(rs.length, 2 * 3);
+    const questions = new Set(task.dataset.train.map((q) => `Question: ${q.question}\n`));
     rs.forEach((r, i) => {
       assert.equal(r.group, Math.floor(i / 3));
       assert.equal(r.toolMask, undefined);
       assert.ok(r.tokens.length <= OPTS.maxTurnTokens);
-      assert.equal(vocab.decode(r.prompt), `Question: ${task.dataset.eval[r.group]!.question}\n`);
+      assert.ok(questions.has(vocab.decode(r.prompt)));
       const nl = r.tokens.indexOf(task.eosId);
       assert.ok(nl === -1 || nl === r.tokens.length - 1);
     });
+  });
+
+  it("evaluates every mode on whole episodes, and keeps them classified", () => {
+    for (const mode of ["simple", "masked"] as const) {
+      const task = emailRlTask({ ...OPTS, mode });
+      assert.equal(task.lastHeldOut, null);
+      const rs = task.rollouts!(model, {
+        split: "eval",
+        count: 0,
+        numGenerations: 1,
+        temperature: 0,
+        rng: new Rng(2),
+        phase: 1,
+      });
+      assert.equal(rs.length, task.dataset.eval.length);
+      // Whole episodes: the first turn's tool result is in the completion, masked out.
+      for (const r of rs) assert.ok(r.toolMask!.includes(0), mode);
+      const held = task.lastHeldOut!;
+      assert.equal(held.episodes.length, rs.length);
+      held.episodes.forEach((e, i) => {
+        assert.equal(e.question.id, task.dataset.eval[i]!.id);
+        assert.equal(e.reward, rs[i]!.reward);
+        assert.equal(e.errorClass === null, rs[i]!.success);
+        assert.ok(e.transcript.startsWith(`Question: ${e.question.question}\n`));
+      });
+      // Greedy decoding: the bench's held-out measure sees the same episodes.
+      const again = task.heldOutEpisodes(model, 0, 9);
+      assert.deepEqual(
+        again.episodes.map((e) => e.transcript),
+        held.episodes.map((e) => e.transcript),
+      );
+      assert.equal(again.accuracy, held.accuracy);
+    }
   });
 
   it("scores the first call by keyword overlap, errors by their band", () => {
