@@ -84,9 +84,12 @@ describe("EmailEpisode reward bands", () => {
     const ep = new EmailEpisode(inbox, question);
     const r1 = ep.step("hmm, let me think");
     assert.equal(r1.done, false);
-    assert.match(r1.toolResult!, /^Error \(unparseable\): /);
+    assert.match(r1.toolResult!, /^Error: no tool call found/);
     const r2 = ep.step("delete_email(id=e1)");
-    assert.match(r2.toolResult!, /^Error \(unknown_tool\): unknown tool "delete_email"/);
+    assert.match(
+      r2.toolResult!,
+      /^Error: unknown tool "delete_email"; use one of search_emails, read_email, answer$/,
+    );
     assert.equal(ep.toolErrors, 2);
     ep.step("read_email(id=e1)");
     ep.step('answer("2024-05-03", sources="e1")');
