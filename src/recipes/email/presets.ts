@@ -98,3 +98,6 @@ export const BASE_MODEL_DIR = "base_model";
 
 /** The inbox settings a run used, for `grpo agent` to build inboxes of the same kind. */
 export const RUN_INFO_INBOX = "inbox";
+
+/** The help's `grpo agent` example: a question of the inbox that --seed 7 draws with EMAIL_INBOX (a test checks it). */
+export const AGENT_EXAMPLE = { seed: 7, question: "When is the Lumen design review?" } as const;
