@@ -8,6 +8,7 @@ import { GRPO_DEFAULTS } from "../../src/core/config.ts";
 import { readJsonl } from "../../src/io/files.ts";
 import { emailDefaults } from "../../src/recipes/email/presets.ts";
 import { emailTrainerConfig } from "../../src/recipes/email/run.ts";
+import { emailVocab } from "../../src/recipes/email/tokenizer.ts";
 import { tempDirs } from "../helpers/tmp.ts";
 
 const root = join(import.meta.dirname, "..", "..");
@@ -34,6 +35,7 @@ const cli = {
   evalTemperature: 0,
   maxTurnTokens: 20,
   loraRank: 2,
+  answerPartsWeight: 0,
   backend: "cpu" as const,
 };
 
@@ -209,7 +211,9 @@ describe("grpo train email and grpo agent", () => {
     assert.equal(wrong.code, 1);
     assert.match(
       wrong.stderr,
-      /final\/config\.json: vocab_size \d+ does not match the email recipe's \(602\)/,
+      new RegExp(
+        `final/config\\.json: vocab_size \\d+ does not match the email recipe's \\(${emailVocab().size}\\)`,
+      ),
     );
   });
 

@@ -80,6 +80,7 @@ export function emailRunOptions(opts: EmailCliOptions, env: NodeJS.ProcessEnv): 
     evalTemperature: opts.evalTemperature,
     maxTurnTokens: opts.maxTurnTokens,
     loraRank: opts.loraRank,
+    answerPartsWeight: opts.answerPartsWeight,
     resume: Boolean(opts.resume),
   };
 }
@@ -90,9 +91,9 @@ export function registerEmail(train: Command): void {
   const cmd = train
     .command("email")
     .description(
-      "GRPO for a tool-using email agent: a small transformer, with one token per word of the inbox's " +
-        "vocabulary and one per character otherwise, answers questions about a synthetic inbox by writing " +
-        "search_emails / read_email / answer calls, one per turn.\n\n" +
+      "GRPO for a tool-using email agent: a small transformer, whose tokens are the inbox's words and " +
+        "numbers (each with the space or separator before it) and single characters for the rest, answers " +
+        "questions about a synthetic inbox by writing search_emails / read_email / answer calls, one per turn.\n\n" +
         "Modes:\n" +
         "  masked   multi-turn episodes; the loss covers the policy's own tokens only (the correct one)\n" +
         "  rollout  multi-turn episodes; the loss also covers the tool results in the context\n" +
@@ -157,6 +158,12 @@ export function registerEmail(train: Command): void {
       d.maxTurnTokens,
     )
     .option("--lora-rank <r>", "Rank of the LoRA adapters", intFlag("--lora-rank", 1), d.loraRank)
+    .option(
+      "--answer-parts-weight <w>",
+      "Weight of the answer_parts shaping term: the share of the answer's parts (a date's day, a name's words) stated right (0: off)",
+      floatFlag("--answer-parts-weight", 0),
+      d.answerPartsWeight,
+    )
     .option("--resume", "Continue the run in the output directory from its newest checkpoint-N")
     .addOption(new Option("--backend <name>", "Tensor backend").choices(["wasm", "cpu"]).default("wasm"))
     .addHelpText(
