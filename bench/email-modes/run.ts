@@ -175,6 +175,21 @@ function answerSpread(h: HeldOutResult): string {
   return `${counts.size} distinct answers in ${answered}; most frequent ${top ? `"${top[0]}" ×${top[1]}` : "none"}`;
 }
 
+/** Accuracy per kind of question ("owner 0.62, room 0.80, …"): which facts the agent copies well. */
+function byKind(h: HeldOutResult): string {
+  const tally = new Map<string, { right: number; all: number }>();
+  for (const e of h.episodes) {
+    const t = tally.get(e.question.kind) ?? { right: 0, all: 0 };
+    t.all++;
+    if (e.errorClass === null) t.right++;
+    tally.set(e.question.kind, t);
+  }
+  return [...tally.entries()]
+    .sort((a, b) => a[0].localeCompare(b[0]))
+    .map(([k, t]) => `${k} ${t.right}/${t.all}`)
+    .join(", ");
+}
+
 interface Row {
   seed: number;
   mode: EmailMode | "warm start";
@@ -207,7 +222,7 @@ for (const seed of seeds) {
   writeEpisodes(join(out, `seed-${seed}`, "held_out_before.jsonl"), before);
   console.log(
     `[seed ${seed}] warm start: ${num("sft-steps")} steps in ${fixed(sft.seconds, 0)} s, cross-entropy ${fixed(sft.loss, 3)}; ` +
-      `held-out accuracy ${fixed(before.accuracy, 3)}, reward ${fixed(before.reward, 3)} (${answerSpread(before)})`,
+      `held-out accuracy ${fixed(before.accuracy, 3)}, reward ${fixed(before.reward, 3)} (${answerSpread(before)}; ${byKind(before)})`,
   );
   rows.push({
     seed,
@@ -269,7 +284,7 @@ for (const seed of seeds) {
     });
     console.log(
       `[seed ${seed} ${mode}] after ${trainer.step} steps (${fixed(seconds, 0)} s): held-out accuracy ` +
-        `${fixed(after.accuracy, 3)}, reward ${fixed(after.reward, 3)} (${answerSpread(after)})`,
+        `${fixed(after.accuracy, 3)}, reward ${fixed(after.reward, 3)} (${answerSpread(after)}; ${byKind(after)})`,
     );
     trainer.policy.dispose();
     trainer.dispose();

@@ -58,6 +58,8 @@ export interface EmailRunOptions
   evalTemperature: number;
   maxTurnTokens: number;
   loraRank: number;
+  /** weight of the answer_parts shaping term (reward.ts; 0: the environment's reward alone). */
+  answerPartsWeight: number;
   resume: boolean;
 }
 
@@ -92,6 +94,7 @@ export const EMAIL_RECIPE_DEFAULTS = {
   evalTemperature: 0,
   maxTurnTokens: 40,
   loraRank: 8,
+  answerPartsWeight: 0,
 } as const;
 
 export const BASE_MODEL_DIR = "base_model";

@@ -12,7 +12,7 @@ import { type EmailDataset, generateDataset, type InboxOptions } from "./inbox.t
 import { EMAIL_MAX_RESULTS, type EmailMode } from "./presets.ts";
 import { buildPrompt } from "./prompt.ts";
 import { renderEpisode } from "./render.ts";
-import { REWARD } from "./reward.ts";
+import { answerParts, REWARD } from "./reward.ts";
 import { keywordStems } from "./search.ts";
 import { decodeTurn, emailVocab, encodeEpisode, endOfTurnId } from "./tokenizer.ts";
 import { parseToolCall } from "./tool-call.ts";
@@ -44,6 +44,11 @@ export interface EmailTaskOptions {
   inbox: InboxOptions;
   /** episodes sampled together; bounds the memory of the batched forward passes. */
   batchEpisodes?: number;
+  /**
+   * Weight of the answer_parts shaping term in training (reward.ts answerParts; 0: off). The
+   * held-out evaluation always reports the environment's reward alone.
+   */
+  answerPartsWeight?: number;
 }
 
 export interface EmailRlTask extends RlTask {
@@ -180,6 +185,19 @@ export function emailRlTask(opts: EmailTaskOptions): EmailRlTask {
   }
 
   let lastHeldOut: HeldOutResult | null = null;
+  const partsWeight = opts.answerPartsWeight ?? 0;
+
+  /** The environment's reward plus the weighted shaping term, each logged under its own name. */
+  function shaped(t: Rollout, q: Question, r: EmailRollout): Rollout {
+    if (partsWeight === 0) return t;
+    const answer = r.stats.episode.answer;
+    const parts = answer === null ? 0 : answerParts(q.answer, answer);
+    return {
+      ...t,
+      reward: t.reward + partsWeight * parts,
+      rewardComponents: { environment: t.reward, answer_parts: parts },
+    };
+  }
 
   return {
     name: `email-${opts.mode}`,
@@ -205,8 +223,8 @@ export function emailRlTask(opts: EmailTaskOptions): EmailRlTask {
       }
       const questions = Array.from({ length: req.count }, () => req.rng.pick(dataset.train));
       if (opts.mode === "simple") return firstCalls(policy, questions, req.numGenerations, sampling, req.rng);
-      return multiTurn(policy, questions, req.numGenerations, sampling, req.rng).map(({ k, r }) => {
-        const t = fitContext(toRollout(r, k), opts.contextLength);
+      return multiTurn(policy, questions, req.numGenerations, sampling, req.rng).map(({ q, k, r }) => {
+        const t = shaped(fitContext(toRollout(r, k), opts.contextLength), q, r);
         // rollout mode: tool results are trained on as if the policy had written them.
         return opts.mode === "rollout" ? { ...t, toolMask: undefined } : t;
       });

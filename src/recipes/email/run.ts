@@ -29,6 +29,7 @@ export function emailTask(o: EmailRunOptions): EmailRlTask {
     maxTurnTokens: o.maxTurnTokens,
     contextLength: EMAIL_MODEL.contextLength,
     inbox: EMAIL_INBOX,
+    answerPartsWeight: o.answerPartsWeight,
   });
 }
 
@@ -122,6 +123,7 @@ export async function prepareEmailTrainer(
     sft_steps: o.sftSteps,
     sft_noise: o.sftNoise,
     lora_rank: o.loraRank,
+    answer_parts_weight: o.answerPartsWeight,
   };
   const run = { task, config, outputDir: o.outputDir, resume: o.resume, runInfo, baseModelDir: baseDir };
   const trainer = await resumeOrStartTrainer(run, hooks, () => {

@@ -181,6 +181,30 @@ describe("email task modes", () => {
     }
   });
 
+  it("adds the answer_parts shaping term in training only, logged apart from the environment's reward", () => {
+    const plain = emailRlTask(OPTS);
+    const shaped = emailRlTask({ ...OPTS, answerPartsWeight: 0.5 });
+    const req = { split: "train" as const, count: 2, numGenerations: 2, temperature: 1, phase: 1 };
+    const a = plain.rollouts!(model, { ...req, rng: new Rng(4) });
+    const b = shaped.rollouts!(model, { ...req, rng: new Rng(4) });
+    assert.equal(a[0]!.rewardComponents, undefined);
+    b.forEach((r, i) => {
+      const c = r.rewardComponents!;
+      assert.deepEqual(Object.keys(c), ["environment", "answer_parts"]);
+      assert.equal(c.environment, a[i]!.reward);
+      assert.ok(c.answer_parts! >= 0 && c.answer_parts! <= 1);
+      assert.equal(r.reward, c.environment! + 0.5 * c.answer_parts!);
+    });
+    const e = shaped.rollouts!(model, {
+      ...req,
+      split: "eval",
+      numGenerations: 1,
+      temperature: 0,
+      rng: new Rng(4),
+    });
+    for (const r of e) assert.equal(r.rewardComponents, undefined);
+  });
+
   it("scores the first call by keyword overlap, errors by their band", () => {
     const { questions } = generateInbox(new Rng(4), "i", EMAIL_INBOX);
     const q = questions[0]!;
