@@ -29,6 +29,7 @@ const cli = {
   seed: 1,
   sftSteps: 0,
   sftNoise: 0.3,
+  sftDemos: 0,
   evalEvery: 1,
   saveEvery: 0,
   temperature: 1,

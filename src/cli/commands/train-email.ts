@@ -73,6 +73,7 @@ export function emailRunOptions(opts: EmailCliOptions, env: NodeJS.ProcessEnv): 
     mode: opts.mode,
     sftSteps: opts.sftSteps,
     sftNoise: opts.sftNoise,
+    sftDemos: opts.sftDemos,
     baseModel: opts.baseModel,
     evalEvery: opts.evalEvery,
     saveEvery: opts.saveEvery,
@@ -124,6 +125,12 @@ export function registerEmail(train: Command): void {
   cmd
     .option("--sft-steps <n>", "Warm-start steps on demonstrations", intFlag("--sft-steps", 0), d.sftSteps)
     .option("--sft-noise <p>", "Noise of the demonstrations", floatFlag("--sft-noise", 0, 1), d.sftNoise)
+    .option(
+      "--sft-demos <n>",
+      "Demonstration questions, from inboxes of their own (0: one per training question)",
+      intFlag("--sft-demos", 0),
+      d.sftDemos,
+    )
     .option(
       "--base-model <dir>",
       "Start from this warm-started model instead (a run's base_model/; skips the warm start)",

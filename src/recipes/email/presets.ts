@@ -48,6 +48,8 @@ export interface EmailRunOptions
   sftSteps: number;
   /** the demonstrations' noise (wrong searches, distractor reads, wrong answers). */
   sftNoise: number;
+  /** demonstration questions, from inboxes of their own (0: one per training question). */
+  sftDemos: number;
   /** start from this warm-started base checkpoint instead of running the warm start. */
   baseModel?: string;
   evalEvery: number;
@@ -89,6 +91,7 @@ export const EMAIL_RECIPE_DEFAULTS = {
   ...pickGrpo(GRPO_DEFAULTS, EMAIL_GRPO_KEYS),
   sftSteps: 1000,
   sftNoise: 0.1,
+  sftDemos: 0,
   evalEvery: 20,
   saveEvery: 50,
   evalTemperature: 0,

@@ -33,6 +33,8 @@ export interface EmailTaskOptions {
   mode: EmailMode;
   trainSize: number;
   evalSize: number;
+  /** questions of the warm start's demonstrations, from inboxes of their own (0: the training questions). */
+  demoSize?: number;
   /** the dataset's seed: the same seed gives the same inboxes and questions. */
   seed: number;
   maxTurns: number;
@@ -59,7 +61,10 @@ export interface EmailRlTask extends RlTask {
   readonly vocabSize: number;
   /** a fresh episode for a question, with the recipe's prompt and limits. */
   episode(q: Question, limits?: EpisodeOptions): EmailEpisode;
-  /** warm-start sequences (prompt + turns + tool results) and their targets (policy tokens). */
+  /**
+   * warm-start sequences (prompt + turns + tool results) and their targets (policy tokens), on
+   * the demonstration questions (the training questions when there are none), in turn.
+   */
   demonstrationSet(rng: Rng, n: number, noise: number): { ids: number[][]; targets: number[][] };
   /** the episodes of the trainer's latest evaluation (the held-out split), classified; null before one. */
   readonly lastHeldOut: HeldOutResult | null;
@@ -97,6 +102,7 @@ export function emailRlTask(opts: EmailTaskOptions): EmailRlTask {
   const dataset = generateDataset(new Rng(opts.seed), {
     trainSize: opts.trainSize,
     evalSize: opts.evalSize,
+    demoSize: opts.demoSize ?? 0,
     ...opts.inbox,
   });
   const inboxOf = (q: Question) => dataset.inboxes.get(q.inboxId)!;
@@ -237,8 +243,9 @@ export function emailRlTask(opts: EmailTaskOptions): EmailRlTask {
     demonstrationSet(rng: Rng, n: number, noise: number) {
       const ids: number[][] = [];
       const targets: number[][] = [];
+      const pool = dataset.demos.length > 0 ? dataset.demos : dataset.train;
       for (let i = 0; i < n; i++) {
-        const q = dataset.train[i % dataset.train.length]!;
+        const q = pool[i % pool.length]!;
         const turns = demonstration(q, inboxOf(q), rng, {
           noise,
           maxResults: EMAIL_MAX_RESULTS,

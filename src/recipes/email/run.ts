@@ -23,6 +23,7 @@ export function emailTask(o: EmailRunOptions): EmailRlTask {
     mode: o.mode,
     trainSize: o.trainDatasetSize,
     evalSize: o.evalDatasetSize,
+    demoSize: o.sftDemos,
     seed: o.seed,
     maxTurns: o.maxTurns,
     maxTokens: o.maxTokens,
@@ -57,9 +58,9 @@ export function newEmailModel(task: EmailRlTask, rng: Rng): GPT {
 
 export type EmailDemonstrations = ReturnType<EmailRlTask["demonstrationSet"]>;
 
-/** One noisy demonstration per training question, for the warm start. */
+/** One noisy demonstration per demonstration question (per training question without them), for the warm start. */
 export function emailDemonstrations(task: EmailRlTask, noise: number, rng: Rng): EmailDemonstrations {
-  return task.demonstrationSet(rng, task.dataset.train.length, noise);
+  return task.demonstrationSet(rng, task.dataset.demos.length || task.dataset.train.length, noise);
 }
 
 /**
@@ -122,6 +123,7 @@ export async function prepareEmailTrainer(
     max_turn_tokens: o.maxTurnTokens,
     sft_steps: o.sftSteps,
     sft_noise: o.sftNoise,
+    sft_demos: o.sftDemos,
     lora_rank: o.loraRank,
     answer_parts_weight: o.answerPartsWeight,
   };
