@@ -220,6 +220,7 @@ export function registerEmail(train: Command): void {
         evalBlock(e);
         writeJsonAtomic(warmStartFile, heldOutFigures(task.lastHeldOut!));
       } else progress.tick(trainer.step);
+      const firstStep = trainer.step;
       const t0 = performance.now();
       try {
         holding = true;
@@ -237,7 +238,7 @@ export function registerEmail(train: Command): void {
       }
       const minutes = (performance.now() - t0) / 60_000;
       console.log(
-        `done: ${trainer.step} GRPO steps${trainer.stoppedEarly ? " (target accuracy reached)" : ""} in ${minutes.toFixed(1)} min`,
+        `done: ${trainer.step} GRPO steps${firstStep > 0 ? ` (${trainer.step - firstStep} since the resume)` : ""}${trainer.stoppedEarly ? " (target accuracy reached)" : ""} in ${minutes.toFixed(1)} min`,
       );
       const end = task.lastHeldOut;
       const start = existsSync(warmStartFile) ? (readJsonFile(warmStartFile) as HeldOutFigures) : null;

