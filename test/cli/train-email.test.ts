@@ -8,6 +8,7 @@ import { GRPO_DEFAULTS } from "../../src/core/config.ts";
 import { readJsonl } from "../../src/io/files.ts";
 import { emailDefaults } from "../../src/recipes/email/presets.ts";
 import { emailTrainerConfig } from "../../src/recipes/email/run.ts";
+import { emailVocab } from "../../src/recipes/email/tokenizer.ts";
 import { tempDirs } from "../helpers/tmp.ts";
 
 const root = join(import.meta.dirname, "..", "..");
@@ -28,12 +29,14 @@ const cli = {
   seed: 1,
   sftSteps: 0,
   sftNoise: 0.3,
+  sftDemos: 0,
   evalEvery: 1,
   saveEvery: 0,
   temperature: 1,
   evalTemperature: 0,
   maxTurnTokens: 20,
   loraRank: 2,
+  answerPartsWeight: 0,
   backend: "cpu" as const,
 };
 
@@ -132,14 +135,34 @@ describe("grpo train email and grpo agent", () => {
       },
     );
     assert.equal(r.code, 0, r.stderr);
+    // Lines as the seed prints them (a progress prefix, where the output is not a terminal, aside).
+    const lines = r.stdout.split("\n").map((l) => l.replace(/^\[grpo train email[^\]]*\] /, ""));
+    const step1 = lines.findIndex((l) =>
+      /^Step 1\/2 \| Loss: -?\d+\.\d{4} \| Policy: -?\d+\.\d{4} \| KL: -?\d+\.\d{4} \| Reward: -?\d+\.\d{3} \| Acc: \d+\.\d% \| Trainable tokens: \d+\/\d+ \(\d+\.\d%\)$/.test(
+        l,
+      ),
+    );
+    assert.ok(step1 >= 0, r.stdout);
+    assert.doesNotMatch(r.stdout, /-0\.0+\b/);
+    // The evaluation block follows its step line.
+    assert.match(lines[step1 + 1]!, /^Eval reward: -?\d+\.\d{4}$/);
+    assert.match(lines[step1 + 2]!, /^Eval accuracy: \d\.\d{4}$/);
+    assert.ok(lines.some((l) => /^Step 2\/2 \| Loss: /.test(l)));
+    assert.ok(!lines.some((l) => /^Step 3\//.test(l)));
+    // Before any GRPO step: the warm start's evaluation, the first best, and where it went.
+    const warm = lines.findIndex((l) => l.startsWith("Warm start, before any GRPO step"));
+    assert.match(lines[warm + 1]!, /^Eval reward: /);
+    assert.match(lines[warm + 3]!, /^New best accuracy: \d\.\d{4} \(step 0\)$/);
+    assert.equal(lines[warm + 4], `Model saved to: ${join(dir, "best_model")}`);
+    // "New best" only when the accuracy rose: never twice for one value.
+    const bests = lines.filter((l) => l.startsWith("New best accuracy")).map((l) => l.split(" ")[3]);
+    assert.equal(new Set(bests).size, bests.length, bests.join(", "));
+    // The closing lines: accuracy after the warm start and at the end, and their difference.
     assert.match(
       r.stdout,
-      /Step 1\/2 \| Loss -?\d+\.\d+ \| Policy -?\d+\.\d+ \| KL -?\d+\.\d+ \| Reward -?\d+\.\d+ \| Acc \d\.\d+ \| Trainable tokens \d+\/\d+ \(\d+\.\d%\)/,
+      /held-out accuracy on 2 questions: \d+\.\d% \(\d\/2\) after the warm start → \d+\.\d% \(\d\/2\) after GRPO \([+-]\d+\.\d points\)/,
     );
-    assert.match(r.stdout, /Step 2\/2/);
-    assert.doesNotMatch(r.stdout, /Step 3\//);
-    assert.match(r.stdout, /New best accuracy: \d\.\d{4} \(step 0\)/);
-    assert.match(r.stdout, /Eval at step 2: reward -?\d+\.\d+, accuracy \d\.\d+/);
+    assert.match(r.stdout, /wrong held-out answers by cause, warm start → end: /);
     for (const f of [
       "base_model/model.safetensors",
       "best_model/adapter_model.safetensors",
@@ -149,6 +172,8 @@ describe("grpo train email and grpo agent", () => {
       "checkpoint-2/trainer_state/state.json",
       "history.jsonl",
       "training_stats.json",
+      "warm_start_eval.json",
+      "final_eval.json",
     ]) {
       assert.ok(existsSync(join(dir, f)), f);
     }
@@ -187,7 +212,9 @@ describe("grpo train email and grpo agent", () => {
     assert.equal(wrong.code, 1);
     assert.match(
       wrong.stderr,
-      /final\/config\.json: vocab_size \d+ does not match the email recipe's \(602\)/,
+      new RegExp(
+        `final/config\\.json: vocab_size \\d+ does not match the email recipe's \\(${emailVocab().size}\\)`,
+      ),
     );
   });
 

@@ -1,5 +1,6 @@
 import { type Command, InvalidArgumentError, Option } from "commander";
 import type { BackendName } from "../../model/backend.ts";
+import { AGENT_EXAMPLE } from "../../recipes/email/presets.ts";
 import { intFlag } from "../flags.ts";
 
 interface AgentCliOptions {
@@ -21,13 +22,13 @@ export function register(program: Command): void {
     )
     .requiredOption(
       "--model <dir>",
-      "a checkpoint: best_model/, final/ or checkpoint-N/ (adapter or full model)",
+      "A checkpoint: best_model/, final/ or checkpoint-N/ (adapter or full model)",
     )
-    .option("--question <text>", "the question to ask about the inbox")
-    .option("--seed <n>", "which synthetic inbox", intFlag("--seed", 0), 1)
+    .option("--question <text>", "The question to ask about the inbox (without it: the inbox's own question)")
+    .option("--seed <n>", "Which synthetic inbox", intFlag("--seed", 0), 1)
     .option(
       "--temperature <t>",
-      "sampling temperature (0: greedy)",
+      "Sampling temperature (0: greedy)",
       (v: string) => {
         const n = Number(v);
         if (!Number.isFinite(n) || n < 0)
@@ -36,12 +37,12 @@ export function register(program: Command): void {
       },
       0,
     )
-    .addOption(new Option("--backend <name>", "tensor backend").choices(["wasm", "cpu"]).default("wasm"))
+    .addOption(new Option("--backend <name>", "Tensor backend").choices(["wasm", "cpu"]).default("wasm"))
     .addHelpText(
       "after",
       "\nExamples:\n" +
         "  grpo agent --model outputs/grpo_masked/best_model\n" +
-        '  grpo agent --model outputs/grpo_masked/best_model --seed 7 --question "When is the Apollo kickoff meeting?"',
+        `  grpo agent --model outputs/grpo_masked/best_model --seed ${AGENT_EXAMPLE.seed} --question "${AGENT_EXAMPLE.question}"`,
     )
     .action(async (opts: AgentCliOptions) => {
       // The engine loads only when the command runs, so that --help stays fast.
@@ -76,7 +77,8 @@ export function register(program: Command): void {
           );
         else
           console.log(
-            `\n${run.turns.length} turns; the answer to this question is not known to the generator`,
+            `\n${run.turns.length} turns; this question is not one the generator wrote for inbox ${run.inboxId}, ` +
+              `so its answer is unknown. Questions of this inbox: ${run.inboxQuestions.map((q) => `"${q}"`).join(", ")}`,
           );
       } finally {
         model.dispose();

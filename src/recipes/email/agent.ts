@@ -30,6 +30,8 @@ export interface AgentRun {
   verdict: string | null;
   expected: string | null;
   reward: number | null;
+  /** the questions the generator wrote for this inbox, whose answers are known. */
+  inboxQuestions: string[];
 }
 
 /** Reads the inbox settings and limits a run recorded in metadata.json (defaults otherwise). */
@@ -110,5 +112,6 @@ export function runAgent(
     verdict: known ? stats.verdict : null,
     expected: known ? known.answer : null,
     reward: known ? stats.reward : null,
+    inboxQuestions: questions.map((q) => q.question),
   };
 }

@@ -29,6 +29,7 @@ import { resumeOrStartTrainer } from "../../rl/prepare.ts";
 import type { GrpoTrainer } from "../../rl/trainer.ts";
 import type { EpisodeRequest, RlTask, Rollout } from "../../rl/types.ts";
 import { EmailEpisode, type EpisodeStats } from "./episode.ts";
+import type { HeldOutResult } from "./held-out.ts";
 import { generateDataset } from "./inbox.ts";
 import { EMAIL_INBOX, type EmailMode, type EmailRunOptions, RUN_INFO_INBOX } from "./presets.ts";
 import { firstCallReward } from "./rl-task.ts";
@@ -86,7 +87,17 @@ export interface EmailChatTaskOptions {
 }
 
 /** The email task over a chat model: the same inboxes, questions and rewards as the recipe's own. */
-export function emailChatTask(o: EmailChatTaskOptions): RlTask {
+/**
+ * The chat task of a pretrained model. Its held-out episodes are not classified by cause (the
+ * classifier reads the recipe's own transcripts), so `lastHeldOut` stays null and a run ends
+ * without the before/after summary by cause.
+ */
+export interface EmailChatTask extends RlTask {
+  readonly dataset: { readonly train: readonly Question[]; readonly eval: readonly Question[] };
+  readonly lastHeldOut: HeldOutResult | null;
+}
+
+export function emailChatTask(o: EmailChatTaskOptions): EmailChatTask {
   const tok = o.tokenizer;
   const dataset = generateDataset(new Rng(o.seed), {
     trainSize: o.trainSize,
@@ -165,6 +176,8 @@ export function emailChatTask(o: EmailChatTaskOptions): RlTask {
   };
   return {
     name: `email-${o.mode}-chat`,
+    dataset,
+    lastHeldOut: null,
     // Never inside an episode: the mask may stop at it (see chatTemplateLayout).
     eosId: layout.rolloutEndId,
     trainPrompts: noPrompts,
@@ -191,7 +204,7 @@ export function emailChatTask(o: EmailChatTaskOptions): RlTask {
 export async function prepareEmailChatTrainer(
   o: EmailRunOptions,
   hooks: EmailRunHooks,
-): Promise<{ trainer: GrpoTrainer<CausalLM> }> {
+): Promise<{ trainer: GrpoTrainer<CausalLM>; task: EmailChatTask }> {
   const baseDir = resolve(o.baseModel!);
   const tokenizer = HFTokenizer.load(baseDir);
   if (!tokenizer.hasChatTemplate)
@@ -245,5 +258,5 @@ export async function prepareEmailChatTrainer(
     hooks,
     model,
   );
-  return { trainer };
+  return { trainer, task };
 }

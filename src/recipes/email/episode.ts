@@ -46,6 +46,9 @@ export interface EpisodeStats {
   readSource: boolean;
   verdict: RewardResult["verdict"] | null;
   reward: number | null;
+  /** The final answer and the sources it cited; null when the episode ended without one. */
+  answer: string | null;
+  citedIds: string[];
 }
 
 export class EmailEpisode {
@@ -66,6 +69,7 @@ export class EmailEpisode {
   private searches = 0;
   private tokens = 0;
   private result: RewardResult | null = null;
+  private answered: { answer: string; sources: string[] } | null = null;
 
   constructor(
     readonly inbox: Inbox,
@@ -129,11 +133,15 @@ export class EmailEpisode {
       if (this.toolErrors >= this.maxToolErrors || this.turns >= this.maxTurns) {
         return this.finish({ kind: "tool_error", error: parsed.kind });
       }
-      turn.toolResult = `Error (${parsed.kind}): ${parsed.message}`;
+      // The kind stays in the stats; the policy reads the message, in the prompt's own words.
+      turn.toolResult = `Error: ${parsed.message}`;
       return this.continueOrStop(turn.toolResult);
     }
     const call = parsed.call;
-    if (call.tool === "return_final_answer") return this.finish({ kind: "answer", ...call.args });
+    if (call.tool === "return_final_answer") {
+      this.answered = call.args;
+      return this.finish({ kind: "answer", ...call.args });
+    }
     if (call.tool === "search_emails") {
       this.searches++;
       let text: string;
@@ -203,6 +211,8 @@ export class EmailEpisode {
       readSource: this.readSource,
       verdict: this.result?.verdict ?? null,
       reward: this.result?.reward ?? null,
+      answer: this.answered?.answer ?? null,
+      citedIds: [...(this.answered?.sources ?? [])],
     };
   }
 }

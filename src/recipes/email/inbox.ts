@@ -422,17 +422,21 @@ export function generateInbox(rng: Rng, inboxId: string, options: InboxOptions =
 export interface DatasetOptions extends InboxOptions {
   trainSize: number;
   evalSize: number;
+  /** Questions for scripted demonstrations, from inboxes of their own (default 0). */
+  demoSize?: number;
 }
 
 export interface EmailDataset {
   inboxes: Map<string, Inbox>;
   train: Question[];
   eval: Question[];
+  demos: Question[];
 }
 
 /**
- * Train and held-out questions. The held-out split comes from its own inboxes, so no question,
- * email or inbox is shared with training.
+ * Train, held-out and demonstration questions. Each split comes from its own inboxes, so no
+ * question, email or inbox is shared between them; the splits are drawn from forks of `rng` in
+ * that order, so adding demonstrations changes neither the train nor the held-out questions.
  */
 export function generateDataset(rng: Rng, options: DatasetOptions): EmailDataset {
   if (!Number.isInteger(options.trainSize) || options.trainSize < 0) {
@@ -440,6 +444,10 @@ export function generateDataset(rng: Rng, options: DatasetOptions): EmailDataset
   }
   if (!Number.isInteger(options.evalSize) || options.evalSize < 0) {
     throw new Error(`evalSize must be a non-negative integer, got ${options.evalSize}`);
+  }
+  const demoSize = options.demoSize ?? 0;
+  if (!Number.isInteger(demoSize) || demoSize < 0) {
+    throw new Error(`demoSize must be a non-negative integer, got ${options.demoSize}`);
   }
   const inboxes = new Map<string, Inbox>();
   const build = (prefix: string, size: number, splitRng: Rng): Question[] => {
@@ -454,9 +462,11 @@ export function generateDataset(rng: Rng, options: DatasetOptions): EmailDataset
   };
   const trainRng = rng.fork();
   const evalRng = rng.fork();
+  const demoRng = rng.fork();
   return {
     inboxes,
     train: build("train", options.trainSize, trainRng),
     eval: build("eval", options.evalSize, evalRng),
+    demos: build("demo", demoSize, demoRng),
   };
 }

@@ -48,6 +48,8 @@ export interface EmailRunOptions
   sftSteps: number;
   /** the demonstrations' noise (wrong searches, distractor reads, wrong answers). */
   sftNoise: number;
+  /** demonstration questions, from inboxes of their own (0: one per training question). */
+  sftDemos: number;
   /** start from this warm-started base checkpoint instead of running the warm start. */
   baseModel?: string;
   evalEvery: number;
@@ -58,19 +60,23 @@ export interface EmailRunOptions
   evalTemperature: number;
   maxTurnTokens: number;
   loraRank: number;
+  /** weight of the answer_parts shaping term (reward.ts; 0: the environment's reward alone). */
+  answerPartsWeight: number;
   resume: boolean;
 }
 
 /**
  * The one set of defaults of the environment-variable settings, sized for a two-core CPU: a small
- * word-and-character model, a thousand warm-start steps (about 5 minutes) and 200 GRPO steps
- * (about 2). OUTPUT_DIR defaults to outputs/grpo_<mode>.
+ * word-and-character model, a thousand warm-start steps (about 5 minutes) and 360 GRPO steps
+ * (about 3). OUTPUT_DIR defaults to outputs/grpo_<mode>.
  */
 export function emailDefaults(mode: EmailMode): EmailTrainingConfig {
   return {
     trainDatasetSize: 1000,
-    evalDatasetSize: 32,
-    maxSteps: 200,
+    // At least 100, so that one question is at most a point of accuracy.
+    evalDatasetSize: 100,
+    // Held-out accuracy was still rising at 200 steps (0.74 → 0.79) and reached 0.86 at 360.
+    maxSteps: 360,
     learningRate: 1e-3,
     perDeviceTrainBatchSize: 2,
     numGenerations: 4,
@@ -87,14 +93,19 @@ export const EMAIL_RECIPE_DEFAULTS = {
   ...pickGrpo(GRPO_DEFAULTS, EMAIL_GRPO_KEYS),
   sftSteps: 1000,
   sftNoise: 0.1,
+  sftDemos: 0,
   evalEvery: 20,
   saveEvery: 50,
   evalTemperature: 0,
   maxTurnTokens: 40,
   loraRank: 8,
+  answerPartsWeight: 0,
 } as const;
 
 export const BASE_MODEL_DIR = "base_model";
 
 /** The inbox settings a run used, for `grpo agent` to build inboxes of the same kind. */
 export const RUN_INFO_INBOX = "inbox";
+
+/** The help's `grpo agent` example: a question of the inbox that --seed 7 draws with EMAIL_INBOX (a test checks it). */
+export const AGENT_EXAMPLE = { seed: 7, question: "When is the Lumen design review?" } as const;

@@ -10,7 +10,7 @@
  * episodes that failed, and at 0.2 in total they cannot lift a wrong answer to 0. Error
  * endings get the bare band so that the three error kinds stay distinguishable.
  */
-import { answersMatch, isIDontKnow } from "./answer.ts";
+import { answersMatch, isIDontKnow, normaliseText, parseAmount, parseDate } from "./answer.ts";
 import type { ToolErrorKind } from "./tool-call.ts";
 
 export const REWARD = {
@@ -72,4 +72,32 @@ export function computeReward(input: RewardInput): RewardResult {
   const span = Math.max(1, input.maxTurns - 1);
   const turnsLeft = Math.min(Math.max(input.maxTurns - input.turns, 0), span);
   return { reward: REWARD.correct + sources + (REWARD.turnsBonus * turnsLeft) / span, verdict: "correct" };
+}
+
+/**
+ * A shaping term, apart from the reward above: the share of the expected answer's parts that a
+ * given answer states — a date's year, month and day; an amount's digit groups ("18", "200");
+ * a name's or a room's words — over the larger of the two part counts, so that a long answer
+ * gains nothing by listing everything. 1 for a correct answer; it separates a half-copied value
+ * ("Chloe Ahmed" for "Malik Ahmed") from one copied from nowhere.
+ */
+export function answerParts(expected: string, given: string): number {
+  const parts = (answer: string, like: string): string[] | null => {
+    if (parseDate(like) !== null) return parseDate(answer)?.split("-") ?? null;
+    if (parseAmount(like) !== null) {
+      const v = parseAmount(answer);
+      return v === null ? null : Math.round(v).toLocaleString("en-US").split(",");
+    }
+    const words = normaliseText(answer).split(" ").filter(Boolean);
+    return words.length > 0 ? words : null;
+  };
+  const want = parts(expected, expected);
+  const got = parts(given, expected);
+  if (want === null || got === null) return 0;
+  // Numbers compare by position from the right (units with units); words as sets.
+  const matched =
+    parseDate(expected) === null && parseAmount(expected) === null
+      ? want.filter((w) => got.includes(w)).length
+      : want.filter((w, i) => got[got.length - want.length + i] === w).length;
+  return matched / Math.max(want.length, got.length);
 }

@@ -7,12 +7,7 @@ import { saveModel } from "../../model/safetensors.ts";
 import { METADATA_FILE } from "../../rl/checkpoint.ts";
 import { loadStartingModel, type RecipeHooks, resumeOrStartTrainer } from "../../rl/prepare.ts";
 import { sftTrain } from "../../rl/sft.ts";
-import {
-  DEFAULT_TRAINER_CONFIG,
-  type GrpoTrainer,
-  type StepRecord,
-  type TrainerConfig,
-} from "../../rl/trainer.ts";
+import { DEFAULT_TRAINER_CONFIG, type GrpoTrainer, type TrainerConfig } from "../../rl/trainer.ts";
 import {
   BASE_MODEL_DIR,
   EMAIL_GRPO_KEYS,
@@ -28,12 +23,14 @@ export function emailTask(o: EmailRunOptions): EmailRlTask {
     mode: o.mode,
     trainSize: o.trainDatasetSize,
     evalSize: o.evalDatasetSize,
+    demoSize: o.sftDemos,
     seed: o.seed,
     maxTurns: o.maxTurns,
     maxTokens: o.maxTokens,
     maxTurnTokens: o.maxTurnTokens,
     contextLength: EMAIL_MODEL.contextLength,
     inbox: EMAIL_INBOX,
+    answerPartsWeight: o.answerPartsWeight,
   });
 }
 
@@ -61,9 +58,9 @@ export function newEmailModel(task: EmailRlTask, rng: Rng): GPT {
 
 export type EmailDemonstrations = ReturnType<EmailRlTask["demonstrationSet"]>;
 
-/** One noisy demonstration per training question, for the warm start. */
+/** One noisy demonstration per demonstration question (per training question without them), for the warm start. */
 export function emailDemonstrations(task: EmailRlTask, noise: number, rng: Rng): EmailDemonstrations {
-  return task.demonstrationSet(rng, task.dataset.train.length, noise);
+  return task.demonstrationSet(rng, task.dataset.demos.length || task.dataset.train.length, noise);
 }
 
 /**
@@ -126,7 +123,9 @@ export async function prepareEmailTrainer(
     max_turn_tokens: o.maxTurnTokens,
     sft_steps: o.sftSteps,
     sft_noise: o.sftNoise,
+    sft_demos: o.sftDemos,
     lora_rank: o.loraRank,
+    answer_parts_weight: o.answerPartsWeight,
   };
   const run = { task, config, outputDir: o.outputDir, resume: o.resume, runInfo, baseModelDir: baseDir };
   const trainer = await resumeOrStartTrainer(run, hooks, () => {
@@ -155,16 +154,4 @@ export async function prepareEmailTrainer(
     return model;
   });
   return { trainer, task, sftAccuracy: null };
-}
-
-/** `Step 3/40 | Loss 0.0123 | Policy -0.0040 | KL 0.0012 | Reward 0.41 | Acc 0.25 | Trainable tokens 310/2210 (14.0%)` */
-export function stepLine(r: StepRecord, total: number): string {
-  const f = (v: number | null | undefined, d = 4) => (v ?? 0).toFixed(d);
-  const trained = r.trainable_tokens ?? 0;
-  const all = r.completion_tokens ?? 0;
-  const pct = all > 0 ? (100 * trained) / all : 0;
-  return (
-    `Step ${r.step}/${total} | Loss ${f(r.loss)} | Policy ${f(r.policy_loss)} | KL ${f(r.kl)} | ` +
-    `Reward ${f(r.reward, 3)} | Acc ${f(r.success_rate, 3)} | Trainable tokens ${trained}/${all} (${pct.toFixed(1)}%)`
-  );
 }

@@ -5,8 +5,11 @@
  * for a small model: an episode is under half as long as in characters, and answering is
  * copying two or three tokens out of the email rather than a dozen characters.
  *
- * Spaces stay tokens of their own, so a name is the same tokens wherever it appears — in the
- * email, after a quote in the answer, at the start of a line.
+ * A space belongs to the word after it, as in GPT-2's tokens (" Ahmed", " booked"), and a
+ * number's separator to the number (" 20", "-06", ",400"): a value of several tokens is then
+ * copied one token after another, each found as what followed the token before it. With spaces
+ * and commas as tokens of their own, the token before "Ahmed" was a space like any other, and
+ * the small model copied "Malik Whitfield" for "Malik Ahmed" and "$15,000" for "$15,400".
  *
  * The newline is the policy's end-of-turn token: a policy turn is one line (see render.ts), so
  * the sampler stops at it and the line becomes the tool call. No other token contains it.
@@ -54,6 +57,27 @@ export const SYNTAX_PIECES: readonly string[] = [
   "2025",
 ];
 
+/**
+ * Numbers as whole tokens, each also with the separator before it (" 20", "-06", ",400",
+ * ", 2024"), so that a day, a month or an amount is copied out of an email as one token per
+ * part ("$15,400" is "$", "15", ",400"; "2024-06-20" is "2024", "-06", "-20"). A small model
+ * copying "18,200" a digit at a time lost its way among the repeated zeros.
+ */
+export const NUMBER_PIECES: readonly string[] = (() => {
+  const two = Array.from({ length: 100 }, (_, i) => String(i).padStart(2, "0"));
+  const one = Array.from({ length: 10 }, (_, i) => String(i));
+  const hundreds = one.map((d) => `${d}00`);
+  const years = ["2024", "2025"];
+  return [
+    ...two,
+    ...hundreds,
+    ...[...one, ...two, ...years].map((n) => ` ${n}`),
+    ...two.map((n) => `-${n}`),
+    ...hundreds.map((n) => `,${n}`),
+    ...years.map((y) => `, ${y}`),
+  ];
+})();
+
 /** Words of the generator's templates that are not in its word lists (vocabulary.ts). */
 export const TEMPLATE_WORDS: readonly string[] = `
   Hi Could How If No Sorry We What When Which Who Write First Update Approved Slides
@@ -68,13 +92,18 @@ export const TEMPLATE_WORDS: readonly string[] = `
   .trim()
   .split(/\s+/);
 
-/** Every word of the generator's lists and templates, as written and in lower case (search keywords). */
+/**
+ * Every word of the generator's lists and templates, as written and in lower case (search
+ * keywords), each also with the space before it.
+ */
 function wordPieces(): string[] {
   const found = new Set<string>();
   const add = (text: string) => {
     for (const w of text.match(/[A-Za-z]{2,}/g) ?? []) {
-      found.add(w);
-      found.add(w.toLowerCase());
+      for (const form of [w, w.toLowerCase()]) {
+        found.add(form);
+        found.add(` ${form}`);
+      }
     }
   };
   for (const list of Object.values(words)) for (const item of list) add([item].flat().join(" "));
@@ -84,12 +113,14 @@ function wordPieces(): string[] {
 
 /**
  * Ids: pad 0, bos 1, eos 2, unk 3, newline 4, then the characters in EMAIL_CHARS order, then
- * the syntax pieces and the words. Checkpoints store only the vocabulary's size, so the lists
+ * the syntax pieces, the numbers and the words. Checkpoints store only the vocabulary's size, so the lists
  * above change only together with a new model.
  */
 export function createEmailVocab(): Vocab {
   const chars = new Set(EMAIL_CHARS);
-  const pieces = [...new Set([...SYNTAX_PIECES, ...wordPieces()])].filter((p) => !chars.has(p));
+  const pieces = [...new Set([...SYNTAX_PIECES, ...NUMBER_PIECES, ...wordPieces()])].filter(
+    (p) => !chars.has(p),
+  );
   return new Vocab([...EMAIL_CHARS, ...pieces], EMAIL_SPECIALS, { mode: "pieces" });
 }
 

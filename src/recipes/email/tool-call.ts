@@ -35,6 +35,16 @@ const ALIASES: Record<string, ToolName> = {
   answer: "return_final_answer",
 };
 
+/**
+ * Each tool as the prompt names it (prompt.ts), which is how error messages name it: the policy
+ * is told about the tools it was shown, never about the parser's internal names.
+ */
+export const TOOL_NAMES_SHOWN: Record<ToolName, string> = {
+  search_emails: "search_emails",
+  read_email: "read_email",
+  return_final_answer: "answer",
+};
+
 /** The parameter a positional first argument fills. */
 const PRIMARY: Record<ToolName, string> = {
   search_emails: "keywords",
@@ -211,8 +221,8 @@ function validate(tool: ToolName, args: Record<string, RawValue>): ParseResult {
     const field = issue.path.length > 0 ? issue.path.join(".") : "arguments";
     const message =
       issue.code === "unrecognized_keys"
-        ? `unknown argument ${issue.keys.map((k) => `"${k}"`).join(", ")} for ${tool}`
-        : `${tool}: ${field} ${issue.message}`;
+        ? `unknown argument ${issue.keys.map((k) => `"${k}"`).join(", ")} for ${TOOL_NAMES_SHOWN[tool]}`
+        : `${TOOL_NAMES_SHOWN[tool]}: ${field} ${issue.message}`;
     return fail("bad_arguments", message);
   }
   return { ok: true, call: { tool, args: parsed.data } as ToolCall };
@@ -222,7 +232,7 @@ function resolveTool(name: string): ToolName | null {
   return ALIASES[name.trim().toLowerCase()] ?? null;
 }
 
-const KNOWN = "search_emails, read_email, return_final_answer";
+const KNOWN = Object.values(TOOL_NAMES_SHOWN).join(", ");
 
 function parseJsonCall(text: string): ParseResult | null {
   const start = text.indexOf("{");
@@ -245,11 +255,11 @@ function parseJsonCall(text: string): ParseResult | null {
     try {
       args = JSON.parse(args);
     } catch {
-      return fail("bad_arguments", `${tool}: args is a string that is not a JSON object`);
+      return fail("bad_arguments", `${TOOL_NAMES_SHOWN[tool]}: args is a string that is not a JSON object`);
     }
   }
   if (typeof args !== "object" || args === null || Array.isArray(args)) {
-    return fail("bad_arguments", `${tool}: args must be an object`);
+    return fail("bad_arguments", `${TOOL_NAMES_SHOWN[tool]}: args must be an object`);
   }
   return validate(tool, args as Record<string, RawValue>);
 }
@@ -291,19 +301,20 @@ export function parseToolCall(text: string): ParseResult {
   const close = closingParen(body, open);
   if (close < 0) return fail("unparseable", `unbalanced parentheses or quotes in ${call[1]}(...)`);
   const tool = resolveTool(call[1]!)!;
+  const shown = TOOL_NAMES_SHOWN[tool];
   let list: ReturnType<typeof parseArgList>;
   try {
     list = parseArgList(body.slice(open + 1, close));
   } catch (err) {
-    if (err instanceof ArgSyntaxError) return fail("unparseable", `${tool}: ${err.message}`);
+    if (err instanceof ArgSyntaxError) return fail("unparseable", `${shown}: ${err.message}`);
     throw err;
   }
   const args: Record<string, RawValue> = Object.fromEntries(list.named);
   if (list.positional.length > 1) {
-    return fail("bad_arguments", `${tool} takes at most one positional argument (${PRIMARY[tool]})`);
+    return fail("bad_arguments", `${shown} takes at most one positional argument (${PRIMARY[tool]})`);
   }
   if (list.positional.length === 1) {
-    if (PRIMARY[tool] in args) return fail("bad_arguments", `${tool}: ${PRIMARY[tool]} given twice`);
+    if (PRIMARY[tool] in args) return fail("bad_arguments", `${shown}: ${PRIMARY[tool]} given twice`);
     args[PRIMARY[tool]] = list.positional[0]!;
   }
   return validate(tool, args);

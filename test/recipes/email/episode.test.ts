@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { EmailEpisode } from "../../../src/recipes/email/episode.ts";
-import { computeReward, REWARD } from "../../../src/recipes/email/reward.ts";
+import { answerParts, computeReward, REWARD } from "../../../src/recipes/email/reward.ts";
 import { inbox, question } from "./fixtures.ts";
 
 const close = (actual: number, expected: number) =>
@@ -84,9 +84,12 @@ describe("EmailEpisode reward bands", () => {
     const ep = new EmailEpisode(inbox, question);
     const r1 = ep.step("hmm, let me think");
     assert.equal(r1.done, false);
-    assert.match(r1.toolResult!, /^Error \(unparseable\): /);
+    assert.match(r1.toolResult!, /^Error: no tool call found/);
     const r2 = ep.step("delete_email(id=e1)");
-    assert.match(r2.toolResult!, /^Error \(unknown_tool\): unknown tool "delete_email"/);
+    assert.match(
+      r2.toolResult!,
+      /^Error: unknown tool "delete_email"; use one of search_emails, read_email, answer$/,
+    );
     assert.equal(ep.toolErrors, 2);
     ep.step("read_email(id=e1)");
     ep.step('answer("2024-05-03", sources="e1")');
@@ -172,5 +175,20 @@ describe("computeReward", () => {
       readSource: true,
     });
     close(error.reward, -1.9);
+  });
+});
+
+describe("answerParts shaping", () => {
+  it("counts the parts of the expected answer a given answer states", () => {
+    close(answerParts("2024-06-20", "June 20, 2024"), 1);
+    close(answerParts("2024-06-20", "2024-06-28"), 2 / 3);
+    close(answerParts("$18,200", "$160,000"), 0);
+    close(answerParts("$7,000", "$7,100"), 1 / 2);
+    close(answerParts("Malik Ahmed", "Chloe Ahmed"), 1 / 2);
+    close(answerParts("Orion Room", "Room Room"), 1 / 2);
+    // Listing everything gains nothing; an answer of the wrong kind states no part.
+    close(answerParts("Malik Ahmed", "Malik Chloe Yuki Ahmed Chen"), 2 / 5);
+    close(answerParts("2024-06-20", "Tuesday"), 0);
+    close(answerParts("$800", "I don't know"), 0);
   });
 });

@@ -142,6 +142,18 @@ describe("generateDataset", () => {
     assert.equal(new Set(ds.train.map((q) => q.id)).size, 50);
   });
 
+  it("draws demonstration questions from inboxes of their own without changing the other splits", () => {
+    const plain = generateDataset(new Rng(6), { trainSize: 20, evalSize: 10 });
+    const ds = generateDataset(new Rng(6), { trainSize: 20, evalSize: 10, demoSize: 15 });
+    assert.equal(plain.demos.length, 0);
+    assert.equal(ds.demos.length, 15);
+    assert.deepEqual(ds.train, plain.train);
+    assert.deepEqual(ds.eval, plain.eval);
+    const others = new Set([...ds.train, ...ds.eval].map((q) => q.inboxId));
+    assert.ok(ds.demos.every((q) => !others.has(q.inboxId) && ds.inboxes.has(q.inboxId)));
+    assert.throws(() => generateDataset(new Rng(1), { trainSize: 1, evalSize: 1, demoSize: -2 }), /demoSize/);
+  });
+
   it("is deterministic and rejects bad sizes", () => {
     const a = generateDataset(new Rng(4), { trainSize: 10, evalSize: 5 });
     const b = generateDataset(new Rng(4), { trainSize: 10, evalSize: 5 });

@@ -129,22 +129,80 @@ describe("email task modes", () => {
     const task = emailRlTask({ ...OPTS, mode: "simple" });
     assert.equal(task.eosId, endOfTurnId(vocab));
     const rs = task.rollouts!(model, {
-      split: "eval",
-      count: 0,
+      split: "train",
+      count: 2,
       numGenerations: 3,
       temperature: 1,
       rng: new Rng(2),
       phase: 1,
     });
-    assert.equal(rs.length, task.dataset.eval.length * 3);
+    assert.equal(rs.length, 2 * 3);
+    const questions = new Set(task.dataset.train.map((q) => `Question: ${q.question}\n`));
     rs.forEach((r, i) => {
       assert.equal(r.group, Math.floor(i / 3));
       assert.equal(r.toolMask, undefined);
       assert.ok(r.tokens.length <= OPTS.maxTurnTokens);
-      assert.equal(vocab.decode(r.prompt), `Question: ${task.dataset.eval[r.group]!.question}\n`);
+      assert.ok(questions.has(vocab.decode(r.prompt)));
       const nl = r.tokens.indexOf(task.eosId);
       assert.ok(nl === -1 || nl === r.tokens.length - 1);
     });
+  });
+
+  it("evaluates every mode on whole episodes, and keeps them classified", () => {
+    for (const mode of ["simple", "masked"] as const) {
+      const task = emailRlTask({ ...OPTS, mode });
+      assert.equal(task.lastHeldOut, null);
+      const rs = task.rollouts!(model, {
+        split: "eval",
+        count: 0,
+        numGenerations: 1,
+        temperature: 0,
+        rng: new Rng(2),
+        phase: 1,
+      });
+      assert.equal(rs.length, task.dataset.eval.length);
+      // Whole episodes: the first turn's tool result is in the completion, masked out.
+      for (const r of rs) assert.ok(r.toolMask!.includes(0), mode);
+      const held = task.lastHeldOut!;
+      assert.equal(held.episodes.length, rs.length);
+      held.episodes.forEach((e, i) => {
+        assert.equal(e.question.id, task.dataset.eval[i]!.id);
+        assert.equal(e.reward, rs[i]!.reward);
+        assert.equal(e.errorClass === null, rs[i]!.success);
+        assert.ok(e.transcript.startsWith(`Question: ${e.question.question}\n`));
+      });
+      // Greedy decoding: the bench's held-out measure sees the same episodes.
+      const again = task.heldOutEpisodes(model, 0, 9);
+      assert.deepEqual(
+        again.episodes.map((e) => e.transcript),
+        held.episodes.map((e) => e.transcript),
+      );
+      assert.equal(again.accuracy, held.accuracy);
+    }
+  });
+
+  it("adds the answer_parts shaping term in training only, logged apart from the environment's reward", () => {
+    const plain = emailRlTask(OPTS);
+    const shaped = emailRlTask({ ...OPTS, answerPartsWeight: 0.5 });
+    const req = { split: "train" as const, count: 2, numGenerations: 2, temperature: 1, phase: 1 };
+    const a = plain.rollouts!(model, { ...req, rng: new Rng(4) });
+    const b = shaped.rollouts!(model, { ...req, rng: new Rng(4) });
+    assert.equal(a[0]!.rewardComponents, undefined);
+    b.forEach((r, i) => {
+      const c = r.rewardComponents!;
+      assert.deepEqual(Object.keys(c), ["environment", "answer_parts"]);
+      assert.equal(c.environment, a[i]!.reward);
+      assert.ok(c.answer_parts! >= 0 && c.answer_parts! <= 1);
+      assert.equal(r.reward, c.environment! + 0.5 * c.answer_parts!);
+    });
+    const e = shaped.rollouts!(model, {
+      ...req,
+      split: "eval",
+      numGenerations: 1,
+      temperature: 0,
+      rng: new Rng(4),
+    });
+    for (const r of e) assert.equal(r.rewardComponents, undefined);
   });
 
   it("scores the first call by keyword overlap, errors by their band", () => {

@@ -38,18 +38,35 @@ describe("email vocabulary", () => {
     assert.deepEqual(vocab.encode('answer("Oskar Mensah", sources="e3")'), [
       c('answer("'),
       c("Oskar"),
-      c(" "),
-      c("Mensah"),
+      c(" Mensah"),
       c('", sources="'),
       c("e"),
       c("3"),
       c('")'),
+    ]);
+    // A space belongs to the word after it: a name is one token per name wherever it stands.
+    assert.deepEqual(vocab.encode("Oskar Mensah will lead"), [
+      c("Oskar"),
+      c(" Mensah"),
+      c(" will"),
+      c(" lead"),
     ]);
     // Search keywords are the question's words in lower case.
     assert.equal(vocab.encode("juniper").length, 1);
     assert.equal(vocab.encode("Juniper").length, 1);
     const withNewline = vocab.tokens.filter((t) => t.includes("\n"));
     assert.deepEqual(withNewline, ["\n"]);
+  });
+
+  it("makes each part of a date or an amount one token, its separator included", () => {
+    const pieces = (text: string) => vocab.encode(text).map((id) => vocab.token(id));
+    assert.deepEqual(pieces("$18,200"), ["$", "18", ",200"]);
+    assert.deepEqual(pieces("$800"), ["$", "800"]);
+    assert.deepEqual(pieces("2024-06-20"), ["2024", "-06", "-20"]);
+    assert.deepEqual(pieces("June 8, 2025"), ["June", " 8", ", 2025"]);
+    assert.deepEqual(pieces("is 19 October 2024."), ["is", " 19", " October", " 2024", "."]);
+    // Numbers the generator never writes still encode, losslessly.
+    assert.equal(vocab.decode(vocab.encode("12345.67")), "12345.67");
   });
 
   it("never splits a word the generator writes, over many inboxes", () => {

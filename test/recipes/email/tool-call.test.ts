@@ -112,6 +112,28 @@ describe("parseToolCall, compact form", () => {
   });
 });
 
+describe("parseToolCall error messages", () => {
+  it("name the tools as the prompt shows them, never the parser's internal names", () => {
+    const texts = [
+      'send_email(to="dana")',
+      'answer("")',
+      'answer("x", answer="y")',
+      'return_final_answer(answer="x", confidence=1)',
+      'answer("a", "b")',
+      'answer("unterminated)',
+      '{"tool": "final_answer", "args": "not json"}',
+      '{"tool": "answer", "args": [1]}',
+      "hmm",
+    ];
+    for (const text of texts) {
+      const e = err(text);
+      assert.doesNotMatch(e.message, /return_final_answer|final_answer|bad_arguments|unknown_tool/, text);
+    }
+    assert.match(err('answer("")').message, /^answer: answer must not be empty/);
+    assert.match(err("send_email(x)").message, /use one of search_emails, read_email, answer$/);
+  });
+});
+
 describe("parseToolCall, JSON form", () => {
   it("parses tool/args and name/arguments objects, with arguments as a JSON string", () => {
     assert.deepEqual(ok('{"tool": "read_email", "args": {"id": "e4"}}'), {
