@@ -172,9 +172,11 @@ describe("LLMClient over HTTP", () => {
     assert.equal(err.kind, "timeout");
     assert.equal(err.attempts, 2);
     assert.match(err.message, /200 ms/);
-    assert.equal(server.requests.length, 2);
-    assert.ok(elapsed >= 380 && elapsed < 4000, `elapsed ${elapsed} ms`);
+    // The client's own count: on a starved machine the second request may be timed out before the
+    // server has read it, so the server's count is not the client's.
     assert.equal(client.stats().byKind.timeout, 2);
+    assert.ok(server.requests.length >= 1);
+    assert.ok(elapsed >= 380, `each attempt waited its 200 ms (elapsed ${elapsed} ms)`);
   });
 
   it("recovers when a timed-out request is followed by an answer", async () => {
