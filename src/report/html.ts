@@ -5,6 +5,7 @@
  */
 import type { AgentRun, LibraryRun, ParametricRun, RunData, TrainingFreeRun } from "./load.ts";
 import { type ChartMarker, type ChartSeries, escapeXml, lineChart, PALETTE, type Point } from "./svg.ts";
+import { theoriesFoundHtml } from "./theories.ts";
 
 /** A run keeps its colour in every chart where it is the only series per run. */
 const colorAt = (i: number) => PALETTE[i % PALETTE.length]!;
@@ -258,6 +259,7 @@ function parametricDetails(r: RunData, p: ParametricRun): string {
       ),
     );
   }
+  parts.push(theoriesFoundHtml(p.theories));
   parts.push(`<details><summary>Configuration</summary>${configTable(p.config)}</details>`);
   return parts.join("\n");
 }
