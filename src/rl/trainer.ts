@@ -455,7 +455,7 @@ export class GrpoTrainer {
    * reward. The log line names the measure that improved, so an equal success rate is never
    * announced as a new best.
    */
-  async evaluateAndTrack(): Promise<EvalResult> {
+  async evaluateAndTrack(opts: { announce?: boolean } = {}): Promise<EvalResult> {
     const e = this.evaluate();
     this.lastEval = e;
     this.writeMemory();
@@ -471,11 +471,12 @@ export class GrpoTrainer {
           baseModelDir: this.baseModelDir,
         });
         const label = this.task.successLabel ?? "accuracy";
-        this.log(
-          higherSuccess
-            ? `New best ${label}: ${e.successRate.toFixed(4)} (step ${this.step})`
-            : `Best model updated: eval reward ${prev!.reward.toFixed(4)} → ${e.reward.toFixed(4)} at equal ${label} ${e.successRate.toFixed(4)} (step ${this.step})`,
-        );
+        if (opts.announce !== false)
+          this.log(
+            higherSuccess
+              ? `New best ${label}: ${e.successRate.toFixed(4)} (step ${this.step})`
+              : `Best model updated: eval reward ${prev!.reward.toFixed(4)} → ${e.reward.toFixed(4)} at equal ${label} ${e.successRate.toFixed(4)} (step ${this.step})`,
+          );
       }
     }
     return e;
@@ -492,8 +493,8 @@ export class GrpoTrainer {
     const records: StepRecord[] = [];
     const started = performance.now();
     if (this.cfg.evalOnStart && this.step === 0 && this.initialEval === null) {
-      this.initialEval = this.evaluate();
-      this.writeMemory();
+      // The baseline that later evaluations must beat to be announced as a new best.
+      this.initialEval = await this.evaluateAndTrack({ announce: false });
       this.log(`evaluation before training: ${evalSummary(this.initialEval, this.task.successLabel)}`);
     }
     while (this.step < totalSteps) {

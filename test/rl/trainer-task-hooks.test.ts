@@ -179,6 +179,28 @@ describe("trainer: the task's batch reward, evaluation figures and memory", () =
     t.dispose();
   });
 
+  it("takes the evaluation before the first step as the baseline a new best must beat, unannounced", async () => {
+    const lines: string[] = [];
+    const t = new GrpoTrainer(tinyGpt(7), {
+      task: { ...toyTask(), successLabel: "success" },
+      config: { ...TOY_TRAINER_CONFIG, evalEvery: 1, evalOnStart: true },
+      outputDir: tmp(),
+      log: (l) => lines.push(l),
+    });
+    const evals = [
+      { successRate: 0.25, reward: 0.1 },
+      { successRate: 0.25, reward: 0.05 },
+      { successRate: 0.5, reward: 0.2 },
+    ];
+    t.evaluate = () => evals.shift()!;
+    await t.train(2);
+    assert.deepEqual(t.initialEval, { successRate: 0.25, reward: 0.1 });
+    const news = lines.filter((l) => /best/i.test(l));
+    assert.deepEqual(news, ["New best success: 0.5000 (step 2)"]);
+    t.policy.dispose();
+    t.dispose();
+  });
+
   it("refuses a batch reward of the wrong length", () => {
     const base = toyTask();
     const task: RlTask = { ...base, rewardBatch: (c) => c.slice(1).map((x) => base.reward(x, 1)) };

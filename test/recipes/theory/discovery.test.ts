@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { Rng } from "../../../src/core/rng.ts";
-import { TheoryArchive } from "../../../src/recipes/theory/archive.ts";
+import { pickRare, TheoryArchive } from "../../../src/recipes/theory/archive.ts";
 import { isValidTheory, relabellings, theoryClass } from "../../../src/recipes/theory/canonical.ts";
 import { enumerateValidTheories } from "../../../src/recipes/theory/enumerate.ts";
 import {
@@ -138,5 +138,28 @@ describe("TheoryArchive", () => {
     assert.equal(b.timesSeen(SM_TEXT), 2);
     const bad = { ...a.save(), theories: [{ ...a.save().theories[0], samples: -1 }] };
     assert.throws(() => b.load(bad, "run/state.json"), /run\/state\.json \(field theories\.0\.samples\)/);
+  });
+});
+
+describe("pickRare", () => {
+  it("draws distinct classes the policy sampled in training, the rarely seen most often", () => {
+    const a = new TheoryArchive(null);
+    a.record(Array(99).fill("common"), 1, "train");
+    a.record(["rare"], 1, "train");
+    a.record(["only at evaluation"], 1, "eval");
+    const rng = new Rng(4);
+    const firsts = new Map<string, number>();
+    for (let i = 0; i < 500; i++) {
+      const picked = pickRare(a, 2, rng);
+      assert.deepEqual(
+        [...picked].sort(),
+        ["common", "rare"],
+        "both, each once; never an evaluation-only class",
+      );
+      firsts.set(picked[0]!, (firsts.get(picked[0]!) ?? 0) + 1);
+    }
+    // Weights 1/99 and 1: "rare" comes first about 99 times in 100.
+    assert.ok(firsts.get("rare")! > 470, JSON.stringify([...firsts]));
+    assert.deepEqual(pickRare(new TheoryArchive(null), 3, rng), []);
   });
 });
