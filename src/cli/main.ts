@@ -1,18 +1,6 @@
-import { Command, CommanderError } from "commander";
-import { commands } from "./commands/index.ts";
-
-export function buildProgram(): Command {
-  const program = new Command("grpo")
-    .description(
-      "Group Relative Policy Optimization for TypeScript.\n" +
-        "Training-free GRPO (experience libraries for frozen LLMs behind any OpenAI-compatible endpoint)\n" +
-        "and parametric GRPO (real gradients on an in-process transformer policy).",
-    )
-    .version("0.1.0")
-    .showHelpAfterError("(run with --help for usage)");
-  for (const register of commands) register(program);
-  return program;
-}
+import { CommanderError } from "commander";
+import { buildProgram } from "./program.ts";
+import { stopAllProgress } from "./progress.ts";
 
 async function main(): Promise<void> {
   const program = buildProgram();
@@ -20,10 +8,13 @@ async function main(): Promise<void> {
     await program.parseAsync(process.argv);
   } catch (err) {
     if (err instanceof CommanderError) process.exit(err.exitCode);
+    // A bar still on screen would share its line with the message.
+    stopAllProgress();
     // User-facing failures carry their own message; a stack trace would bury it.
     console.error(`grpo: ${(err as Error).message}`);
     if (process.env.GRPO_DEBUG) console.error((err as Error).stack);
-    process.exit(1);
+    const code = (err as { exitCode?: unknown }).exitCode;
+    process.exit(typeof code === "number" && code > 0 ? code : 1);
   }
 }
 

@@ -4,12 +4,16 @@
  * `grpo --help` and every other command start fast; `createRuntime` loads the solver when a
  * command actually runs.
  */
+import { join, resolve } from "node:path";
 import { type Command, InvalidArgumentError, Option } from "commander";
 import { DEFAULT_DATASET_CONFIG } from "../data/datasets.ts";
 import { DEFAULT_CONFIG_PATH } from "../llm/config.ts";
 import { SOLVER_DEFAULTS } from "../recipes/causal-scaffold/defaults.ts";
 import type { GeneratorId } from "../recipes/causal-scaffold/rewards.ts";
 import type { Runtime, SolverOptions } from "../recipes/causal-scaffold/runtime.ts";
+import type { Shard } from "../recipes/causal-scaffold/shards.ts";
+import type { RunStatus } from "../recipes/causal-scaffold/usage-log.ts";
+import { MAX_EXPERIENCE_CHARS, MAX_EXPERIENCE_WORDS } from "../training-free/experience-library.ts";
 import { DEFAULT_TAU } from "../training-free/triggers.ts";
 import { floatFlag, intFlag } from "./flags.ts";
 import { createProgress } from "./progress.ts";
@@ -27,9 +31,24 @@ export function parseGeneratorList(flag: string) {
   };
 }
 
-/** --max-problems and --start-problem, the window of a data set every per-problem command walks. */
-export function addProblemRangeOptions(cmd: Command, verb: string): Command {
-  return cmd
+/** "2/4" → shard 2 of 4, for the flag named. */
+export function parseShard(flag: string) {
+  return (v: string): Shard => {
+    const m = /^(\d+)\/(\d+)$/.exec(v.trim());
+    const index = Number(m?.[1]);
+    const count = Number(m?.[2]);
+    if (!m || count < 1 || index < 1 || index > count)
+      throw new InvalidArgumentError(`${flag} must be i/N with 1 ≤ i ≤ N, e.g. 2/4, got "${v}"`);
+    return { index, count };
+  };
+}
+
+/**
+ * --max-problems and --start-problem, the window of a data set every per-problem command walks,
+ * and (unless `shard` is false) --shard, which takes one block of that window.
+ */
+export function addProblemRangeOptions(cmd: Command, verb: string, opts: { shard?: boolean } = {}): Command {
+  cmd
     .option("--max-problems <n>", `${verb} at most this many problems`, intFlag("--max-problems", 1))
     .option(
       "--start-problem <i>",
@@ -37,6 +56,13 @@ export function addProblemRangeOptions(cmd: Command, verb: string): Command {
       intFlag("--start-problem", 0),
       0,
     );
+  if (opts.shard === false) return cmd;
+  return cmd.option(
+    "--shard <i/N>",
+    "take the i-th of N blocks of the problems, in <workdir>/grpo_training/shards/<i>-of-<N>/; " +
+      "grpo merge-shards folds the blocks back (grpo slurm --array runs one per array task)",
+    parseShard("--shard"),
+  );
 }
 
 /** What the generator commands share: the data sets, the group size and the sampling temperature. */
@@ -77,7 +103,70 @@ export function addSolverOptions(cmd: Command): Command {
     .option(
       "--reward-weights <path>",
       'JSON file of weights per agent, e.g. {"generator_1": {"ans": 0.5, "logic": 0.25, "graph": 0.25}}',
+    )
+    .option(
+      "--max-failures <n>",
+      "stop the run after this many failures in a row of one agent (the endpoint looks broken)",
+      intFlag("--max-failures", 1),
+      SOLVER_DEFAULTS.maxFailures,
+    )
+    .option(
+      "--max-lesson-words <n>",
+      "longest lesson the libraries accept, in words",
+      intFlag("--max-lesson-words", 1),
+      MAX_EXPERIENCE_WORDS,
+    )
+    .option(
+      "--max-lesson-chars <n>",
+      "longest lesson the libraries accept, in characters",
+      intFlag("--max-lesson-chars", 1),
+      MAX_EXPERIENCE_CHARS,
     );
+}
+
+/**
+ * The exit status of a run that ended without an error but did not complete every requested
+ * problem (failures recorded, or stopped early): 2, where an error (a bad config, a fatal
+ * endpoint error, a lock held by another process) exits 1.
+ */
+export const EXIT_INCOMPLETE = 2;
+
+export class IncompleteRunError extends Error {
+  readonly exitCode = EXIT_INCOMPLETE;
+  constructor(message: string) {
+    super(message);
+    this.name = "IncompleteRunError";
+  }
+}
+
+/**
+ * Runs a training-free command: the runtime, then `body`, which says whether every requested
+ * problem completed and why not. A run stopped by a fatal endpoint error fails with that error's
+ * one line; one stopped by too many failures, or ending with failures, exits EXIT_INCOMPLETE.
+ * The usage is closed and the locks released whatever happens.
+ */
+export async function runSolverCommand(
+  command: string,
+  opts: SolverOptions & { shard?: Shard },
+  temperatures: { generator?: number; critic?: number },
+  display: { plainProgress?: boolean },
+  body: (rt: Runtime) => Promise<{ complete: boolean; incomplete?: string }>,
+): Promise<void> {
+  const rt = await createRuntime(command, opts, temperatures, display);
+  let status: RunStatus = "failed";
+  try {
+    const outcome = await body(rt);
+    const stop = rt.guard.stopReason;
+    if (stop?.fatal) throw new Error(stop.message);
+    status = outcome.complete && !stop ? "finished" : "incomplete";
+    if (stop) throw new IncompleteRunError(`${stop.message}`);
+    if (!outcome.complete)
+      throw new IncompleteRunError(
+        `${outcome.incomplete ?? "not every problem completed"}; rerun the same command to redo exactly the failed parts`,
+      );
+  } finally {
+    rt.finish(status);
+  }
 }
 
 /**
@@ -86,17 +175,47 @@ export function addSolverOptions(cmd: Command): Command {
  * agents at once (bars of parallel agents would overdraw each other on one terminal).
  */
 export async function createRuntime(
-  opts: SolverOptions,
+  command: string,
+  opts: SolverOptions & { shard?: Shard },
   temperatures: { generator?: number; critic?: number } = {},
   display: { plainProgress?: boolean } = {},
 ): Promise<Runtime> {
-  const { buildRuntime } = await import("../recipes/causal-scaffold/runtime.ts");
-  return buildRuntime(opts, temperatures, (label, total) =>
+  const [{ buildRuntime }, shards] = await Promise.all([
+    import("../recipes/causal-scaffold/runtime.ts"),
+    import("../recipes/causal-scaffold/shards.ts"),
+  ]);
+  const shard = opts.shard;
+  const workdir = resolve(opts.workdir);
+  // A shard works in a directory of its own, on the endpoints and data sets of the main one.
+  const solver: SolverOptions = shard
+    ? {
+        ...opts,
+        workdir: shards.prepareShardWorkdir(workdir, shard),
+        config: resolve(opts.config ?? join(workdir, DEFAULT_CONFIG_PATH)),
+        datasetConfig: resolve(opts.datasetConfig ?? join(workdir, DEFAULT_DATASET_CONFIG)),
+      }
+    : opts;
+  const rt = buildRuntime(command, solver, temperatures, (label, total) =>
     createProgress({
       label,
       total,
       stream: process.stderr,
-      ...(display.plainProgress ? { tty: false } : {}),
+      unit: "Problem",
+      // lines of agents running side by side tell whose they are
+      ...(display.plainProgress ? { tty: false, tagLines: true } : {}),
     }),
   );
+  if (!shard) return rt;
+  return {
+    ...rt,
+    loadProblems(datasets, range) {
+      const all = rt.loadProblems(datasets, range);
+      const mine = shards.shardSlice(all, shard);
+      const first = all.indexOf(mine[0]!) + 1;
+      process.stderr.write(
+        `shard ${shard.index}/${shard.count}: ${mine.length === 0 ? "no problems" : `problems ${first}–${first + mine.length - 1}`} of ${all.length} → ${rt.workdir}\n`,
+      );
+      return mine;
+    },
+  };
 }

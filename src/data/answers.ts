@@ -27,6 +27,18 @@ function lastBoxed(text: string): string | null {
 
 const NUMBER_RE = /-?\d{1,3}(?:,\d{3})+(?:\.\d+)?|-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?|-?\.\d+/g;
 
+/** Markdown emphasis and code marks around an answer ("**104**", "`7`"), which say nothing. */
+const MARKUP_EDGES = /^(?:\*\*|__|\*|`)+|(?:\*\*|__|\*|`)+$/g;
+
+function withoutMarkup(text: string): string {
+  return text.trim().replace(MARKUP_EDGES, "").trim();
+}
+
+/** Whether a candidate answer says anything: a reply of only markup (`**`) is no answer. */
+function hasContent(text: string): boolean {
+  return /[\p{L}\p{N}]/u.test(withoutMarkup(text));
+}
+
 /** The answer following "the answer is": a $...$ span, or the text up to the end of the sentence. */
 function answerAfterPhrase(rest: string): string {
   const text = rest.trim();
@@ -44,11 +56,11 @@ function answerAfterPhrase(rest: string): string {
 export function extractAnswer(reply: string): string | null {
   if (typeof reply !== "string" || reply.length === 0) return null;
   const boxed = lastBoxed(reply);
-  if (boxed !== null && boxed.trim() !== "") return boxed.trim();
+  if (boxed !== null && hasContent(boxed)) return boxed.trim();
   const answerIs = [...reply.matchAll(/answer is\s*:?\s*([^\n]+)/gi)];
   if (answerIs.length > 0) {
-    const cleaned = answerAfterPhrase(answerIs[answerIs.length - 1]![1]!);
-    if (cleaned !== "") return cleaned;
+    const cleaned = withoutMarkup(answerAfterPhrase(withoutMarkup(answerIs[answerIs.length - 1]![1]!)));
+    if (hasContent(cleaned)) return cleaned;
   }
   const numbers = reply.match(NUMBER_RE);
   return numbers && numbers.length > 0 ? numbers[numbers.length - 1]! : null;
@@ -72,7 +84,7 @@ function replaceTwoArg(text: string, cmd: RegExp, render: (a: string, b: string)
 
 /** Strip presentation (math delimiters, \boxed, \text, spacing commands) but keep the meaning. */
 function stripLatex(input: string): string {
-  let s = input.trim();
+  let s = withoutMarkup(input);
   const boxed = lastBoxed(s);
   if (boxed !== null) s = boxed;
   s = s
@@ -123,9 +135,10 @@ export function answerToNumber(a: string | number): number | null {
   if (typeof a !== "string") return null;
   let s = stripLatex(a);
   if (s === "" || s.length > 200) return null;
-  // "x = 5" or "AB = 12": the value is what follows the only "=".
-  const eq = s.split("=");
-  if (eq.length === 2 && !s.includes(",")) s = eq[1]!.trim();
+  // "x = 5", "AB = 12" or a chain "m + n + p = 1 + 7 + 96 = 104": the value is what follows the
+  // last "=" (a comma means a list of equations, which is not one value).
+  const eq = s.split(/(?<![<>!=])=(?!=)/);
+  if (eq.length >= 2 && !s.includes(",")) s = eq[eq.length - 1]!.trim();
   // A trailing percent sign is read as a unit ("50%" = 50), as answer keys usually write it.
   s = s
     .replace(/\.$/, "")

@@ -55,7 +55,29 @@ export function loadDataset(name: string | string[], config: DatasetConfig, conf
       throw new Error(`dataset "${n}" points at ${file}, which does not exist (from ${configPath})`);
     problems.push(...loadProblemsFile(file, n, entry.format));
   }
+  checkUniqueIds(problems);
   return problems;
+}
+
+/**
+ * Results are stored by problem id, so one id with two texts would let one problem's results
+ * stand for the other. The same problem listed twice (the same text) is harmless.
+ */
+function checkUniqueIds(problems: readonly Problem[]): void {
+  const first = new Map<string, Problem>();
+  for (const p of problems) {
+    const seen = first.get(p.id);
+    if (!seen) {
+      first.set(p.id, p);
+      continue;
+    }
+    if (seen.text.trim() !== p.text.trim()) {
+      throw new Error(
+        `problem id "${p.id}" is used for two different problems (data sets ${seen.source} and ${p.source}); ` +
+          "ids must be unique, since results are stored by id",
+      );
+    }
+  }
 }
 
 const ID_KEYS = ["id", "problem_id", "ID"] as const;
@@ -92,10 +114,21 @@ function toProblem(
     );
   }
   const rawId = pick(obj, ID_KEYS);
-  const id =
-    typeof rawId === "string" || typeof rawId === "number"
-      ? String(rawId)
-      : `${source}_${String(index + 1).padStart(3, "0")}`;
+  // An id that is there but is no string or number is an error: making one up would put the
+  // problem's results under a name no one wrote.
+  if (
+    rawId !== undefined &&
+    ((typeof rawId !== "string" && typeof rawId !== "number") || String(rawId).trim() === "")
+  ) {
+    const key = ID_KEYS.find((k) => obj[k] !== undefined && obj[k] !== null)!;
+    throw new FileFormatError(
+      file,
+      line,
+      key,
+      `problem id must be a non-empty string or a number, got ${JSON.stringify(rawId)} (item ${index + 1})`,
+    );
+  }
+  const id = rawId !== undefined ? String(rawId) : `${source}_${String(index + 1).padStart(3, "0")}`;
   return { id, text, answer: String(answer), source };
 }
 

@@ -1,4 +1,13 @@
-import { all, create, type MathJsInstance } from "mathjs/number";
+import { createRequire } from "node:module";
+import type { MathJsInstance } from "mathjs/number";
+
+/**
+ * mathjs is loaded on first use, not at import: loading it takes most of a second, which every
+ * importer of the answer checks (and of the package) would otherwise pay for nothing.
+ */
+function loadMathjs(): typeof import("mathjs/number") {
+  return createRequire(import.meta.url)("mathjs/number");
+}
 
 /**
  * A mathjs instance for expressions that come from model output or data files. Following the
@@ -8,6 +17,7 @@ import { all, create, type MathJsInstance } from "mathjs/number";
  * misread a variable "m" as metres, and loads in half the time of the full build.
  */
 function buildSafeMath(): { math: MathJsInstance; parse: MathJsInstance["parse"] } {
+  const { all, create } = loadMathjs();
   const math = create(all, {});
   // Keep a private reference before the public one is disabled below.
   const parse = math.parse.bind(math) as MathJsInstance["parse"];

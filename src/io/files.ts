@@ -3,10 +3,12 @@ import {
   appendFileSync,
   closeSync,
   existsSync,
+  fstatSync,
   fsyncSync,
   mkdirSync,
   openSync,
   readFileSync,
+  readSync,
   renameSync,
   unlinkSync,
   writeFileSync,
@@ -178,6 +180,17 @@ export function readJsonl(path: string): { records: JsonlLine[]; torn: boolean }
  */
 export function repairJsonlTail(path: string): boolean {
   if (!existsSync(path)) return false;
+  // Writers call this before every append: look at the last byte only, read the file only to cut.
+  const fd = openSync(path, "r");
+  try {
+    const size = fstatSync(fd).size;
+    if (size === 0) return false;
+    const last = Buffer.alloc(1);
+    readSync(fd, last, 0, 1, size - 1);
+    if (last[0] === 0x0a) return false;
+  } finally {
+    closeSync(fd);
+  }
   const text = readFileSync(path, "utf8");
   if (text.length === 0 || text.endsWith("\n")) return false;
   const cut = text.lastIndexOf("\n") + 1;

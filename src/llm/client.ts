@@ -1,10 +1,12 @@
 import OpenAI, { APIConnectionError, APIConnectionTimeoutError, APIError, APIUserAbortError } from "openai";
 import { Rng } from "../core/rng.ts";
 import type { CacheKeyInput, RequestCache } from "./cache.ts";
-import type { AgentEndpoint } from "./config.ts";
+import { type AgentEndpoint, DEFAULT_CONFIG_PATH } from "./config.ts";
+import { httpFetch } from "./http-fetch.ts";
 import { Limiter } from "./limiter.ts";
 import { errorText } from "./messages.ts";
 import type { ChatClient, ChatMessage, ChatOptions, ChatResult } from "./port.ts";
+import { splitReasoning } from "./reasoning.ts";
 
 /**
  * The client's options: the port's, with the temperature optional (the endpoint's default) and
@@ -13,8 +15,6 @@ import type { ChatClient, ChatMessage, ChatOptions, ChatResult } from "./port.ts
 export interface LLMChatOptions<T> extends Partial<ChatOptions<T>> {
   /** Ask for `response_format: {type: "json_object"}` (the prompt must still mention JSON). */
   responseFormatJson?: boolean;
-  /** Aborting stops waiting and rejects with the signal's reason; it is never retried. */
-  signal?: AbortSignal;
   /**
    * Sent as the request's `seed` (servers that support it sample reproducibly) and part of the
    * cache key, so that the samples of one prompt are cached separately.
@@ -29,6 +29,8 @@ export interface LLMChatResult<T> extends ChatResult<T> {
   /** Attempts made, 1 when the first one succeeded, 0 for a reply served from the cache. */
   attempts: number;
   cached: boolean;
+  /** The model's thinking (a `<think>` block or `reasoning_content`), kept out of `text`. */
+  reasoning?: string;
 }
 
 export const ERROR_KINDS = [
@@ -37,6 +39,7 @@ export const ERROR_KINDS = [
   "timeout",
   "schema",
   "auth",
+  "not_found",
   "bad_request",
   "network",
 ] as const;
@@ -50,19 +53,49 @@ const RETRYABLE: ReadonlySet<LLMErrorKind> = new Set([
   "network",
 ]);
 
+/** Failures of one replica rather than of the request: another replica may well answer. */
+const REPLICA_FAULTS: ReadonlySet<LLMErrorKind> = new Set(["server", "timeout", "network"]);
+
+/** System error codes that mean nothing answers at that address. */
+const UNREACHABLE_CODES = new Set([
+  "ECONNREFUSED",
+  "ENOTFOUND",
+  "EHOSTUNREACH",
+  "ENETUNREACH",
+  "EAI_AGAIN",
+  "BAD_PORT",
+]);
+
 export class LLMError extends Error {
   readonly kind: LLMErrorKind;
   readonly attempts: number;
   readonly agent: string;
   /** HTTP status when the endpoint answered with one. */
   readonly status: number | undefined;
+  /** The replica of the last attempt. */
+  readonly baseURL: string | undefined;
+  readonly model: string | undefined;
+  /**
+   * The endpoint itself is unusable (bad key, bad model or path, nothing listening): every
+   * further request would fail the same way, so a run stops at once instead of recording them.
+   */
+  readonly fatal: boolean;
+  /** What to change to make it work, for fatal errors. */
+  readonly fix: string | undefined;
 
   constructor(
     kind: LLMErrorKind,
     agent: string,
     attempts: number,
     message: string,
-    opts: { cause?: unknown; status?: number } = {},
+    opts: {
+      cause?: unknown;
+      status?: number;
+      baseURL?: string;
+      model?: string;
+      fatal?: boolean;
+      fix?: string;
+    } = {},
   ) {
     super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
     this.name = "LLMError";
@@ -70,6 +103,10 @@ export class LLMError extends Error {
     this.agent = agent;
     this.attempts = attempts;
     this.status = opts.status;
+    this.baseURL = opts.baseURL;
+    this.model = opts.model;
+    this.fatal = opts.fatal ?? false;
+    this.fix = opts.fix;
   }
 }
 
@@ -93,6 +130,8 @@ export interface UsageStats {
 }
 
 export interface LLMClientDeps {
+  /** The fetch the SDK sends requests with (httpFetch, over keep-alive sockets, by default). */
+  fetch?: typeof fetch;
   sleep?: (ms: number) => Promise<void>;
   /** Source of backoff jitter; defaults to an Rng seeded from the agent name. */
   rng?: Rng;
@@ -102,10 +141,29 @@ export interface LLMClientDeps {
   limiter?: Limiter;
   /** Opt-in on-disk reply cache. */
   cache?: RequestCache;
+  /**
+   * Called once per finished chat() call with what that call used (a UsageStats of one call),
+   * so a caller can record usage as it accrues rather than only at the end of a run.
+   */
+  onCall?: (usage: UsageStats) => void;
+  /** One-time notices (e.g. a server that refuses `response_format`); process warnings by default. */
+  warn?: (line: string) => void;
+  /** How long a failing replica is skipped at first; doubles on each further failure (≤ 5 min). */
+  replicaCooldownMs?: number;
+  now?: () => number;
 }
 
 /** Cap on a server-provided Retry-After, so that a bogus header cannot park a run for hours. */
 const MAX_RETRY_AFTER_MS = 10 * 60_000;
+const DEFAULT_REPLICA_COOLDOWN_MS = 30_000;
+const MAX_REPLICA_COOLDOWN_MS = 5 * 60_000;
+
+let httpFetchOfProcess: typeof fetch | undefined;
+/** One set of keep-alive sockets for every client of the process, as one global fetch would have. */
+function sharedHttpFetch(): typeof fetch {
+  httpFetchOfProcess ??= httpFetch();
+  return httpFetchOfProcess;
+}
 
 export function defaultSleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
@@ -173,39 +231,75 @@ interface AttemptFailure {
   message: string;
   status?: number;
   retryAfterMs?: number;
+  /** A system error code found in the cause chain (ECONNREFUSED, …). */
+  code?: string;
   cause: unknown;
 }
+
+/** One base URL of an agent's endpoint, with what the picker needs to know about it. */
+interface Replica {
+  url: string;
+  openai: OpenAI;
+  inFlight: number;
+  /** Skipped until then (ms since the epoch) after a failure; 0 when healthy. */
+  downUntil: number;
+  strikes: number;
+}
+
+type ResponseFormat =
+  | { type: "json_object" }
+  | { type: "json_schema"; json_schema: { name: string; schema: Record<string, unknown>; strict: boolean } };
 
 /**
  * A chat client for one agent. Retries are ours alone (the SDK's are off): 429 (honouring
  * Retry-After), 5xx, timeouts, network errors, malformed bodies and replies rejected by
- * `parse` are retried with exponential backoff and full jitter; 400/401/403/404 are not.
+ * `parse` are retried with exponential backoff and full jitter; 400/401/403/404 are not. An
+ * endpoint with several base URLs (replicas) sends each request to the healthy one with the
+ * fewest requests in flight; a replica that fails is skipped for a while.
  */
 export class LLMClient implements ChatClient {
   readonly endpoint: AgentEndpoint;
   readonly limiter: Limiter;
-  private readonly openai: OpenAI;
+  private readonly replicas: Replica[];
   private readonly sleep: (ms: number) => Promise<void>;
   private readonly rng: Rng;
   private readonly baseBackoffMs: number;
   private readonly maxBackoffMs: number;
   private readonly usage: UsageStats;
   private readonly cache: RequestCache | undefined;
+  private readonly onCall: ((usage: UsageStats) => void) | undefined;
+  private readonly warn: (line: string) => void;
+  private readonly cooldownMs: number;
+  private readonly now: () => number;
+  /** Set once the server answered 400 to a request with `response_format` and took it without. */
+  private responseFormatRefused = false;
 
   constructor(endpoint: AgentEndpoint, deps: LLMClientDeps = {}) {
     this.endpoint = endpoint;
-    this.openai = new OpenAI({
-      apiKey: endpoint.apiKey,
-      baseURL: endpoint.baseURL,
-      maxRetries: 0,
-      timeout: endpoint.timeoutMs,
-    });
+    const urls = endpoint.baseURLs && endpoint.baseURLs.length > 0 ? endpoint.baseURLs : [endpoint.baseURL];
+    this.replicas = urls.map((url) => ({
+      url,
+      openai: new OpenAI({
+        apiKey: endpoint.apiKey,
+        baseURL: url,
+        maxRetries: 0,
+        timeout: endpoint.timeoutMs,
+        fetch: deps.fetch ?? sharedHttpFetch(),
+      }),
+      inFlight: 0,
+      downUntil: 0,
+      strikes: 0,
+    }));
     this.limiter = deps.limiter ?? new Limiter(endpoint.maxConcurrency);
     this.sleep = deps.sleep ?? defaultSleep;
     this.rng = deps.rng ?? new Rng(seedFromName(endpoint.agent));
     this.baseBackoffMs = deps.baseBackoffMs ?? 500;
     this.maxBackoffMs = deps.maxBackoffMs ?? 20_000;
     this.cache = deps.cache;
+    this.onCall = deps.onCall;
+    this.warn = deps.warn ?? ((line) => process.emitWarning(line));
+    this.cooldownMs = deps.replicaCooldownMs ?? DEFAULT_REPLICA_COOLDOWN_MS;
+    this.now = deps.now ?? Date.now;
     this.usage = { agent: endpoint.agent, model: endpoint.model, ...emptyUsage() };
   }
 
@@ -213,9 +307,17 @@ export class LLMClient implements ChatClient {
     return { ...this.usage, byKind: { ...this.usage.byKind } };
   }
 
+  /** Base URLs being skipped right now after failures. */
+  unhealthyReplicas(): string[] {
+    const now = this.now();
+    return this.replicas.filter((r) => r.downUntil > now).map((r) => r.url);
+  }
+
   async chat<T = string>(messages: ChatMessage[], opts: LLMChatOptions<T> = {}): Promise<LLMChatResult<T>> {
     const maxAttempts = this.endpoint.maxRetries + 1;
     const usage = { promptTokens: 0, completionTokens: 0 };
+    const call: UsageStats = { agent: this.endpoint.agent, model: this.endpoint.model, ...emptyUsage() };
+    call.calls = 1;
     const cacheKey: CacheKeyInput | undefined =
       this.cache && opts.cache !== false
         ? {
@@ -230,33 +332,122 @@ export class LLMClient implements ChatClient {
     try {
       if (cacheKey) {
         const hit = this.fromCache<T>(cacheKey, opts);
-        if (hit) return hit;
+        if (hit) {
+          call.cacheHits = 1;
+          return hit;
+        }
       }
+      let formatRetry = false;
       for (let attempt = 1; ; attempt++) {
         opts.signal?.throwIfAborted();
-        if (attempt > 1) this.usage.retries++;
+        if (attempt > 1) call.retries++;
+        const format = formatRetry ? undefined : this.responseFormat(opts);
         // The slot is held only while a request is in flight, not during backoff.
-        const outcome = await this.limiter.run(() => this.attempt(messages, opts, usage));
+        const { outcome, replica } = await this.limiter.run(async () => {
+          const replica = this.pickReplica();
+          replica.inFlight++;
+          try {
+            return { outcome: await this.attempt(replica, messages, opts, format, usage, call), replica };
+          } finally {
+            replica.inFlight--;
+          }
+        });
         if (outcome.ok) {
+          this.markHealthy(replica);
+          if (formatRetry && !this.responseFormatRefused) {
+            this.responseFormatRefused = true;
+            this.warn(
+              `${this.endpoint.agent}: ${replica.url} rejects response_format (HTTP 400); requests go without it from now on`,
+            );
+          }
           if (cacheKey) this.storeInCache(cacheKey, outcome.text, usage);
-          return { text: outcome.text, value: outcome.value, usage, attempts: attempt, cached: false };
+          return {
+            text: outcome.text,
+            value: outcome.value,
+            usage,
+            attempts: attempt,
+            cached: false,
+            ...(outcome.reasoning !== undefined ? { reasoning: outcome.reasoning } : {}),
+          };
         }
         const failure = outcome.failure;
-        this.usage.byKind[failure.kind]++;
-        if (!RETRYABLE.has(failure.kind) || attempt >= maxAttempts) {
-          throw new LLMError(failure.kind, this.endpoint.agent, attempt, this.describe(failure, attempt), {
-            cause: failure.cause,
-            status: failure.status,
-          });
+        call.byKind[failure.kind]++;
+        if (REPLICA_FAULTS.has(failure.kind)) this.markDown(replica);
+        // A server that does not know response_format answers 400: ask once more without it.
+        if (failure.kind === "bad_request" && format && !formatRetry) {
+          formatRetry = true;
+          continue;
         }
+        if (!RETRYABLE.has(failure.kind) || attempt >= maxAttempts) {
+          throw this.error(failure, attempt, replica.url);
+        }
+        if (REPLICA_FAULTS.has(failure.kind) && this.healthyOtherThan(replica)) continue;
         await abortable(this.sleep(this.backoffMs(attempt, failure)), opts.signal);
       }
     } catch (err) {
-      if (err instanceof LLMError) this.usage.failedCalls++;
+      if (err instanceof LLMError) call.failedCalls = 1;
       throw err;
     } finally {
-      this.usage.calls++;
+      this.account(call);
     }
+  }
+
+  private account(call: UsageStats): void {
+    const u = this.usage;
+    u.calls += call.calls;
+    u.failedCalls += call.failedCalls;
+    u.retries += call.retries;
+    u.cacheHits += call.cacheHits;
+    for (const k of ERROR_KINDS) u.byKind[k] += call.byKind[k];
+    // tokens and cost were added per attempt, as the replies arrived
+    if (this.onCall) {
+      try {
+        this.onCall(call);
+      } catch (err) {
+        this.warn(`${this.endpoint.agent}: usage record failed: ${errorText(err)}`);
+      }
+    }
+  }
+
+  private responseFormat<T>(opts: LLMChatOptions<T>): ResponseFormat | undefined {
+    if (this.responseFormatRefused) return undefined;
+    const mode = this.endpoint.structuredOutput ?? "none";
+    if (opts.json && mode === "json_schema") {
+      return {
+        type: "json_schema",
+        json_schema: { name: opts.json.name, schema: opts.json.schema, strict: false },
+      };
+    }
+    if (opts.responseFormatJson || (opts.json && mode === "json_object")) return { type: "json_object" };
+    return undefined;
+  }
+
+  private pickReplica(): Replica {
+    const now = this.now();
+    let best: Replica | undefined;
+    for (const r of this.replicas) {
+      if (r.downUntil > now) continue;
+      if (!best || r.inFlight < best.inFlight) best = r;
+    }
+    if (best) return best;
+    // All are failing: try the one that has been skipped longest.
+    return this.replicas.reduce((a, b) => (b.downUntil < a.downUntil ? b : a));
+  }
+
+  private healthyOtherThan(replica: Replica): boolean {
+    const now = this.now();
+    return this.replicas.some((r) => r !== replica && r.downUntil <= now);
+  }
+
+  private markDown(r: Replica): void {
+    if (this.replicas.length === 1) return;
+    r.strikes++;
+    r.downUntil = this.now() + Math.min(MAX_REPLICA_COOLDOWN_MS, this.cooldownMs * 2 ** (r.strikes - 1));
+  }
+
+  private markHealthy(r: Replica): void {
+    r.strikes = 0;
+    r.downUntil = 0;
   }
 
   private fromCache<T>(key: CacheKeyInput, opts: LLMChatOptions<T>): LLMChatResult<T> | undefined {
@@ -270,7 +461,6 @@ export class LLMClient implements ChatClient {
       this.cache!.delete(key);
       return undefined;
     }
-    this.usage.cacheHits++;
     return {
       text: hit.text,
       value,
@@ -285,7 +475,7 @@ export class LLMClient implements ChatClient {
       this.cache!.put(key, { text, usage: { ...usage } });
     } catch (err) {
       // A full disk must not throw away a reply that was paid for; the run goes on uncached.
-      process.emitWarning(`request cache write failed for ${this.endpoint.agent}: ${errorText(err)}`);
+      this.warn(`request cache write failed for ${this.endpoint.agent}: ${errorText(err)}`);
     }
   }
 
@@ -296,33 +486,119 @@ export class LLMClient implements ChatClient {
     return Math.floor(this.rng.next() * ceiling);
   }
 
-  private describe(f: AttemptFailure, attempt: number): string {
-    const { agent, model, baseURL, apiKeySource } = this.endpoint;
-    const where = `${agent} (model ${model} at ${baseURL})`;
+  /** The key must never reach a message, even when a server echoes it back. */
+  private redact(text: string): string {
+    const key = this.endpoint.apiKey;
+    const flat = text.replace(/\s+/g, " ").trim();
+    const short = flat.length > 300 ? `${flat.slice(0, 300)}…` : flat;
+    return key.length >= 4 ? short.split(key).join("***") : short;
+  }
+
+  private error(f: AttemptFailure, attempt: number, url: string): LLMError {
+    const { agent, model } = this.endpoint;
+    const message = this.redact(f.message);
     const tries = `${attempt} attempt${attempt === 1 ? "" : "s"}`;
+    const config = this.endpoint.configPath ?? DEFAULT_CONFIG_PATH;
+    const at = `at ${url} (model ${model})`;
+    const opts = { cause: f.cause, status: f.status, baseURL: url, model };
     switch (f.kind) {
-      case "auth":
-        return (
-          `authentication failed for ${agent} (HTTP ${f.status}) at ${baseURL}` +
-          `${apiKeySource ? ` using the API key from ${apiKeySource}` : ""}: ${f.message}. ` +
-          "Check that key (see the api_config.json section of the README)."
+      case "auth": {
+        const fix = keyFix(this.endpoint, config);
+        return new LLMError(
+          "auth",
+          agent,
+          attempt,
+          `${agent}: authentication failed (HTTP ${f.status}: ${message}) ${at}. Fix: ${fix}`,
+          { ...opts, fatal: true, fix },
         );
+      }
+      case "not_found": {
+        const fix = `check base_url (the API root, usually ending in /v1) and model for ${agent} in ${config}`;
+        return new LLMError(
+          "not_found",
+          agent,
+          attempt,
+          `${agent}: not found (HTTP 404: ${message}) ${at}. Fix: ${fix}`,
+          { ...opts, fatal: true, fix },
+        );
+      }
+      case "network": {
+        if (f.code && UNREACHABLE_CODES.has(f.code)) {
+          const badPort = f.code === "BAD_PORT";
+          const fix = badPort
+            ? `serve the endpoint on another port and correct base_url for ${agent} in ${config}`
+            : `start the server at ${url}, or correct base_url for ${agent} in ${config}`;
+          const what =
+            f.code === "ECONNREFUSED"
+              ? "connection refused"
+              : badPort
+                ? "fetch refuses this port (it is on fetch's list of blocked ports)"
+                : `cannot reach the host (${f.code})`;
+          return new LLMError(
+            "network",
+            agent,
+            attempt,
+            `${agent}: ${what} after ${tries} ${at}. Fix: ${fix}`,
+            {
+              ...opts,
+              fatal: true,
+              fix,
+            },
+          );
+        }
+        return new LLMError(
+          "network",
+          agent,
+          attempt,
+          `${agent}: network error after ${tries} ${at}: ${message}`,
+          opts,
+        );
+      }
       case "bad_request":
-        return `${where} rejected the request (HTTP ${f.status}, not retried): ${f.message}`;
+        return new LLMError(
+          "bad_request",
+          agent,
+          attempt,
+          `${agent}: request rejected (HTTP ${f.status}, not retried) ${at}: ${message}`,
+          opts,
+        );
       case "timeout":
-        return `${where}: no reply within ${this.endpoint.timeoutMs} ms, gave up after ${tries}`;
+        return new LLMError(
+          "timeout",
+          agent,
+          attempt,
+          `${agent}: no reply within ${this.endpoint.timeoutMs} ms, gave up after ${tries} ${at}`,
+          opts,
+        );
       case "schema":
-        return `${where}: reply rejected by the parser after ${tries}: ${f.message}`;
+        return new LLMError(
+          "schema",
+          agent,
+          attempt,
+          `${agent}: reply rejected by the parser after ${tries} ${at}: ${message}`,
+          opts,
+        );
       default:
-        return `${where}: ${f.kind} error after ${tries}: ${f.message}`;
+        return new LLMError(
+          f.kind,
+          agent,
+          attempt,
+          `${agent}: ${f.kind} error after ${tries} ${at}: ${message}`,
+          opts,
+        );
     }
   }
 
   private async attempt<T>(
+    replica: Replica,
     messages: ChatMessage[],
     opts: LLMChatOptions<T>,
+    format: ResponseFormat | undefined,
     usage: LLMChatResult<T>["usage"],
-  ): Promise<{ ok: true; text: string; value: T } | { ok: false; failure: AttemptFailure }> {
+    call: UsageStats,
+  ): Promise<
+    { ok: true; text: string; value: T; reasoning?: string } | { ok: false; failure: AttemptFailure }
+  > {
     // Our own timer covers the whole exchange, body included; the SDK's only covers the headers.
     const controller = new AbortController();
     let timedOut = false;
@@ -336,13 +612,13 @@ export class LLMClient implements ChatClient {
     if (opts.signal?.aborted) controller.abort();
     let completion: unknown;
     try {
-      completion = await this.openai.chat.completions.create(
+      completion = await replica.openai.chat.completions.create(
         {
           model: this.endpoint.model,
           messages,
           ...(opts.temperature !== undefined ? { temperature: opts.temperature } : {}),
           ...(opts.maxTokens !== undefined ? { max_tokens: opts.maxTokens } : {}),
-          ...(opts.responseFormatJson ? { response_format: { type: "json_object" as const } } : {}),
+          ...(format ? { response_format: format } : {}),
           ...(opts.seed !== undefined ? { seed: opts.seed } : {}),
         },
         { signal: controller.signal, maxRetries: 0, timeout: this.endpoint.timeoutMs },
@@ -359,7 +635,7 @@ export class LLMClient implements ChatClient {
     if (reply.usage) {
       usage.promptTokens += reply.usage.promptTokens;
       usage.completionTokens += reply.usage.completionTokens;
-      this.addUsage(reply.usage.promptTokens, reply.usage.completionTokens);
+      this.addTokens(call, reply.usage.promptTokens, reply.usage.completionTokens);
     }
     if (reply.text === undefined) {
       return {
@@ -367,20 +643,58 @@ export class LLMClient implements ChatClient {
         failure: { kind: "server", message: `malformed response body: ${reply.problem}`, cause: completion },
       };
     }
-    if (!opts.parse) return { ok: true, text: reply.text, value: reply.text as T };
+    const split = splitReasoning(reply.text);
+    const reasoning =
+      [reply.reasoning, split.reasoning].filter((r): r is string => !!r).join("\n\n") || undefined;
+    const text = split.answer;
+    const extra = reasoning !== undefined ? { reasoning } : {};
+    if (!opts.parse) return { ok: true, text, value: text as T, ...extra };
     try {
-      return { ok: true, text: reply.text, value: opts.parse(reply.text) };
+      return { ok: true, text, value: opts.parse(text), ...extra };
     } catch (err) {
       return { ok: false, failure: { kind: "schema", message: errorText(err), cause: err } };
     }
   }
 
-  private addUsage(prompt: number, completion: number): void {
-    this.usage.promptTokens += prompt;
-    this.usage.completionTokens += completion;
+  /** Tokens count as soon as a reply arrives, failed or not: they are billed either way. */
+  private addTokens(call: UsageStats, prompt: number, completion: number): void {
     const p = this.endpoint.pricing;
-    if (p) this.usage.costUSD += (prompt * p.inputPerMTok + completion * p.outputPerMTok) / 1e6;
+    const cost = p ? (prompt * p.inputPerMTok + completion * p.outputPerMTok) / 1e6 : 0;
+    for (const u of [call, this.usage]) {
+      u.promptTokens += prompt;
+      u.completionTokens += completion;
+      u.costUSD += cost;
+    }
   }
+}
+
+/** Where the agent's key came from, as advice on which setting to check. */
+function keyFix(e: AgentEndpoint, config: string): string {
+  const src = e.apiKeySource ?? "";
+  const env = /^env (\S+)/.exec(src)?.[1];
+  if (env === "OPENAI_API_KEY" && !e.apiKeyField)
+    return `check $OPENAI_API_KEY, or set api_key_env for ${e.agent} in ${config}`;
+  if (env) return `check api_key_env for ${e.agent} in ${config} (the key comes from $${env})`;
+  return `check api_key for ${e.agent} in ${config}`;
+}
+
+/**
+ * The first system error code (ECONNREFUSED, …) along an error's cause chain. fetch refuses the
+ * ports on its block list (6000, 9, 25, …) with a bare "bad port"; that is named BAD_PORT.
+ */
+function errnoCode(err: unknown): string | undefined {
+  for (let e = err, depth = 0; e && depth < 8; e = (e as { cause?: unknown }).cause, depth++) {
+    const code = (e as { code?: unknown }).code;
+    if (typeof code === "string" && /^E[A-Z_]+$/.test(code)) return code;
+    if (e instanceof Error && e.message === "bad port") return "BAD_PORT";
+    const errors = (e as { errors?: unknown }).errors;
+    if (Array.isArray(errors))
+      for (const sub of errors) {
+        const c = errnoCode(sub);
+        if (c) return c;
+      }
+  }
+  return undefined;
 }
 
 function classify(err: unknown, timedOut: boolean): AttemptFailure {
@@ -390,9 +704,11 @@ function classify(err: unknown, timedOut: boolean): AttemptFailure {
   if (err instanceof APIUserAbortError) return { kind: "network", message: "request aborted", cause: err };
   if (err instanceof APIConnectionError) {
     const cause = (err as { cause?: unknown }).cause;
+    const code = errnoCode(err);
     return {
       kind: "network",
-      message: `${err.message}${cause ? ` (${errorText(cause)})` : ""}`,
+      message: `${err.message}${cause ? ` (${errorText(cause)})` : ""}${code ? ` [${code}]` : ""}`,
+      ...(code ? { code } : {}),
       cause: err,
     };
   }
@@ -402,6 +718,7 @@ function classify(err: unknown, timedOut: boolean): AttemptFailure {
     if (status === 429)
       return { kind: "rate_limit", status, message, retryAfterMs: retryAfterMs(err.headers), cause: err };
     if (status === 401 || status === 403) return { kind: "auth", status, message, cause: err };
+    if (status === 404) return { kind: "not_found", status, message, cause: err };
     if (status === 408) return { kind: "timeout", status, message, cause: err };
     if (status >= 500 || status === 409) {
       return { kind: "server", status, message, retryAfterMs: retryAfterMs(err.headers), cause: err };
@@ -411,11 +728,13 @@ function classify(err: unknown, timedOut: boolean): AttemptFailure {
   // The SDK lets a body that claims to be JSON but is not surface as a bare SyntaxError.
   if (err instanceof SyntaxError)
     return { kind: "server", message: `malformed response body: ${err.message}`, cause: err };
-  return { kind: "network", message: errorText(err), cause: err };
+  const code = errnoCode(err);
+  return { kind: "network", message: errorText(err), ...(code ? { code } : {}), cause: err };
 }
 
 function readCompletion(body: unknown): {
   text?: string;
+  reasoning?: string;
   problem?: string;
   usage?: { promptTokens: number; completionTokens: number };
 } {
@@ -430,14 +749,23 @@ function readCompletion(body: unknown): {
       ? { promptTokens: toCount(u.prompt_tokens), completionTokens: toCount(u.completion_tokens) }
       : undefined;
   const choice = Array.isArray(b.choices)
-    ? (b.choices[0] as { message?: { content?: unknown } } | undefined)
+    ? (b.choices[0] as
+        | { message?: { content?: unknown; reasoning_content?: unknown; reasoning?: unknown } }
+        | undefined)
     : undefined;
   if (!choice) return { problem: "no choices[0]", usage };
-  const content = choice.message?.content;
+  const m = choice.message;
+  const thought = m?.reasoning_content ?? m?.reasoning;
+  const reasoning = typeof thought === "string" && thought.trim() !== "" ? thought : undefined;
+  const content = m?.content;
   // Some servers send null content with an empty completion; that is an empty reply, not a fault.
-  if (content === null) return { text: "", usage };
+  if (content === null || content === undefined) {
+    if (content === undefined && reasoning === undefined)
+      return { problem: "choices[0].message.content is missing", usage };
+    return { text: "", reasoning, usage };
+  }
   if (typeof content !== "string") return { problem: "choices[0].message.content is not a string", usage };
-  return { text: content, usage };
+  return { text: content, reasoning, usage };
 }
 
 function toCount(v: unknown): number {

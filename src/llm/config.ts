@@ -38,7 +38,7 @@
  *
  * | field             | type   | default                      | meaning                                                  |
  * |-------------------|--------|------------------------------|----------------------------------------------------------|
- * | `base_url`        | string | `$OPENAI_BASE_URL`, then `https://api.openai.com/v1` | endpoint root, including `/v1`  |
+ * | `base_url`        | string or list of strings | `$OPENAI_BASE_URL`, then `https://api.openai.com/v1` | endpoint root, including `/v1`; a list names replicas of one deployment |
  * | `model`           | string | (required somewhere)         | model name sent with each request                        |
  * | `api_key`         | string | —                            | the key itself                                           |
  * | `api_key_env`     | string | —                            | name of an environment variable holding the key          |
@@ -46,6 +46,7 @@
  * | `timeout_ms`      | int ≥ 1| 60000                        | per-attempt timeout                                      |
  * | `max_retries`     | int ≥ 0| 4                            | retries after the first attempt (429, 5xx, timeouts, network errors, unparseable replies) |
  * | `pricing`         | object | none (cost reported as 0)    | `{ "input_per_mtok": USD, "output_per_mtok": USD }` per million tokens |
+ * | `structured_output` | `none`, `json_object`, `json_schema` | `none` | the `response_format` sent with requests that expect JSON |
  *
  * Each agent's block under `agents` overrides the `default` block field by field; an agent
  * without a block (or with `{}`) uses `default` entirely. The API key of an agent is the first
@@ -61,7 +62,12 @@
  * Each attempt that gets HTTP 429, a 5xx, a timeout, a network error, a malformed body, or a
  * reply the caller's parser rejects is retried up to `max_retries` times with exponential
  * backoff and full jitter (a `Retry-After` header is honoured); 400, 401, 403 and 404 fail at
- * once. Token usage and cost per agent are summed, failed attempts included.
+ * once. Token usage and cost per agent are summed, failed attempts included. 401/403 (bad key),
+ * 404 (bad model or path) and a refused connection are fatal: a run stops at once and says
+ * which setting to fix. With a list of `base_url`s, each request goes to the healthy replica
+ * with the fewest requests in flight, and a replica that fails is skipped for a while
+ * (`max_concurrency` stays the agent's total). A server that answers 400 to `response_format`
+ * is asked again without it, and never again with it.
  */
 import { existsSync } from "node:fs";
 import { z } from "zod";
@@ -76,9 +82,15 @@ export interface Pricing {
   outputPerMTok: number;
 }
 
+export type StructuredOutput = "none" | "json_object" | "json_schema";
+
 export interface AgentEndpoint {
-  agent: AgentName;
+  /** The name in usage reports and error messages: one of AGENTS for the solver, any name otherwise. */
+  agent: string;
+  /** The first (or only) base URL. */
   baseURL: string;
+  /** Replicas of one deployment; requests spread over them (absent: `baseURL` alone). */
+  baseURLs?: string[];
   model: string;
   apiKey: string;
   maxConcurrency: number;
@@ -87,6 +99,12 @@ export interface AgentEndpoint {
   pricing?: Pricing;
   /** Where the key came from (e.g. `env DEEPSEEK_API_KEY`), for error messages; never the key. */
   apiKeySource?: string;
+  /** The config field that named the key (e.g. `agents.critic.api_key_env`); absent for $OPENAI_API_KEY. */
+  apiKeyField?: string;
+  /** Which `response_format` a request that expects JSON sends; "none" by default. */
+  structuredOutput?: StructuredOutput;
+  /** The config file the endpoint came from, named in the advice of fatal errors. */
+  configPath?: string;
 }
 
 export const DEFAULT_CONFIG_PATH = "data/api_keys/api_config.json";
@@ -102,7 +120,7 @@ const pricingSchema = z.strictObject({
 });
 
 const endpointBlockSchema = z.strictObject({
-  base_url: z.url().optional(),
+  base_url: z.union([z.url(), z.array(z.url()).min(1)]).optional(),
   model: z.string().min(1).optional(),
   api_key: z.string().optional(),
   api_key_env: z.string().min(1).optional(),
@@ -110,6 +128,7 @@ const endpointBlockSchema = z.strictObject({
   timeout_ms: z.number().int().min(1).optional(),
   max_retries: z.number().int().min(0).optional(),
   pricing: pricingSchema.optional(),
+  structured_output: z.enum(["none", "json_object", "json_schema"]).optional(),
 });
 
 export type EndpointBlock = z.infer<typeof endpointBlockSchema>;
@@ -170,27 +189,30 @@ export function resolveAgentEndpoint(
   const looked: string[] = [];
   let apiKey: string | undefined;
   let apiKeySource: string | undefined;
+  let apiKeyField: string | undefined;
   const tryInline = (block: EndpointBlock, where: string) => {
     if (apiKey !== undefined) return;
     looked.push(`${where}.api_key`);
     if (nonEmpty(block.api_key)) {
       apiKey = block.api_key.trim();
       apiKeySource = `${where}.api_key in ${file}`;
+      apiKeyField = `${where}.api_key`;
     }
   };
-  const tryEnv = (name: string | undefined, label: string) => {
+  const tryEnv = (name: string | undefined, label: string, field?: string) => {
     if (apiKey !== undefined || name === undefined) return;
     const value = env[name];
     looked.push(`${label}env ${name} (${value === undefined ? "unset" : nonEmpty(value) ? "set" : "empty"})`);
     if (nonEmpty(value)) {
       apiKey = value.trim();
       apiKeySource = `env ${name}`;
+      apiKeyField = field;
     }
   };
   tryInline(own, `agents.${agent}`);
-  tryEnv(own.api_key_env, `agents.${agent}.api_key_env → `);
+  tryEnv(own.api_key_env, `agents.${agent}.api_key_env → `, `agents.${agent}.api_key_env`);
   tryInline(shared, "default");
-  tryEnv(shared.api_key_env, "default.api_key_env → ");
+  tryEnv(shared.api_key_env, "default.api_key_env → ", "default.api_key_env");
   tryEnv("OPENAI_API_KEY", "fallback ");
   if (apiKey === undefined) {
     throw new Error(
@@ -211,12 +233,19 @@ export function resolveAgentEndpoint(
   }
   const pricing = own.pricing ?? shared.pricing;
   const envBaseURL = nonEmpty(env.OPENAI_BASE_URL) ? env.OPENAI_BASE_URL.trim() : undefined;
+  const base = own.base_url ?? shared.base_url ?? envBaseURL ?? DEFAULT_BASE_URL;
+  const urls = typeof base === "string" ? [base] : [...new Set(base)];
+  const structured = own.structured_output ?? shared.structured_output;
   return {
     agent,
-    baseURL: own.base_url ?? shared.base_url ?? envBaseURL ?? DEFAULT_BASE_URL,
+    baseURL: urls[0]!,
+    ...(urls.length > 1 ? { baseURLs: urls } : {}),
     model,
     apiKey,
     apiKeySource,
+    ...(apiKeyField ? { apiKeyField } : {}),
+    ...(structured ? { structuredOutput: structured } : {}),
+    configPath: file,
     maxConcurrency: own.max_concurrency ?? shared.max_concurrency ?? DEFAULT_MAX_CONCURRENCY,
     timeoutMs: own.timeout_ms ?? shared.timeout_ms ?? DEFAULT_TIMEOUT_MS,
     maxRetries: own.max_retries ?? shared.max_retries ?? DEFAULT_MAX_RETRIES,

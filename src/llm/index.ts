@@ -7,7 +7,9 @@ export * from "./config.ts";
 export * from "./json-text.ts";
 export * from "./limiter.ts";
 export * from "./messages.ts";
+export * from "./openai-compatible.ts";
 export type * from "./port.ts";
+export * from "./reasoning.ts";
 export * from "./usage.ts";
 
 /**

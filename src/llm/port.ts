@@ -8,11 +8,21 @@ export interface ChatMessage {
   content: string;
 }
 
+/** The JSON Schema a reply should follow; backends that can enforce it (structured output) may. */
+export interface JsonReplySchema {
+  name: string;
+  schema: Record<string, unknown>;
+}
+
 export interface ChatOptions<T> {
   temperature: number;
   maxTokens?: number;
   /** Throwing here marks the reply unusable; the client retries within its budget. */
   parse?: (text: string) => T;
+  /** The reply is JSON of this schema: a hint, the parser still checks the reply. */
+  json?: JsonReplySchema;
+  /** Aborting stops waiting and rejects with the signal's reason; it is never retried. */
+  signal?: AbortSignal;
 }
 
 export interface ChatResult<T> {
@@ -24,3 +34,12 @@ export interface ChatResult<T> {
 export interface ChatClient {
   chat<T = string>(messages: ChatMessage[], opts: ChatOptions<T>): Promise<ChatResult<T>>;
 }
+
+/**
+ * A chat model given as a bare function: the port's `chat` without the client around it. It may
+ * return the reply text alone; the caller then applies `opts.parse` itself.
+ */
+export type ChatFunction = (
+  messages: ChatMessage[],
+  opts: ChatOptions<string>,
+) => Promise<string | ChatResult<string>>;

@@ -10,6 +10,7 @@
 import * as tf from "@tensorflow/tfjs-core";
 import "./gradients.ts";
 import { Rng } from "../core/rng.ts";
+import { assignNamedWeights, type CausalLM, type KVCache } from "./causal-lm.ts";
 import { embed, gelu, geluForward, layerNorm, layerNormForward, linear, matMul, product } from "./ops.ts";
 
 export interface GPTConfig {
@@ -20,8 +21,8 @@ export interface GPTConfig {
   nHeads: number;
   /** MLP width; default 4·dModel. */
   dFF?: number;
-  /** Only "learned" is implemented; "rotary" is rejected with an error. */
-  positional?: "learned" | "rotary";
+  /** Learned absolute positions, as GPT-2; rotary models are the Hugging Face architectures in model/hf. */
+  positional?: "learned";
   dropout?: 0;
 }
 
@@ -64,11 +65,7 @@ interface Block {
   ln2b: tf.Variable;
 }
 
-/** Per-layer attention keys and values, [B, H, T, hd] each. */
-export type KVCache = {
-  k: tf.Tensor4D[];
-  v: tf.Tensor4D[];
-};
+export type { KVCache };
 
 const LN_EPS = 1e-5;
 const MASK_NEG = -1e9;
@@ -90,14 +87,15 @@ export function validateConfig(config: GPTConfig, where = "GPT config"): Require
   }
   const dFF = config.dFF ?? 4 * config.dModel;
   if (!Number.isInteger(dFF) || dFF <= 0) throw new Error(`${where}: field "dFF" must be a positive integer`);
-  const positional = config.positional ?? "learned";
+  // A config file may name another scheme; say so rather than train with the wrong positions.
+  const positional: string = config.positional ?? "learned";
   if (positional !== "learned") {
     throw new Error(`${where}: positional "${positional}" is not supported (only "learned")`);
   }
   if (config.dropout !== undefined && config.dropout !== 0) {
     throw new Error(`${where}: dropout must be 0 (dropout is not implemented)`);
   }
-  return { ...config, dFF, positional, dropout: 0 };
+  return { ...config, dFF, positional: "learned", dropout: 0 };
 }
 
 function randn(shape: number[], std: number, rng: Rng): tf.Tensor {
@@ -107,7 +105,7 @@ function randn(shape: number[], std: number, rng: Rng): tf.Tensor {
   return tf.tensor(data, shape, "float32");
 }
 
-export class GPT {
+export class GPT implements CausalLM {
   readonly config: GPTConfig;
   private readonly cfg: Required<GPTConfig>;
   private wte!: tf.Variable; // [V, d]
@@ -158,6 +156,14 @@ export class GPT {
       this.lnfg = v(tf.ones([d]));
       this.lnfb = v(tf.zeros([d]));
     });
+  }
+
+  get vocabSize(): number {
+    return this.cfg.vocabSize;
+  }
+
+  get contextLength(): number {
+    return this.cfg.contextLength;
   }
 
   get loraConfig(): LoRAConfig | null {
@@ -362,31 +368,7 @@ export class GPT {
    * `partial: false` (default) every weight of the model must be present as well.
    */
   loadNamedWeights(w: Record<string, tf.Tensor>, opts?: { partial?: boolean; source?: string }): void {
-    const own = this.namedWeights();
-    const where = opts?.source ? `${opts.source}: ` : "";
-    for (const [name, t] of Object.entries(w)) {
-      const target = own[name];
-      if (!target) {
-        const hint = name.includes("lora_") ? " (enable LoRA with a matching config first)" : "";
-        throw new Error(`${where}unknown weight "${name}"${hint}`);
-      }
-      if (!tf.util.arraysEqual(target.shape, t.shape)) {
-        throw new Error(
-          `${where}shape mismatch for "${name}": expected [${target.shape.join(", ")}], got [${t.shape.join(", ")}]`,
-        );
-      }
-    }
-    if (!opts?.partial) {
-      const missing = Object.keys(own).filter((n) => !(n in w));
-      if (missing.length > 0) {
-        throw new Error(
-          `${where}missing weights: ${missing.slice(0, 5).join(", ")}${missing.length > 5 ? ", …" : ""}`,
-        );
-      }
-    }
-    for (const [name, t] of Object.entries(w)) {
-      (own[name] as tf.Variable).assign(t.dtype === "float32" ? t : tf.cast(t, "float32"));
-    }
+    assignNamedWeights(this.namedWeights(), w, opts);
   }
 
   /** Deep copy (weights, LoRA adapters and their frozen/trainable state). */

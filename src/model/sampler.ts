@@ -10,10 +10,12 @@
  * temperature, but before top-k/top-p truncation, i.e. log softmax(mask(logits) / T). With
  * temperature 1 and no constraint this equals GPT.tokenLogprobs on the same sequence. With
  * temperature 0 (greedy), logprobs are those of the masked distribution at temperature 1.
+ *
+ * Any DecoderModel samples through here: the project's GPT and the Hugging Face architectures.
  */
 import * as tf from "@tensorflow/tfjs-core";
 import type { Rng } from "../core/rng.ts";
-import type { GPT, KVCache } from "./gpt.ts";
+import type { DecoderModel, KVCache } from "./causal-lm.ts";
 
 export interface TokenConstraint<S = unknown> {
   initial(): S;
@@ -29,7 +31,8 @@ export interface SampleOptions {
   temperature?: number;
   topK?: number;
   topP?: number;
-  eosId?: number;
+  /** End-of-sequence token(s): one id or several (instruct models often have two). */
+  eosId?: number | readonly number[];
   // biome-ignore lint/suspicious/noExplicitAny: constraints of any state type are accepted
   constraint?: TokenConstraint<any>;
   rng: Rng;
@@ -60,15 +63,22 @@ export function chooseToken(
 ): { token: number; logprob: number } {
   const V = logits.length;
   const t = temperature > 0 ? temperature : 1;
-  const z = new Float64Array(V);
+  const z = scratch(V);
   let max = Number.NEGATIVE_INFINITY;
+  let best = -1;
+  let count = 0;
   for (let i = 0; i < V; i++) {
     if (allowed && allowed[i] === 0) {
       z[i] = Number.NEGATIVE_INFINITY;
       continue;
     }
-    z[i] = logits[i]! / t;
-    if (z[i]! > max) max = z[i]!;
+    count++;
+    const zi = logits[i]! / t;
+    z[i] = zi;
+    if (zi > max) {
+      max = zi;
+      best = i;
+    }
   }
   if (max === Number.NEGATIVE_INFINITY)
     throw new Error("sample: the constraint allows no token in this state");
@@ -77,31 +87,43 @@ export function chooseToken(
   const logZ = max + Math.log(sum);
   const logp = (i: number) => z[i]! - logZ;
 
-  if (temperature === 0) {
-    let best = -1;
-    for (let i = 0; i < V; i++)
-      if (z[i]! > Number.NEGATIVE_INFINITY && (best < 0 || z[i]! > z[best]!)) best = i;
-    return { token: best, logprob: logp(best) };
+  // The first index of the largest logit, as a scan keeping the earliest maximum finds it.
+  if (temperature === 0) return { token: best, logprob: logp(best) };
+
+  const truncating = (topK !== undefined && topK > 0 && topK < count) || (topP !== undefined && topP < 1);
+  if (!truncating) {
+    // Untruncated: walk the allowed tokens in index order (no candidate list for a 50k vocabulary).
+    let mass = 0;
+    let last = -1;
+    for (let i = 0; i < V; i++) {
+      if (z[i] === Number.NEGATIVE_INFINITY) continue;
+      mass += Math.exp(z[i]! - logZ);
+      last = i;
+    }
+    let target = u * mass;
+    for (let i = 0; i < V; i++) {
+      if (z[i] === Number.NEGATIVE_INFINITY) continue;
+      target -= Math.exp(z[i]! - logZ);
+      if (target < 0) return { token: i, logprob: logp(i) };
+    }
+    // Rounding left a sliver of mass unassigned: take the last candidate.
+    return { token: last, logprob: logp(last) };
   }
 
   // Candidates in descending probability; truncation keeps a prefix of this order.
   let cand: number[] = [];
   for (let i = 0; i < V; i++) if (z[i]! > Number.NEGATIVE_INFINITY) cand.push(i);
-  const truncating =
-    (topK !== undefined && topK > 0 && topK < cand.length) || (topP !== undefined && topP < 1);
-  if (truncating) {
-    cand.sort((a, b) => z[b]! - z[a]! || a - b);
-    if (topK !== undefined && topK > 0) cand = cand.slice(0, topK);
-    if (topP !== undefined && topP < 1) {
-      let cum = 0;
-      let keep = 0;
-      while (keep < cand.length) {
-        cum += Math.exp(logp(cand[keep]!));
-        keep++;
-        if (cum >= topP) break;
-      }
-      cand = cand.slice(0, Math.max(1, keep));
+  cand.sort((a, b) => z[b]! - z[a]! || a - b);
+  if (topK !== undefined && topK > 0) cand = cand.slice(0, topK);
+  if (topP !== undefined && topP < 1) {
+    let cum = 0;
+    let keep = 0;
+    while (keep < cand.length) {
+      cum += Math.exp(logp(cand[keep]!));
+      keep++;
+      if (cum >= topP) break;
     }
+    cand = cand.slice(0, Math.max(1, keep));
   }
   let mass = 0;
   for (const i of cand) mass += Math.exp(logp(i));
@@ -115,8 +137,15 @@ export function chooseToken(
   return { token: last, logprob: logp(last) };
 }
 
-function validate(model: GPT, prompts: number[][], opts: SampleOptions): void {
-  const V = model.config.vocabSize;
+let scratchBuf = new Float64Array(0);
+/** One reusable buffer for the scaled logits (sampling allocates nothing per token). */
+function scratch(n: number): Float64Array {
+  if (scratchBuf.length < n) scratchBuf = new Float64Array(n);
+  return scratchBuf.subarray(0, n);
+}
+
+function validate(model: DecoderModel, prompts: number[][], opts: SampleOptions): void {
+  const V = model.vocabSize;
   if (prompts.length === 0) throw new Error("sample: prompts is empty");
   prompts.forEach((p, r) => {
     if (p.length === 0) throw new Error(`sample: prompt ${r} is empty (at least one token is needed)`);
@@ -143,9 +172,13 @@ function validate(model: GPT, prompts: number[][], opts: SampleOptions): void {
  * Samples up to maxNewTokens per prompt (fewer if the context would overflow; such rows end
  * unfinished). Rows stop at eosId or when the constraint reports done.
  */
-export function sample(model: GPT, prompts: number[][], opts: SampleOptions): SampleResult {
+export function sample(model: DecoderModel, prompts: number[][], opts: SampleOptions): SampleResult {
   validate(model, prompts, opts);
-  const { vocabSize: V, contextLength: C } = model.config;
+  const V = model.vocabSize;
+  const C = model.contextLength;
+  const eos = new Set(
+    opts.eosId === undefined ? [] : typeof opts.eosId === "number" ? [opts.eosId] : opts.eosId,
+  );
   const B = prompts.length;
   const Lp = Math.max(...prompts.map((p) => p.length));
   if (Lp > C) throw new Error(`sample: prompt length ${Lp} exceeds contextLength ${C}`);
@@ -213,7 +246,7 @@ export function sample(model: GPT, prompts: number[][], opts: SampleOptions): Sa
           states[r] = constraint.advance(states[r], pick.token);
           if (constraint.isDone(states[r])) finished[r] = true;
         }
-        if (opts.eosId !== undefined && pick.token === opts.eosId) finished[r] = true;
+        if (eos.has(pick.token)) finished[r] = true;
       }
       if (s === maxNew - 1 || finished.every(Boolean)) {
         logits = tf.zeros([0]);

@@ -3,179 +3,19 @@
  * so the report opens from disk with no network. Every string that came from a run file goes
  * through `escapeHtml`.
  */
+import {
+  BEST_MEASURE,
+  bestStep,
+  type ChartSpec,
+  constantValue,
+  parametricCharts,
+  trainingFreeCharts,
+} from "./charts.ts";
 import type { AgentRun, LibraryRun, ParametricRun, RunData, TrainingFreeRun } from "./load.ts";
-import { type ChartMarker, type ChartSeries, escapeXml, lineChart, PALETTE, type Point } from "./svg.ts";
+import { type ChartSeries, escapeXml, formatTick, lineChart } from "./svg.ts";
 import { theoriesFoundHtml } from "./theories.ts";
 
-/** A run keeps its colour in every chart where it is the only series per run. */
-const colorAt = (i: number) => PALETTE[i % PALETTE.length]!;
-
 export const escapeHtml = escapeXml;
-
-interface MetricGroup {
-  title: string;
-  match: (key: string) => boolean;
-  yLabel?: string;
-  /** draw the best-evaluation marker on this chart */
-  best?: boolean;
-}
-
-const is =
-  (...keys: string[]) =>
-  (k: string) =>
-    keys.includes(k);
-
-/** Known history keys in reading order; a key goes to the first group that matches it. */
-export const METRIC_GROUPS: readonly MetricGroup[] = [
-  { title: "Reward (mean ± std over groups)", match: is("reward"), yLabel: "reward" },
-  {
-    title: "Success rate / accuracy",
-    match: is("success_rate", "accuracy", "eval_success_rate", "eval/accuracy", "eval/success_rate"),
-    best: true,
-  },
-  { title: "Evaluation", match: (k) => /^eval[/_]/.test(k), best: true },
-  { title: "KL to reference", match: is("kl") },
-  { title: "Entropy", match: is("entropy") },
-  { title: "Clip ratios", match: (k) => k.startsWith("clip_ratio") },
-  { title: "Loss", match: is("loss", "policy_loss") },
-  { title: "Gradient norm", match: is("grad_norm") },
-  { title: "Trainable-token ratio", match: is("trainable_tokens_ratio") },
-  { title: "Completion length (tokens)", match: is("completions/mean_length") },
-  { title: "Truncated completions", match: (k) => k.startsWith("completions/") },
-  { title: "Groups with zero reward std", match: is("frac_reward_zero_std") },
-  { title: "Reward std", match: is("reward_std") },
-  { title: "Step time (s)", match: is("step_time") },
-  { title: "Curriculum phase", match: is("phase") },
-];
-
-export interface ChartSpec {
-  title: string;
-  series: ChartSeries[];
-  markers: ChartMarker[];
-  xLabel: string;
-  yLabel?: string;
-  legend?: boolean;
-}
-
-function groupKeys(keys: readonly string[]): { group: MetricGroup; keys: string[] }[] {
-  const out = METRIC_GROUPS.map((group) => ({ group, keys: [] as string[] }));
-  const rest: { group: MetricGroup; keys: string[] }[] = [];
-  for (const key of keys) {
-    const slot = out.find((g) => g.group.match(key));
-    if (slot) slot.keys.push(key);
-    else rest.push({ group: { title: key, match: is(key) }, keys: [key] });
-  }
-  return [...out.filter((g) => g.keys.length > 0), ...rest];
-}
-
-/** Step of the best evaluation: best_model's metadata, else training_stats' best, else none. */
-export function bestStep(p: ParametricRun): number | undefined {
-  const fromMeta = p.best?.step;
-  if (typeof fromMeta === "number") return fromMeta;
-  const best = p.trainingStats?.best as { step?: unknown } | null | undefined;
-  if (best && typeof best.step === "number") return best.step;
-  return undefined;
-}
-
-/** Charts of the parametric runs' history: one chart per metric group, runs overlaid. */
-export function parametricCharts(runs: readonly { name: string; data: ParametricRun }[]): ChartSpec[] {
-  const keys: string[] = [];
-  for (const r of runs) for (const k of r.data.series.keys()) if (!keys.includes(k)) keys.push(k);
-  const several = runs.length > 1;
-  return groupKeys(keys).map(({ group, keys: gk }) => {
-    const series: ChartSeries[] = [];
-    const markers: ChartMarker[] = [];
-    runs.forEach((r, ri) => {
-      gk.forEach((key, ki) => {
-        const points = r.data.series.get(key);
-        if (!points) return;
-        const name = several ? (gk.length > 1 ? `${r.name}: ${key}` : r.name) : key;
-        const band = key === "reward" ? r.data.series.get("reward_std") : undefined;
-        series.push({ name, points, band, color: colorAt(ri * gk.length + ki) });
-        if (group.best) {
-          const step = bestStep(r.data);
-          const at = step === undefined ? undefined : points.find((p) => p.x === step);
-          if (at && key.startsWith("eval")) {
-            markers.push({ x: at.x, y: at.y, label: `${several ? `${r.name} ` : ""}best @${at.x}` });
-          }
-        }
-      });
-    });
-    return {
-      title: group.title,
-      series,
-      markers,
-      legend: several,
-      xLabel: "step",
-      yLabel: group.yLabel ?? (gk.length === 1 ? gk[0] : undefined),
-    };
-  });
-}
-
-function perProblem(agent: AgentRun, field: "mean" | "std" | "correct"): Point[] {
-  return agent.problems.map((p, i) => ({ x: i + 1, y: p[field] }));
-}
-
-/** Charts of training-free runs: μ ± σ per problem and correctness per agent, library growth. */
-export function trainingFreeCharts(runs: readonly { name: string; data: TrainingFreeRun }[]): ChartSpec[] {
-  const several = runs.length > 1;
-  const agents: string[] = [];
-  for (const r of runs) for (const a of r.data.agents) if (!agents.includes(a.agent)) agents.push(a.agent);
-  const charts: ChartSpec[] = [];
-  for (const agent of agents) {
-    const series: ChartSeries[] = [];
-    runs.forEach((r, ri) => {
-      const a = r.data.agents.find((x) => x.agent === agent);
-      if (!a) return;
-      series.push({
-        name: several ? r.name : "μ (band: σ)",
-        points: perProblem(a, "mean"),
-        band: perProblem(a, "std"),
-        color: colorAt(ri),
-      });
-    });
-    charts.push({
-      title: `${agent}: reward μ ± σ per problem`,
-      series,
-      legend: several,
-      markers: [],
-      xLabel: "problem (file order)",
-      yLabel: "r_total",
-    });
-  }
-  const correct: ChartSeries[] = [];
-  for (const r of runs) {
-    for (const a of r.data.agents) {
-      correct.push({ name: several ? `${r.name}: ${a.agent}` : a.agent, points: perProblem(a, "correct") });
-    }
-  }
-  if (correct.length > 0) {
-    charts.push({
-      title: "Fraction of correct rollouts per problem",
-      series: correct,
-      markers: [],
-      xLabel: "problem (file order)",
-      yLabel: "correct",
-    });
-  }
-  const sizes: ChartSeries[] = [];
-  for (const r of runs) {
-    for (const l of r.data.libraries) {
-      if (l.sizeOverTime.length === 0) continue;
-      sizes.push({ name: several ? `${r.name}: ${l.owner}` : l.owner, points: l.sizeOverTime });
-    }
-  }
-  if (sizes.length > 0) {
-    charts.push({
-      title: "Experience library size",
-      series: sizes,
-      markers: [],
-      xLabel: "problems that changed the library",
-      yLabel: "experiences",
-    });
-  }
-  return charts;
-}
 
 function fmtNum(v: unknown): string {
   if (typeof v !== "number") return escapeHtml(v === undefined || v === null ? "—" : String(v));
@@ -220,15 +60,62 @@ function problemsSection(runs: readonly RunData[]): string {
   return `<section id="missing"><h2>Missing or unreadable</h2><p>The report was built from what could be read; these files were skipped.</p>${table(["run", "file", "why"], rows, "missing")}</section>`;
 }
 
+function valueText(value: number, percent: boolean | undefined): string {
+  return percent ? `${formatTick(value * 100, 0.1)}%` : formatTick(value);
+}
+
+/**
+ * What a series that never moves says instead of a line: "0 throughout", "0.5 ± 0.41
+ * throughout" (with its band), "0.9 at GRPO step 4" (one point); undefined when it moves.
+ */
+function constantText(s: ChartSeries, c: ChartSpec): string | undefined {
+  const value = constantValue(s.points);
+  if (value === undefined) return undefined;
+  const band = s.band ? constantValue(s.band) : undefined;
+  if (s.band && band === undefined) return undefined;
+  const text = valueText(value, c.yPercent) + (band ? ` ± ${valueText(Math.abs(band), c.yPercent)}` : "");
+  const xs = s.points.filter((p) => Number.isFinite(p.y)).map((p) => p.x);
+  return xs.length === 1 ? `${text} at ${c.xLabel} ${xs[0]}` : `${text} throughout`;
+}
+
+/**
+ * One chart; a chart whose every series is constant is a line of text instead ("0 throughout"),
+ * and in a chart that does move, a constant series says so in the legend.
+ */
+function chartHtml(c: ChartSpec): string {
+  const constants = c.series.map((s) => constantText(s, c));
+  if (constants.every((v) => v !== undefined)) {
+    const xs = c.series.flatMap((s) => s.points.map((p) => p.x)).filter(Number.isFinite);
+    const axis = c.xLabel.replace(/\s*\(.*\)$/, "");
+    const span = new Set(xs).size > 1 ? ` (${axis} ${Math.min(...xs)}–${Math.max(...xs)})` : "";
+    const rows = c.series.map(
+      (s, i) =>
+        `<li><span class="swatch" style="background:${s.color ?? "#000"}"></span>${c.series.length > 1 ? `${escapeHtml(s.name)}: ` : ""}${constants[i]}</li>`,
+    );
+    return `<figure class="flat" data-title="${escapeHtml(c.title)}"><figcaption>${escapeHtml(c.title)}${span}</figcaption><ul>${rows.join("")}</ul></figure>`;
+  }
+  const series = c.series.map((s, i) =>
+    constants[i] === undefined ? s : { ...s, name: `${s.name} (${constants[i]})` },
+  );
+  return `<figure>${lineChart({ ...c, series })}</figure>`;
+}
+
+/** The charts in a grid, then the metrics that never moved as short notes, out of the grid's rows. */
 function chartsHtml(charts: readonly ChartSpec[]): string {
-  return `<div class="charts">${charts.map((c) => `<figure>${lineChart(c)}</figure>`).join("\n")}</div>`;
+  const html = charts.map(chartHtml);
+  const flat = html.filter((h) => h.startsWith('<figure class="flat"'));
+  const drawn = html.filter((h) => !h.startsWith('<figure class="flat"'));
+  return (
+    `<div class="charts">${drawn.join("\n")}</div>` +
+    (flat.length > 0 ? `<div class="flat-charts">${flat.join("\n")}</div>` : "")
+  );
 }
 
 function parametricDetails(r: RunData, p: ParametricRun): string {
   const parts: string[] = [`<h3>${escapeHtml(r.name)}</h3>`];
   const summary: string[][] = [["steps logged", fmtNum(p.steps)]];
   const step = bestStep(p);
-  if (step !== undefined) summary.push(["best evaluation at step", fmtNum(step)]);
+  if (step !== undefined) summary.push([`best ${BEST_MEASURE} at step`, fmtNum(step)]);
   for (const [label, meta] of [
     ["best_model", p.best],
     ["final", p.final],
@@ -356,6 +243,10 @@ function agentSummary(a: AgentRun): string[] {
   const n = a.problems.length;
   const avg = (f: (p: AgentRun["problems"][number]) => number) =>
     n === 0 ? Number.NaN : a.problems.reduce((s, p) => s + f(p), 0) / n;
+  const causes = Object.entries(a.failures.byCause)
+    .sort((x, y) => y[1] - x[1])
+    .map(([k, v]) => `${escapeHtml(k)} ${fmtNum(v)}`)
+    .join(", ");
   return [
     escapeHtml(a.agent),
     fmtNum(n),
@@ -363,6 +254,8 @@ function agentSummary(a: AgentRun): string[] {
     fmtNum(avg((p) => p.mean)),
     fmtNum(avg((p) => p.std)),
     fmtNum(avg((p) => p.correct)),
+    fmtNum(a.failures.problems),
+    causes === "" ? "none" : causes,
   ];
 }
 
@@ -370,11 +263,25 @@ function trainingFreeDetails(r: RunData, tf: TrainingFreeRun): string {
   const parts = [`<h3>${escapeHtml(r.name)}</h3>`];
   parts.push(
     table(
-      ["agent", "problems", "rollouts", "mean μ", "mean σ", "correct"],
+      [
+        "agent",
+        "complete problems",
+        "rollouts",
+        "mean μ",
+        "mean σ",
+        "correct",
+        "failed problems",
+        "failures by cause",
+      ],
       tf.agents.map(agentSummary),
       "agents",
     ),
   );
+  if (tf.agents.some((a) => a.failures.problems > 0)) {
+    parts.push(
+      "<p>Failed rollouts and fusions are not results: the statistics above leave their problems out, and rerunning the command redoes exactly those parts.</p>",
+    );
+  }
   parts.push("<h4>Tokens and cost</h4>", usageTable(tf));
   if (tf.evalResult) parts.push("<h4>A/B evaluation (grpo tf-eval)</h4>", evalTable(tf.evalResult));
   parts.push(`<h4>Experience libraries</h4>${tf.libraries.map(libraryHtml).join("\n")}`);
@@ -385,9 +292,14 @@ const CSS = `
 body{font-family:system-ui,-apple-system,Segoe UI,sans-serif;margin:24px;color:#222;background:#fff}
 h1{font-size:1.5em;margin:0 0 4px}h2{border-bottom:1px solid #ccc;padding-bottom:4px;margin-top:32px}
 .meta{color:#666;font-size:.9em}
-.charts{display:flex;flex-wrap:wrap;gap:12px}
-figure{margin:0;border:1px solid #e3e3e3;border-radius:4px;padding:4px;background:#fcfcfc}
-svg.chart{font-size:11px;display:block}
+.charts{display:grid;grid-template-columns:repeat(auto-fill,minmax(min(100%,460px),1fr));gap:12px}
+figure{margin:0;border:1px solid #e3e3e3;border-radius:4px;padding:4px;background:#fcfcfc;min-width:0}
+svg.chart{font-size:11px;display:block;width:100%;height:auto}
+.flat-charts{display:flex;flex-wrap:wrap;gap:12px;margin-top:12px}
+figure.flat{padding:8px 12px}
+figure.flat figcaption{font-size:13px;font-weight:600}
+figure.flat ul{list-style:none;margin:6px 0 0;padding:0}
+.swatch{display:inline-block;width:14px;height:4px;margin-right:6px;vertical-align:middle}
 svg.chart .title{font-size:13px;font-weight:600}
 svg.chart .grid{stroke:#e6e6e6;stroke-width:1}
 svg.chart .frame{stroke:#999}
@@ -396,7 +308,8 @@ svg.chart .empty{fill:#999;font-size:14px}
 table{border-collapse:collapse;margin:8px 0;font-size:.9em}
 th,td{border:1px solid #ddd;padding:3px 8px;text-align:left;vertical-align:top}
 th{background:#f3f3f3}
-td pre{white-space:pre-wrap;max-width:420px;margin:0;font-size:.9em}
+td pre{white-space:pre-wrap;max-width:60ch;margin:0;font-size:.9em}
+table{max-width:100%}
 #missing{background:#fff6e5;border:1px solid #f0c36d;padding:4px 12px;border-radius:4px}
 .op-added{color:#2a7d2a}.op-deleted{color:#b22}.op-modified{color:#a66b00}
 #report-errors{color:#b22}

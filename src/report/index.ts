@@ -25,6 +25,11 @@ export function writeReport(
   opts: ReportOptions = {},
 ): { path: string; runs: RunData[] } {
   if (dirs.length === 0) throw new Error("report: give at least one run directory");
+  // A typo must not become an empty report in a new folder.
+  for (const d of dirs) {
+    if (!existsSync(d)) throw new Error(`report: ${d} does not exist`);
+    if (!statSync(d).isDirectory()) throw new Error(`report: ${d} is not a directory`);
+  }
   const names = runNames(dirs);
   const runs = dirs.map((d, i) => loadRun(d, names[i]));
   const path = resolve(opts.out ?? defaultReportPath(dirs));

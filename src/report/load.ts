@@ -16,11 +16,14 @@ import {
 } from "../recipes/causal-scaffold/paths.ts";
 import {
   type CriticRecord,
+  isCompleteRecord,
+  isFailedFusion,
+  isFailedRollout,
   type ProblemRecord,
   readCriticResults,
   readRolloutCache,
 } from "../recipes/causal-scaffold/rollout-cache.ts";
-import type { RunSummary } from "../recipes/causal-scaffold/usage-log.ts";
+import { type RunSummary, summarizeRuns } from "../recipes/causal-scaffold/usage-log.ts";
 import { ExperienceLibrary, type HistoryEntry } from "../training-free/experience-library.ts";
 import type { Point } from "./svg.ts";
 import { loadTheoriesFound } from "./theories.ts";
@@ -71,9 +74,21 @@ export interface AgentProblemStat {
   rollouts: number;
 }
 
+/** What failed: not results, so left out of the statistics, and redone by a rerun. */
+export interface AgentFailures {
+  /** Problems with a failed rollout (a generator) or fusion (the critic). */
+  problems: number;
+  /** Failed rollouts or fusions. */
+  items: number;
+  /** Those by cause (rate_limit, schema, auth, …; "unknown" in files that did not record one). */
+  byCause: Record<string, number>;
+}
+
 export interface AgentRun {
   agent: string;
+  /** Statistics of the complete problems only. */
   problems: AgentProblemStat[];
+  failures: AgentFailures;
 }
 
 export interface LibraryRun {
@@ -270,31 +285,58 @@ export function groupStat(
   };
 }
 
-function generatorStats(records: Iterable<ProblemRecord>): AgentProblemStat[] {
-  return [...records].map((r) =>
-    groupStat(
-      r.problem_id,
-      r.rollouts.map((x) => x.r_total),
-      r.rollouts.map((x) => x.is_correct),
-    ),
-  );
+function countCause(into: AgentFailures, kind: string | undefined): void {
+  into.items++;
+  const k = kind ?? "unknown";
+  into.byCause[k] = (into.byCause[k] ?? 0) + 1;
+}
+
+function generatorRun(agent: string, records: Iterable<ProblemRecord>): AgentRun {
+  const failures: AgentFailures = { problems: 0, items: 0, byCause: {} };
+  const problems: AgentProblemStat[] = [];
+  for (const r of records) {
+    if (!isCompleteRecord(r, { learn: false })) {
+      failures.problems++;
+      for (const x of r.rollouts) if (isFailedRollout(x)) countCause(failures, x.error_kind);
+      continue;
+    }
+    problems.push(
+      groupStat(
+        r.problem_id,
+        r.rollouts.map((x) => x.r_total),
+        r.rollouts.map((x) => x.is_correct),
+      ),
+    );
+  }
+  return { agent, problems, failures };
 }
 
 /** The critic fuses each generator separately; per problem, its group is those fusions. */
-function criticStats(records: readonly CriticRecord[]): AgentProblemStat[] {
+function criticRun(records: readonly CriticRecord[]): AgentRun {
   const byProblem = new Map<string, CriticRecord[]>();
   for (const r of records) {
     const list = byProblem.get(r.problem_id) ?? [];
     list.push(r);
     byProblem.set(r.problem_id, list);
   }
-  return [...byProblem].map(([id, list]) =>
-    groupStat(
-      id,
-      list.map((r) => r.r_total),
-      list.map((r) => r.is_correct),
-    ),
-  );
+  const failures: AgentFailures = { problems: 0, items: 0, byCause: {} };
+  const problems: AgentProblemStat[] = [];
+  for (const [id, list] of byProblem) {
+    const failed = list.filter(isFailedFusion);
+    if (failed.length > 0) {
+      failures.problems++;
+      for (const f of failed) countCause(failures, f.error_kind);
+      continue;
+    }
+    problems.push(
+      groupStat(
+        id,
+        list.map((r) => r.r_total),
+        list.map((r) => r.is_correct),
+      ),
+    );
+  }
+  return { agent: "critic", problems, failures };
 }
 
 /** Library size after each problem that changed it, replaying the operation history in order. */
@@ -327,7 +369,7 @@ function loadTrainingFree(dir: string, problems: FileProblem[]): TrainingFreeRun
       const { problems: recs, torn } = readRolloutCache(path);
       if (torn) problems.push({ file, reason: "last line is truncated (torn write); it was skipped" });
       if (recs.size === 0) problems.push({ file, reason: "no problem records" });
-      agents.push({ agent: `generator_${id}`, problems: generatorStats(recs.values()) });
+      agents.push(generatorRun(`generator_${id}`, recs.values()));
     } catch (err) {
       problems.push({ file, reason: errorText(err) });
     }
@@ -344,7 +386,7 @@ function loadTrainingFree(dir: string, problems: FileProblem[]): TrainingFreeRun
           reason: "last line is truncated (torn write); it was skipped",
         });
       }
-      agents.push({ agent: "critic", problems: criticStats(recs) });
+      agents.push(criticRun(recs));
     } catch (err) {
       problems.push({ file: rel(dir, criticPath), reason: errorText(err) });
     }
@@ -374,7 +416,10 @@ function loadTrainingFree(dir: string, problems: FileProblem[]): TrainingFreeRun
       problems.push({ file: rel(dir, path), reason: errorText(err) });
     }
   }
-  const runSummary = readJsonObject(dir, runSummaryPath(dir), problems, true) as RunSummary | undefined;
+  // The per-process usage files include runs that were killed before they rebuilt the summary.
+  const runSummary = existsSync(join(dir, "grpo_training", "usage"))
+    ? summarizeRuns(dir)
+    : (readJsonObject(dir, runSummaryPath(dir), problems, true) as RunSummary | undefined);
   const evalResult = readJsonObject(dir, join(dir, EVAL_FILE), problems, false);
   return { agents, libraries, runSummary, evalResult };
 }

@@ -15,12 +15,16 @@ export interface ChartSeries {
   band?: readonly Point[];
   /** default: the palette colour of the series' position */
   color?: string;
+  /** SVG stroke-dasharray: tells apart the series of one colour (one run's metrics) */
+  dash?: string;
 }
 
 export interface ChartMarker {
   x: number;
   y: number;
   label: string;
+  /** default black; the run's colour when runs are compared */
+  color?: string;
 }
 
 export interface LineChartOptions {
@@ -33,6 +37,15 @@ export interface LineChartOptions {
   height?: number;
   /** draw the legend even for one series (e.g. when runs are compared and only one has the metric) */
   legend?: boolean;
+  /**
+   * The y axis reaches down to this value at least: 0 for quantities that cannot be negative,
+   * so a small share is drawn near the floor instead of filling the plot.
+   */
+  yMin?: number;
+  /** y values are shares in [0, 1], labelled in percent */
+  yPercent?: boolean;
+  /** y values are counts: no tick between whole numbers */
+  yInteger?: boolean;
 }
 
 export const PALETTE = [
@@ -84,6 +97,18 @@ export function paddedRange(values: readonly number[]): Range {
     max += pad;
   }
   return { min, max };
+}
+
+/**
+ * `range` cut or stretched to start at `floor` when every value is at or above it: a quantity
+ * that cannot be negative gets an axis from 0, and a constant 0 gets 0…1 instead of −1…1.
+ */
+export function floorRange(range: Range, values: readonly number[], floor?: number): Range {
+  if (floor === undefined) return range;
+  const finite = values.filter(Number.isFinite);
+  if (finite.some((v) => v < floor)) return range;
+  const max = Math.max(range.max, floor);
+  return { min: floor, max: max > floor ? max : floor + 1 };
 }
 
 /** Round step (1, 2 or 5 × 10^k) giving about `count` ticks over the range. */
@@ -172,7 +197,9 @@ export function lineChart(opts: LineChartOptions): string {
   }
   // steps and problem numbers are integers: no tick at 1.5
   const xr = niceTicks(paddedRange(xs), 6, xs.every(Number.isInteger) ? 1 : 0);
-  const yr = niceTicks(paddedRange(ys), 5);
+  const yr = niceTicks(floorRange(paddedRange(ys), ys, opts.yMin), 5, opts.yInteger ? 1 : 0);
+  const yTick = (t: number) =>
+    opts.yPercent ? `${formatTick(t * 100, yr.step * 100)}%` : formatTick(t, yr.step);
   const sx = (x: number) => margin.left + ((x - xr.min) / (xr.max - xr.min)) * plotW;
   const sy = (y: number) => margin.top + plotH - ((y - yr.min) / (yr.max - yr.min)) * plotH;
   const out: string[] = [];
@@ -188,7 +215,7 @@ export function lineChart(opts: LineChartOptions): string {
     const y = fmt(sy(t));
     out.push(
       `<line class="grid" x1="${margin.left}" x2="${margin.left + plotW}" y1="${y}" y2="${y}"/>`,
-      `<text class="tick" x="${margin.left - 6}" y="${y}" text-anchor="end" dominant-baseline="middle">${formatTick(t, yr.step)}</text>`,
+      `<text class="tick" x="${margin.left - 6}" y="${y}" text-anchor="end" dominant-baseline="middle">${yTick(t)}</text>`,
     );
   }
   for (const t of xr.ticks) {
@@ -225,14 +252,16 @@ export function lineChart(opts: LineChartOptions): string {
         lower.unshift(`${fmt(sx(p.x))},${fmt(sy(p.y - Math.abs(b.y)))}`);
       }
       if (upper.length > 0) {
+        // a light fill and a dotted edge in the series' colour, so overlapping bands stay apart
         out.push(
-          `<polygon class="band" points="${[...upper, ...lower].join(" ")}" fill="${color}" fill-opacity="0.18" stroke="none"/>`,
+          `<polygon class="band" data-series="${escapeXml(s.name)}" points="${[...upper, ...lower].join(" ")}" fill="${color}" fill-opacity="0.12" stroke="${color}" stroke-opacity="0.7" stroke-width="1" stroke-dasharray="2 2"/>`,
         );
       }
     }
     const pts = s.points.map((p) => `${fmt(sx(p.x))},${fmt(sy(p.y))}`).join(" ");
+    const dash = s.dash ? ` stroke-dasharray="${s.dash}"` : "";
     out.push(
-      `<polyline class="series" data-series="${escapeXml(s.name)}" points="${pts}" fill="none" stroke="${color}" stroke-width="1.8"/>`,
+      `<polyline class="series" data-series="${escapeXml(s.name)}" points="${pts}" fill="none" stroke="${color}" stroke-width="1.8"${dash}/>`,
     );
     if (s.points.length <= MAX_CIRCLES) {
       for (const p of s.points) {
@@ -246,20 +275,22 @@ export function lineChart(opts: LineChartOptions): string {
     const y = fmt(sy(m.y));
     // labels stack downwards so that markers at the same step stay readable
     const ly = margin.top + 10 + i * 12;
+    const fill = m.color ? ` fill="${m.color}"` : "";
     out.push(
-      `<g class="marker"><line x1="${x}" x2="${x}" y1="${margin.top}" y2="${margin.top + plotH}" stroke="#555" stroke-dasharray="4 3"/>`,
-      `<circle cx="${x}" cy="${y}" r="5" fill="none" stroke="#000" stroke-width="1.5"/>`,
+      `<g class="marker"><line x1="${x}" x2="${x}" y1="${margin.top}" y2="${margin.top + plotH}" stroke="${m.color ?? "#555"}" stroke-dasharray="4 3"/>`,
+      `<circle cx="${x}" cy="${y}" r="5" fill="none" stroke="${m.color ?? "#000"}" stroke-width="1.5"/>`,
       // label on the side with room: left of the line in the right half of the plot
       sx(m.x) > margin.left + plotW / 2
-        ? `<text x="${x}" y="${ly}" dx="-4" text-anchor="end" class="marker-label">${escapeXml(m.label)}</text></g>`
-        : `<text x="${x}" y="${ly}" dx="4" class="marker-label">${escapeXml(m.label)}</text></g>`,
+        ? `<text x="${x}" y="${ly}" dx="-4" text-anchor="end" class="marker-label"${fill}>${escapeXml(m.label)}</text></g>`
+        : `<text x="${x}" y="${ly}" dx="4" class="marker-label"${fill}>${escapeXml(m.label)}</text></g>`,
     );
   });
   if (legendRows > 0) {
     series.forEach((s, i) => {
       const y = margin.top + plotH + 44 + i * LEGEND_ROW;
+      const dash = s.dash ? ` stroke-dasharray="${s.dash}"` : "";
       out.push(
-        `<g class="legend"><rect x="${margin.left}" y="${y - 2}" width="14" height="4" fill="${colorOf(i)}"/>`,
+        `<g class="legend"><line x1="${margin.left}" x2="${margin.left + 16}" y1="${y}" y2="${y}" stroke="${colorOf(i)}" stroke-width="2.5"${dash}/>`,
         `<text x="${margin.left + 20}" y="${y}" dominant-baseline="middle">${escapeXml(s.name)}</text></g>`,
       );
     });

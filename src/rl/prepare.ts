@@ -3,6 +3,7 @@
  * check that the directory holds no earlier run and build a trainer around a new model.
  */
 import { join } from "node:path";
+import { assertWritableDir } from "../io/writable.ts";
 import type { GPT } from "../model/gpt.ts";
 import { loadPolicy } from "./checkpoint.ts";
 import {
@@ -33,6 +34,7 @@ export interface RecipeRun {
 /**
  * Resumes `run`, or — for a fresh run, after checking the output directory first so that no
  * warm start is wasted on a run that cannot be written — trains on the model `build` returns.
+ * Either way the output directory must be a directory that takes files (checkpoints go there).
  */
 export async function resumeOrStartTrainer(
   run: RecipeRun,
@@ -47,6 +49,7 @@ export async function resumeOrStartTrainer(
     runInfo: run.runInfo,
     ...(run.baseModelDir === undefined ? {} : { baseModelDir: run.baseModelDir }),
   };
+  assertWritableDir(run.outputDir, "--output-dir");
   if (run.resume) {
     const trainer = await GrpoTrainer.resume(opts);
     hooks.log(`resumed at step ${trainer.step} from ${run.outputDir}`);

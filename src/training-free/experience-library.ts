@@ -1,4 +1,5 @@
 import { existsSync } from "node:fs";
+import { basename } from "node:path";
 import { z } from "zod";
 import {
   FileFormatError,
@@ -9,17 +10,39 @@ import {
   zodFileError,
 } from "../io/files.ts";
 
-/**
- * Who a library belongs to: the name written as the file's `agent` and used in its warnings,
- * and the prefix of its lesson ids (`<prefix>-001`, `<prefix>-002`, …).
- */
-export interface LibraryIdentity {
-  agent: string;
-  idPrefix: string;
+/** How long a lesson may be; longer ones are rejected (not truncated: a cut lesson can say the opposite). */
+export interface LessonLimits {
+  maxWords: number;
+  /** Characters bound a lesson that words alone do not: one 10 000-character "word" is one word. */
+  maxChars: number;
 }
 
-/** Lessons longer than this are rejected (not truncated: a cut lesson can say the opposite). */
 export const MAX_EXPERIENCE_WORDS = 32;
+export const MAX_EXPERIENCE_CHARS = 300;
+export const DEFAULT_LESSON_LIMITS: LessonLimits = {
+  maxWords: MAX_EXPERIENCE_WORDS,
+  maxChars: MAX_EXPERIENCE_CHARS,
+};
+
+/**
+ * Who a library belongs to: the name written as the file's `agent` and used in its warnings,
+ * and the prefix of its lesson ids (`<prefix>-001`, `<prefix>-002`, …). Both may be left out: the
+ * agent is then the file's own `agent` field (or the file name), the prefix the one its ids use
+ * (or "L").
+ */
+export interface LibraryIdentity {
+  agent?: string;
+  idPrefix?: string;
+  limits?: Partial<LessonLimits>;
+}
+
+/** The prefix used when neither the caller nor the file's ids name one. */
+export const DEFAULT_ID_PREFIX = "L";
+
+/** Options beside the identity (the limits may be given in either place). */
+export interface LibraryOptions {
+  limits?: Partial<LessonLimits>;
+}
 /** Token-set Jaccard similarity at or above which two lessons count as the same lesson. */
 export const DUPLICATE_JACCARD = 0.8;
 
@@ -34,6 +57,8 @@ export const ExperienceSchema = z.object({
   problem_type: z.string().default("general"),
 });
 export type Experience = z.infer<typeof ExperienceSchema>;
+/** An entry as written by hand or by an older version: only `id` and `content` are required. */
+export type ExperienceInput = z.input<typeof ExperienceSchema>;
 
 /**
  * One change of a library. Only "added" and "deleted" change its size, so replaying those two
@@ -111,32 +136,62 @@ export class ExperienceLibrary {
   private history: HistoryEntry[];
 
   readonly agent: string;
-  private readonly idPrefix: string;
+  readonly idPrefix: string;
+  readonly limits: LessonLimits;
 
   private constructor(
-    readonly path: string,
-    identity: LibraryIdentity,
+    /** Where `save` writes; undefined for a library kept in memory only. */
+    readonly path: string | undefined,
+    identity: { agent: string; idPrefix: string; limits: LessonLimits },
     data: { experiences: Experience[]; history: HistoryEntry[] },
   ) {
     this.agent = identity.agent;
     this.idPrefix = identity.idPrefix;
+    this.limits = identity.limits;
     this.experiences = data.experiences;
     this.history = data.history;
   }
 
-  static empty(path: string, identity: LibraryIdentity): ExperienceLibrary {
-    return new ExperienceLibrary(path, identity, { experiences: [], history: [] });
+  /** An empty library that `save` writes to `path` (or that stays in memory when `path` is undefined). */
+  static empty(
+    path: string | undefined,
+    identity: LibraryIdentity = {},
+    opts: LibraryOptions = {},
+  ): ExperienceLibrary {
+    return new ExperienceLibrary(path, resolveIdentity(identity, opts, path, undefined, []), {
+      experiences: [],
+      history: [],
+    });
+  }
+
+  /** A library kept in memory only (tests, evaluations of a given list of lessons). */
+  static inMemory(
+    identity: LibraryIdentity = {},
+    experiences: readonly ExperienceInput[] = [],
+  ): ExperienceLibrary {
+    const list = experiences.map((e, i) => {
+      const parsed = ExperienceSchema.safeParse(e);
+      if (!parsed.success) throw zodFileError("(in memory)", parsed.error, { prefix: `experiences[${i}]` });
+      return parsed.data;
+    });
+    checkUniqueIds(list, "(in memory)");
+    return new ExperienceLibrary(undefined, resolveIdentity(identity, {}, undefined, undefined, list), {
+      experiences: list,
+      history: [],
+    });
   }
 
   /**
    * Accepts the file this class writes ({agent, experiences, history}), a bare list of entries,
-   * or an object keyed by id; a missing file is an empty library.
+   * or an object keyed by id; a missing file is an empty library. This is all a deployed agent
+   * needs: `ExperienceLibrary.load(path).render()` is the text for its prompt.
    */
-  static load(path: string, identity: LibraryIdentity): ExperienceLibrary {
-    if (!existsSync(path)) return ExperienceLibrary.empty(path, identity);
+  static load(path: string, identity: LibraryIdentity = {}, opts: LibraryOptions = {}): ExperienceLibrary {
+    if (!existsSync(path)) return ExperienceLibrary.empty(path, identity, opts);
     const raw = readJsonFile(path);
     let list: unknown[];
     let history: HistoryEntry[] = [];
+    let fileAgent: string | undefined;
     if (Array.isArray(raw)) list = raw;
     else if (
       raw &&
@@ -146,10 +201,21 @@ export class ExperienceLibrary {
       list = (raw as { experiences: unknown[] }).experiences;
       const h = (raw as { history?: unknown }).history;
       if (Array.isArray(h)) history = h as HistoryEntry[];
+      const a = (raw as { agent?: unknown }).agent;
+      if (typeof a === "string" && a !== "") fileAgent = a;
     } else if (raw && typeof raw === "object") {
-      list = Object.entries(raw as Record<string, unknown>).map(([id, v]) =>
-        v && typeof v === "object" ? { id, ...(v as object) } : v,
-      );
+      list = Object.entries(raw as Record<string, unknown>).map(([id, v]) => {
+        if (!v || typeof v !== "object") return v;
+        const inner = (v as { id?: unknown }).id;
+        if (inner !== undefined && inner !== id)
+          throw new FileFormatError(
+            path,
+            undefined,
+            `${id}.id`,
+            `id ${JSON.stringify(inner)} differs from its key`,
+          );
+        return { ...(v as object), id };
+      });
     } else {
       throw new FileFormatError(path, undefined, undefined, "expected an object or a list of experiences");
     }
@@ -158,7 +224,11 @@ export class ExperienceLibrary {
       if (!parsed.success) throw zodFileError(path, parsed.error, { prefix: `experiences[${i}]` });
       return parsed.data;
     });
-    return new ExperienceLibrary(path, identity, { experiences, history });
+    checkUniqueIds(experiences, path);
+    return new ExperienceLibrary(path, resolveIdentity(identity, opts, path, fileAgent, experiences), {
+      experiences,
+      history,
+    });
   }
 
   entries(): readonly Experience[] {
@@ -171,6 +241,15 @@ export class ExperienceLibrary {
 
   get(id: string): Experience | undefined {
     return this.experiences.find((e) => e.id === id);
+  }
+
+  /**
+   * The lessons as text for a prompt, one `[id] lesson` per line (`extra` ones after them, e.g.
+   * a shared library's); the empty string when there are none, so that a prompt built as
+   * `base + render()` is unchanged by an empty library.
+   */
+  render(extra: readonly Experience[] = []): string {
+    return [...this.experiences, ...extra].map((e) => `[${e.id}] ${e.content}`).join("\n");
   }
 
   /** Numbered list for a prompt; a placeholder sentence when empty so the prompt stays readable. */
@@ -214,10 +293,10 @@ export class ExperienceLibrary {
     for (const op of ops) {
       if (op.operation === "add" || op.operation === "modify") {
         const content = op.content.trim().replace(/\s+/g, " ");
-        const words = wordCount(content);
-        if (words > MAX_EXPERIENCE_WORDS) {
+        const tooLong = this.lengthProblem(content);
+        if (tooLong) {
           report.warnings.push(
-            `${this.agent}: ${op.operation} rejected, lesson has ${words} words (max ${MAX_EXPERIENCE_WORDS}): "${content.slice(0, 60)}…"`,
+            `${this.agent}: ${op.operation} on problem ${ctx.problemId} rejected, lesson has ${tooLong}: "${content.slice(0, 60)}…"`,
           );
           continue;
         }
@@ -282,25 +361,113 @@ export class ExperienceLibrary {
     return report;
   }
 
+  /** Why `content` is too long for this library, or undefined when it fits. */
+  lengthProblem(content: string): string | undefined {
+    const words = wordCount(content);
+    if (words > this.limits.maxWords) return `${words} words (max ${this.limits.maxWords})`;
+    if (content.length > this.limits.maxChars)
+      return `${content.length} characters (max ${this.limits.maxChars})`;
+    return undefined;
+  }
+
+  /**
+   * Replaces the lessons and history with a recorded state (a run resuming from its last
+   * library version). Copies, so that the caller's record is not changed by later updates.
+   */
+  restore(state: { experiences: readonly Experience[]; history: readonly HistoryEntry[] }): void {
+    this.experiences = state.experiences.map((e) => ({ ...e }));
+    this.history = state.history.map((h) => ({ ...h }));
+  }
+
+  /** A deep copy of the lessons and history as they are now. */
+  snapshot(): { experiences: Experience[]; history: HistoryEntry[] } {
+    return {
+      experiences: this.experiences.map((e) => ({ ...e })),
+      history: this.history.map((h) => ({ ...h })),
+    };
+  }
+
   toJSON(): LibraryFile {
     return { agent: this.agent, experiences: this.experiences, history: this.history };
   }
 
   save(): void {
-    writeJsonAtomic(this.path, this.toJSON());
+    writeJsonAtomic(this.requirePath(), this.toJSON());
+  }
+
+  private requirePath(): string {
+    if (this.path === undefined) throw new Error(`experience library ${this.agent} has no file to save to`);
+    return this.path;
   }
 
   private pendingSave: Promise<void> = Promise.resolve();
+  /** A save waiting for the one in progress; it writes the library as it is when it starts. */
+  private queuedSave: Promise<void> | undefined;
 
   /**
-   * Saves the library as it is now without blocking the event loop. Saves are chained, so the
-   * file always ends with the newest snapshot; the promise settles once this one is on disk.
+   * Saves the library without blocking the event loop. Saves run one at a time and the file
+   * always ends with the newest state; the promise settles once a snapshot holding every change
+   * made before this call is on disk. Calls made while a save waits share it, so a burst of
+   * updates costs one more write, not one write (and fsync) each.
    */
   saveAsync(): Promise<void> {
-    const text = jsonFileText(this.toJSON());
-    const next = this.pendingSave.then(() => writeFileAtomicAsync(this.path, text));
-    // A failed save rejects its own caller; the chain goes on for later ones.
+    const path = this.requirePath();
+    if (this.queuedSave) return this.queuedSave;
+    const next = this.pendingSave.then(() => {
+      this.queuedSave = undefined;
+      return writeFileAtomicAsync(path, jsonFileText(this.toJSON()));
+    });
+    this.queuedSave = next;
+    // A failed save rejects its own callers; the chain goes on for later ones.
     this.pendingSave = next.catch(() => {});
     return next;
   }
+}
+
+/** Two lessons under one id: every operation on that id would be ambiguous. */
+function checkUniqueIds(list: readonly Experience[], file: string): void {
+  const seen = new Map<string, number>();
+  list.forEach((e, i) => {
+    const first = seen.get(e.id);
+    if (first !== undefined)
+      throw new FileFormatError(
+        file,
+        undefined,
+        `experiences[${i}].id`,
+        `duplicate id ${e.id} (also experiences[${first}])`,
+      );
+    seen.set(e.id, i);
+  });
+}
+
+/** The prefix most of `list`'s ids (`PREFIX-NNN`) share, if any. */
+function prefixOfIds(list: readonly Experience[]): string | undefined {
+  const counts = new Map<string, number>();
+  for (const e of list) {
+    const m = /^(.+)-\d+$/.exec(e.id);
+    if (m) counts.set(m[1]!, (counts.get(m[1]!) ?? 0) + 1);
+  }
+  let best: string | undefined;
+  for (const [p, n] of counts) if (best === undefined || n > counts.get(best)!) best = p;
+  return best;
+}
+
+function resolveIdentity(
+  identity: LibraryIdentity,
+  opts: LibraryOptions,
+  path: string | undefined,
+  fileAgent: string | undefined,
+  list: readonly Experience[],
+): { agent: string; idPrefix: string; limits: LessonLimits } {
+  const limits = { ...DEFAULT_LESSON_LIMITS, ...identity.limits, ...opts.limits };
+  for (const [name, v] of Object.entries(limits)) {
+    if (!Number.isInteger(v) || v < 1)
+      throw new RangeError(`ExperienceLibrary: limits.${name} must be an integer ≥ 1, got ${v}`);
+  }
+  const fromPath = path === undefined ? undefined : basename(path).replace(/(_experiences)?\.json$/, "");
+  return {
+    agent: identity.agent ?? fileAgent ?? fromPath ?? "library",
+    idPrefix: identity.idPrefix ?? prefixOfIds(list) ?? DEFAULT_ID_PREFIX,
+    limits,
+  };
 }

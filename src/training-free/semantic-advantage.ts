@@ -5,40 +5,12 @@
  * prompts say belongs to the caller; the order of the calls and the handling of their failures
  * live here.
  */
-import { extractJsonValue } from "../llm/json-text.ts";
 import { errorText, userMessage } from "../llm/messages.ts";
 import type { ChatClient } from "../llm/port.ts";
-import {
-  type ApplyReport,
-  type ExperienceLibrary,
-  type ExperienceOperation,
-  OperationSchema,
-} from "./experience-library.ts";
+import type { ApplyReport, ExperienceLibrary } from "./experience-library.ts";
+import { type ParsedOperations, parseOperations } from "./operations.ts";
 
-export interface ParsedOperations {
-  ops: ExperienceOperation[];
-  warnings: string[];
-}
-
-/**
- * Operations from an extraction reply. The reply must hold a JSON list (else this throws, so the
- * client retries); single malformed entries are dropped with a warning instead of failing all.
- */
-export function parseOperations(text: string): ParsedOperations {
-  const raw = extractJsonValue(text, "array");
-  if (!Array.isArray(raw)) throw new Error("experience extraction: reply holds no JSON list of operations");
-  const ops: ExperienceOperation[] = [];
-  const warnings: string[] = [];
-  raw.forEach((item, i) => {
-    const parsed = OperationSchema.safeParse(item);
-    if (parsed.success) ops.push(parsed.data);
-    else {
-      const issue = parsed.error.issues[0]!;
-      warnings.push(`operation [${i}] ignored: ${issue.path.join(".") || "(item)"}: ${issue.message}`);
-    }
-  });
-  return { ops, warnings };
-}
+export { type ParsedOperations, parseOperations };
 
 /** One member of a group as the learner sees it. */
 export interface GroupAttempt {
@@ -61,32 +33,38 @@ export interface SemanticAdvantageInput<A extends GroupAttempt> {
   problemId: string;
   problemType?: string;
   now?: () => Date;
+  signal?: AbortSignal;
 }
 
 export interface ExtractionOutcome extends ApplyReport {
-  /** Set when the extraction call itself failed; the library is then unchanged. */
+  /** Set when a call of the step failed; the library is then unchanged. */
   error?: string;
+  /** The error behind `error`, for its kind. */
+  cause?: unknown;
 }
 
+const NOTHING_APPLIED = { added: [], modified: [], deleted: [], kept: [], merged: [], warnings: [] };
+
 /**
- * Summaries are requested in parallel; a failed one becomes a note in its line rather than
- * stopping the step. A failed extraction call leaves the library as it was and says why.
+ * Summaries are requested in parallel. A failed summary or extraction call fails the whole
+ * step: the library stays as it was and the outcome says why, so that the caller can redo the
+ * step later rather than learn from an incomplete picture.
  */
 export async function semanticAdvantage<A extends GroupAttempt>(
   input: SemanticAdvantageInput<A>,
 ): Promise<ExtractionOutcome> {
-  const { client, library, attempts, temperature } = input;
-  const summaries = await Promise.all(
-    attempts.map(async (a) => {
-      const prompt = input.summarisePrompt(a);
-      try {
-        const r = await client.chat(userMessage(prompt), { temperature });
+  const { client, library, attempts, temperature, signal } = input;
+  let summaries: string[];
+  try {
+    summaries = await Promise.all(
+      attempts.map(async (a) => {
+        const r = await client.chat(userMessage(input.summarisePrompt(a)), { temperature, signal });
         return r.text.trim();
-      } catch (err) {
-        return `(no summary: ${errorText(err)})`;
-      }
-    }),
-  );
+      }),
+    );
+  } catch (err) {
+    return { ...NOTHING_APPLIED, error: `summary failed: ${errorText(err)}`, cause: err };
+  }
   const summaryBlock = attempts
     .map(
       (a, i) =>
@@ -96,17 +74,9 @@ export async function semanticAdvantage<A extends GroupAttempt>(
   const prompt = input.extractPrompt(summaryBlock, library.formatForPrompt());
   let parsed: ParsedOperations;
   try {
-    parsed = (await client.chat(userMessage(prompt), { temperature, parse: parseOperations })).value;
+    parsed = (await client.chat(userMessage(prompt), { temperature, parse: parseOperations, signal })).value;
   } catch (err) {
-    return {
-      added: [],
-      modified: [],
-      deleted: [],
-      kept: [],
-      merged: [],
-      warnings: [],
-      error: errorText(err),
-    };
+    return { ...NOTHING_APPLIED, error: `extraction failed: ${errorText(err)}`, cause: err };
   }
   const report = library.apply(parsed.ops, {
     problemId: input.problemId,

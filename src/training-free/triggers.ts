@@ -2,16 +2,18 @@
  * When a group of attempts teaches the library anything. A group whose rewards are all equal
  * carries no signal about what worked; the threshold τ keeps noise-level spreads out too.
  */
-import { groupStats } from "../core/advantages.ts";
+import { groupStats, ZERO_STD_TOL } from "../core/advantages.ts";
 
 /** σ threshold of the variance rule. */
 export const DEFAULT_TAU = 0.05;
 
 /**
- * "variance": learn when σ of the group's totals exceeds τ. "mixed" (the paper's rule): learn
- * only when the group holds both correct and wrong answers, whatever σ is.
+ * "variance": learn when σ of the group's totals exceeds τ (a group of equal rewards never
+ * does, even with τ = 0). "mixed" (the paper's rule): learn only when the group holds both
+ * correct and wrong answers, whatever σ is. "all": every complete group (youtu-agent's choice
+ * when the learner is not shown the ground truth and judges the attempts itself).
  */
-export type ExtractionMode = "variance" | "mixed";
+export type ExtractionMode = "variance" | "mixed" | "all";
 
 export interface ExtractionDecision {
   extract: boolean;
@@ -34,6 +36,8 @@ export function decideExtraction(
         : `all ${nCorrect === 0 ? "wrong" : "correct"}`,
     };
   }
-  const extract = std > opts.tau;
+  if (opts.mode === "all") return { extract: true, reason: "every group" };
+  // Equal rewards can leave a σ of rounding noise; only a negative τ (learn from every group) lets that pass.
+  const extract = std > opts.tau && (opts.tau < 0 || std > ZERO_STD_TOL);
   return { extract, reason: `σ=${std.toFixed(4)} ${extract ? ">" : "≤"} τ=${opts.tau}` };
 }

@@ -111,11 +111,22 @@ test("a generator killed mid-run resumes: every problem exactly once, none lost"
     );
     assert.ok(asked.length <= (problems.length + 1) * 2, `${asked.length} scaffold requests`);
 
+    // usage is written as it accrues: the killed run is in the summary too
     const summary = JSON.parse(readFileSync(runSummaryPath(wd.dir), "utf8"));
-    assert.equal(summary.runs.length, 1, "the killed run never got to record its usage");
-    assert.equal(summary.runs[0].command, "generator_1");
-    assert.ok(summary.usage.perAgent.generator_1.calls >= (problems.length - afterKill) * 4);
-    assert.equal(summary.usage.perAgent.critic.calls, 0);
+    assert.deepEqual(
+      summary.runs.map((r: { command: string; status: string }) => [r.command, r.status]),
+      [
+        ["generator_1", "unfinished"],
+        ["generator_1", "finished"],
+      ],
+    );
+    // every request that got an answer was recorded (the killed run may have had some in flight)
+    assert.ok(
+      summary.usage.perAgent.generator_1.calls >= server.requests.length - 2,
+      `${summary.usage.perAgent.generator_1.calls} of ${server.requests.length}`,
+    );
+    assert.ok(summary.usage.perAgent.generator_1.calls <= server.requests.length);
+    assert.equal(summary.usage.perAgent.critic, undefined, "no critic call was made");
   } finally {
     await server.close();
     wd.cleanup();

@@ -82,7 +82,8 @@ describe("commands", () => {
   });
 
   test("generators --all then critic through the command line", async () => {
-    const problems = exampleProblems(["toy-math"]).slice(0, 2);
+    // the run starts at problem 1: the scripted endpoint knows problems 0 to 2
+    const problems = exampleProblems(["toy-math"]).slice(0, 3);
     const { wd, common, lines, close } = await cliSession(problems, 0.5);
     try {
       await program().parseAsync(
@@ -119,7 +120,17 @@ describe("commands", () => {
         "generator_2",
         "generator_3",
       ]);
-      assert.ok(lines.some((l) => l.startsWith("critic: 3 fusions (0 failed)")));
+      assert.ok(
+        lines.some(
+          (l) =>
+            l.startsWith("critic: 1 completed, 0 failed, 0 skipped (1 requested, 0 already complete)") &&
+            l.includes("3 fusions (0 failed, 0 waiting for a generator)"),
+        ),
+        lines.join("\n"),
+      );
+      assert.ok(
+        lines.some((l) => l.startsWith("generator_2: 2 completed, 0 failed, 0 skipped (2 requested")),
+      );
       await assert.rejects(
         program().parseAsync(["generators", "--dataset", "toy-math", ...common], { from: "user" }),
         /pass --all or --ids/,
@@ -151,11 +162,22 @@ describe("commands", () => {
       );
       const report = JSON.parse(readFileSync(join(wd.dir, "grpo_training", "tf_train_report.json"), "utf8"));
       assert.equal(report.epochs.length, 1);
+      // each agent's line, even with --quiet
+      for (const agent of ["generator_1", "generator_2", "generator_3", "critic"])
+        assert.ok(
+          lines.some((l) =>
+            l.startsWith(
+              `epoch 1: ${agent}: 2 completed, 0 failed, 0 skipped (2 requested, 0 already complete); failures by cause: none;`,
+            ),
+          ),
+          lines.join("\n"),
+        );
       assert.deepEqual(
-        report.epochs[0].generators.map((g: { processed: number }) => g.processed),
+        report.epochs[0].generators.map((g: { completed: number }) => g.completed),
         [2, 2, 2],
       );
       assert.equal(report.epochs[0].critic.fused, 6);
+      assert.equal(report.complete, true);
       // 3 generators × 2 problems × 2 rollouts × (scaffold + judge) + critic 6 × (fusion + judge + fusion judge)
       const trainCalls = 3 * 2 * 2 * 2 + 6 * 3;
       assert.equal(learningCost(wd.dir).total.calls, trainCalls);

@@ -110,6 +110,26 @@ describe("extractAnswer", () => {
     assert.equal(extractAnswer(""), null);
   });
 
+  test("a reply of only markup is no answer; bold answers lose their stars", () => {
+    assert.equal(extractAnswer("**"), null);
+    assert.equal(extractAnswer("The answer is **"), null);
+    assert.equal(extractAnswer("\\boxed{**}"), null);
+    assert.equal(extractAnswer("The answer is **104**."), "104");
+    assert.equal(answerToNumber("**104**"), 104);
+    assert.equal(answerToNumber("**"), null);
+    assert.equal(answerToNumber("`7`"), 7);
+    assert.ok(answersEquivalent("**33**", "33"));
+  });
+
+  test("a chain of = means its last value", () => {
+    assert.equal(answerToNumber("\\( m + n + p = 1 + 7 + 96 = 104 \\)"), 104);
+    assert.equal(answerToNumber("1 + 7 + 96 = 104"), 104);
+    assert.equal(answerToNumber("x = 5"), 5);
+    assert.ok(answersEquivalent("\\( m + n + p = 1 + 7 + 96 = 104 \\)", "104"));
+    assert.equal(answerToNumber("a = 1, b = 2"), null, "a list of equations is not one value");
+    assert.equal(answerToNumber("x >= 3"), null);
+  });
+
   test("unbalanced \\boxed falls through to the other rules", () => {
     assert.equal(extractAnswer("\\boxed{12 and then 13"), "13");
   });

@@ -70,6 +70,23 @@ describe("loadProblemsFile", () => {
     );
   });
 
+  test("an id that is an object (or empty) is an error naming the field, never replaced by a made-up one", () => {
+    const path = write(
+      "objid.jsonl",
+      `${JSON.stringify({ id: "ok", problem: "A", answer: "1" })}\n${JSON.stringify({ id: { n: 2 }, problem: "B", answer: "2" })}\n`,
+    );
+    assert.throws(
+      () => loadProblemsFile(path, "objid"),
+      (err: unknown) =>
+        err instanceof FileFormatError &&
+        err.line === 2 &&
+        err.field === "id" &&
+        /must be a non-empty string or a number, got \{"n":2\}/.test(err.message),
+    );
+    const empty = write("emptyid.json", JSON.stringify([{ problem_id: " ", problem: "A", answer: "1" }]));
+    assert.throws(() => loadProblemsFile(empty, "e"), /field problem_id/);
+  });
+
   test("a JSON file without a problems list is rejected", () => {
     const path = write("wrong.json", JSON.stringify({ items: [] }));
     assert.throws(() => loadProblemsFile(path, "wrong"), FileFormatError);
@@ -115,6 +132,24 @@ describe("dataset config", () => {
       (err: unknown) =>
         err instanceof Error && /unknown dataset "three"/.test(err.message) && /one, two/.test(err.message),
     );
+  });
+
+  test("one id for two different problems is an error; the same problem listed twice is not", () => {
+    write("d1.jsonl", `${JSON.stringify({ id: "p1", problem: "A", answer: "1" })}\n`);
+    write("d2.jsonl", `${JSON.stringify({ id: "p1", problem: "Another text", answer: "2" })}\n`);
+    write("d3.jsonl", `${JSON.stringify({ id: "p1", problem: "A", answer: "1" })}\n`);
+    const configPath = write(
+      "dup_config.json",
+      JSON.stringify({
+        datasets: { d1: { path: "d1.jsonl" }, d2: { path: "d2.jsonl" }, d3: { path: "d3.jsonl" } },
+      }),
+    );
+    const config = loadDatasetConfig(configPath);
+    assert.throws(
+      () => loadDataset(["d1", "d2"], config, configPath),
+      /problem id "p1" is used for two different problems \(data sets d1 and d2\)/,
+    );
+    assert.equal(loadDataset(["d1", "d3"], config, configPath).length, 2);
   });
 
   test("a config with a bad field names it", () => {

@@ -21,6 +21,10 @@ export interface ScriptedReply {
   /** Never answer (timeout tests). */
   hang?: boolean;
   usage?: { prompt_tokens: number; completion_tokens: number };
+  /** Tool calls the assistant makes (OpenAI's `tool_calls`); the reply's finish reason is then "tool_calls". */
+  toolCalls?: { name: string; arguments: string; id?: string }[];
+  /** Sent as `message.reasoning_content`, as reasoning models served by vLLM or DeepSeek do. */
+  reasoning?: string;
 }
 
 export type Responder = (req: {
@@ -132,6 +136,11 @@ export async function startScriptedServer(
         return;
       }
       const content = reply.content ?? "";
+      const toolCalls = reply.toolCalls?.map((c, i) => ({
+        id: c.id ?? `call_${index}_${i}`,
+        type: "function",
+        function: { name: c.name, arguments: c.arguments },
+      }));
       const promptText = messages.map((m) => String(m.content ?? "")).join("\n");
       const usage = reply.usage ?? {
         prompt_tokens: roughTokens(promptText),
@@ -146,7 +155,17 @@ export async function startScriptedServer(
           created: Math.floor(Date.now() / 1000),
           model,
           choices: [
-            { index: 0, message: { role: "assistant", content }, finish_reason: "stop", logprobs: null },
+            {
+              index: 0,
+              message: {
+                role: "assistant",
+                content: toolCalls && content === "" ? null : content,
+                ...(toolCalls ? { tool_calls: toolCalls } : {}),
+                ...(reply.reasoning !== undefined ? { reasoning_content: reply.reasoning } : {}),
+              },
+              finish_reason: toolCalls ? "tool_calls" : "stop",
+              logprobs: null,
+            },
           ],
           usage: { ...usage, total_tokens: usage.prompt_tokens + usage.completion_tokens },
         },

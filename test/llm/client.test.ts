@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
 import { afterEach, describe, it } from "node:test";
 import { Rng } from "../../src/core/rng.ts";
-import { type AgentEndpoint, createClients, LLMClient, LLMError, retryAfterMs } from "../../src/llm/index.ts";
+import { type AgentEndpoint, createClients, LLMClient, retryAfterMs } from "../../src/llm/index.ts";
+import { llmFailure } from "../helpers/llm-error.ts";
 import { type ScriptedServer, startScriptedServer } from "../helpers/scripted-server.ts";
 
 const servers: ScriptedServer[] = [];
@@ -36,16 +37,6 @@ function fakeSleep() {
 }
 
 const user = (content: string) => [{ role: "user" as const, content }];
-
-async function rejects(p: Promise<unknown>): Promise<LLMError> {
-  try {
-    await p;
-  } catch (err) {
-    assert.ok(err instanceof LLMError, `expected LLMError, got ${String(err)}`);
-    return err;
-  }
-  assert.fail("expected the call to fail");
-}
 
 describe("LLMClient over HTTP", () => {
   it("returns the reply and accounts tokens and cost", async () => {
@@ -137,7 +128,7 @@ describe("LLMClient over HTTP", () => {
       maxBackoffMs: 250,
       rng: new Rng(7),
     });
-    const err = await rejects(client.chat(user("q")));
+    const err = await llmFailure(client.chat(user("q")));
     assert.equal(err.kind, "server");
     assert.equal(err.attempts, 5);
     assert.equal(err.status, 500);
@@ -161,7 +152,7 @@ describe("LLMClient over HTTP", () => {
       const server = await serve(Array.from({ length: 4 }, () => ({ status: 503 })));
       const { sleep, waits } = fakeSleep();
       const client = new LLMClient(endpoint(server.baseURL, { maxRetries: 3 }), { sleep, rng: new Rng(42) });
-      await rejects(client.chat(user("q")));
+      await llmFailure(client.chat(user("q")));
       return waits;
     };
     const a = await run();
@@ -176,7 +167,7 @@ describe("LLMClient over HTTP", () => {
       sleep: fakeSleep().sleep,
     });
     const t0 = Date.now();
-    const err = await rejects(client.chat(user("q")));
+    const err = await llmFailure(client.chat(user("q")));
     const elapsed = Date.now() - t0;
     assert.equal(err.kind, "timeout");
     assert.equal(err.attempts, 2);
@@ -201,7 +192,7 @@ describe("LLMClient over HTTP", () => {
       { rawBody: "[1, 2" },
     ]);
     const client = new LLMClient(endpoint(server.baseURL, { maxRetries: 2 }), { sleep: fakeSleep().sleep });
-    const err = await rejects(client.chat(user("q")));
+    const err = await llmFailure(client.chat(user("q")));
     assert.equal(err.kind, "server");
     assert.equal(err.attempts, 3);
     assert.match(err.message, /malformed response body/);
@@ -246,7 +237,7 @@ describe("LLMClient over HTTP", () => {
       })),
     );
     const client = new LLMClient(endpoint(server.baseURL, { maxRetries: 1 }), { sleep: fakeSleep().sleep });
-    const err = await rejects(
+    const err = await llmFailure(
       client.chat(user("q"), {
         parse: () => {
           throw new Error("expected a JSON object with field scores");
@@ -265,13 +256,17 @@ describe("LLMClient over HTTP", () => {
       { content: "never" },
     ]);
     const client = new LLMClient(endpoint(server.baseURL, { agent: "critic" }), { sleep: fakeSleep().sleep });
-    const err = await rejects(client.chat(user("q")));
+    const err = await llmFailure(client.chat(user("q")));
     assert.equal(err.kind, "auth");
     assert.equal(err.attempts, 1);
     assert.equal(err.status, 401);
     assert.equal(err.agent, "critic");
-    assert.match(err.message, /critic/);
-    assert.match(err.message, /env TEST_KEY/);
+    assert.match(err.message, /^critic: authentication failed \(HTTP 401/);
+    assert.ok(err.message.includes(server.baseURL), "names the base URL");
+    assert.match(err.message, /model test-model/);
+    assert.match(err.message, /Fix: check api_key_env for critic in data\/api_keys\/api_config\.json/);
+    assert.match(err.message, /\$TEST_KEY/);
+    assert.equal(err.fatal, true);
     assert.doesNotMatch(err.message, /sk-test/, "the key itself must not leak into messages");
     assert.equal(server.requests.length, 1);
   });
@@ -279,12 +274,12 @@ describe("LLMClient over HTTP", () => {
   for (const [status, kind] of [
     [400, "bad_request"],
     [403, "auth"],
-    [404, "bad_request"],
+    [404, "not_found"],
   ] as const) {
     it(`does not retry HTTP ${status} (kind ${kind})`, async () => {
       const server = await serve([{ status, content: "no" }, { content: "never" }]);
       const client = new LLMClient(endpoint(server.baseURL), { sleep: fakeSleep().sleep });
-      const err = await rejects(client.chat(user("q")));
+      const err = await llmFailure(client.chat(user("q")));
       assert.equal(err.kind, kind);
       assert.equal(err.attempts, 1);
       assert.equal(server.requests.length, 1);
@@ -295,7 +290,7 @@ describe("LLMClient over HTTP", () => {
     const gone = await startScriptedServer([]);
     await gone.close();
     const client = new LLMClient(endpoint(gone.baseURL, { maxRetries: 2 }), { sleep: fakeSleep().sleep });
-    const err = await rejects(client.chat(user("q")));
+    const err = await llmFailure(client.chat(user("q")));
     assert.equal(err.kind, "network");
     assert.equal(err.attempts, 3);
   });
@@ -360,10 +355,15 @@ describe("LLMClient over HTTP", () => {
 
   it("stops a backoff wait when the caller aborts", async () => {
     const server = await serve([{ status: 503 }, { content: "never" }]);
-    const client = new LLMClient(endpoint(server.baseURL), { sleep: () => new Promise<void>(() => {}) });
     const controller = new AbortController();
     const reason = new Error("shutting down");
-    setTimeout(() => controller.abort(reason), 50);
+    // The abort comes while the client waits out its backoff (a wait that never ends by itself).
+    const client = new LLMClient(endpoint(server.baseURL), {
+      sleep: () => {
+        setImmediate(() => controller.abort(reason));
+        return new Promise<void>(() => {});
+      },
+    });
     await assert.rejects(client.chat(user("q"), { signal: controller.signal }), (err) => err === reason);
     assert.equal(server.requests.length, 1);
   });

@@ -130,6 +130,8 @@ describe("loadApiConfig", () => {
       model: "base-model",
       apiKey: "k",
       apiKeySource: `default.api_key in ${path}`,
+      apiKeyField: "default.api_key",
+      configPath: path,
       maxConcurrency: 8,
       timeoutMs: 60000,
       maxRetries: 4,
@@ -190,6 +192,54 @@ describe("loadApiConfig", () => {
     assert.equal(cfg.generator_1.model, "g1");
     assert.equal(cfg.critic.apiKey, "kc");
     assert.equal(cfg.generator_2.model, "m");
+  });
+
+  it("base_url may list replicas; a single one keeps the old shape; structured_output is read", () => {
+    const path = writeConfig({
+      default: { model: "m", api_key: "k", base_url: "http://a:1/v1" },
+      agents: {
+        generator_1: {
+          base_url: ["http://r1:8000/v1", "http://r2:8000/v1", "http://r1:8000/v1"],
+          structured_output: "json_schema",
+        },
+      },
+    });
+    const cfg = loadApiConfig(path, {});
+    assert.equal(cfg.generator_1.baseURL, "http://r1:8000/v1");
+    assert.deepEqual(
+      cfg.generator_1.baseURLs,
+      ["http://r1:8000/v1", "http://r2:8000/v1"],
+      "duplicates collapse",
+    );
+    assert.equal(cfg.generator_1.structuredOutput, "json_schema");
+    assert.equal(cfg.generator_2.baseURL, "http://a:1/v1");
+    assert.equal("baseURLs" in cfg.generator_2, false);
+    assert.equal("structuredOutput" in cfg.generator_2, false);
+    for (const bad of [[], ["not a url"], "nope"]) {
+      const err = errorOf(() =>
+        loadApiConfig(writeConfig({ default: { model: "m", api_key: "k", base_url: bad } }), {}),
+      );
+      assert.ok(err instanceof FileFormatError, String(err));
+      assert.match(err.message, /default\.base_url/);
+    }
+    const err = errorOf(() =>
+      loadApiConfig(writeConfig({ default: { model: "m", api_key: "k", structured_output: "xml" } }), {}),
+    );
+    assert.match(err.message, /structured_output/);
+  });
+
+  it("records which field named the key, for the advice of a failed authentication", () => {
+    const path = writeConfig({
+      default: { model: "m", api_key_env: "SHARED_KEY" },
+      agents: { generator_2: { api_key_env: "G2_KEY" }, critic: { api_key: "inline" } },
+    });
+    const cfg = loadApiConfig(path, { SHARED_KEY: "s", G2_KEY: "g" });
+    assert.equal(cfg.generator_2.apiKeyField, "agents.generator_2.api_key_env");
+    assert.equal(cfg.generator_1.apiKeyField, "default.api_key_env");
+    assert.equal(cfg.critic.apiKeyField, "agents.critic.api_key");
+    const fallback = loadApiConfig(writeConfig({ default: { model: "m" } }), { OPENAI_API_KEY: "o" });
+    assert.equal(fallback.critic.apiKeyField, undefined);
+    assert.equal(fallback.critic.apiKeySource, "env OPENAI_API_KEY");
   });
 
   it("the example in the format documentation is valid", () => {

@@ -4,6 +4,7 @@ import { join } from "node:path";
 import { appendJsonl, writeJsonAtomic } from "../../src/io/files.ts";
 import type { UsageStats } from "../../src/llm/client.ts";
 import { emptyByKind } from "../../src/llm/client.ts";
+import { initBackend } from "../../src/model/backend.ts";
 import { libraryIdentity, libraryPath } from "../../src/recipes/causal-scaffold/libraries.ts";
 import { cacheDir, criticResultsPath, generatorCachePath } from "../../src/recipes/causal-scaffold/paths.ts";
 import {
@@ -12,6 +13,7 @@ import {
   type ProblemRecord,
 } from "../../src/recipes/causal-scaffold/rollout-cache.ts";
 import { recordRunUsage } from "../../src/recipes/causal-scaffold/usage-log.ts";
+import { prepareTheoryTrainer, QUICK_THEORY_RUN } from "../../src/recipes/theory/run.ts";
 import { accuracyAtK } from "../../src/training-free/evaluate.ts";
 import { ExperienceLibrary } from "../../src/training-free/experience-library.ts";
 import { tempDirs } from "../helpers/tmp.ts";
@@ -84,10 +86,12 @@ export function writeParametricRun(dir: string, steps = 6): string {
   return dir;
 }
 
+const SCAFFOLD = { target_variable: "x", knowns: { a: 1 }, causal_graph: [], computation_plan: [] };
+
 function rollouts(totals: number[], correct: boolean[]): ProblemRecord["rollouts"] {
   return totals.map((r_total, i) => ({
     rollout_id: i,
-    scaffold: null,
+    scaffold: SCAFFOLD,
     answer: correct[i] ? "42" : "7",
     is_correct: correct[i]!,
     r_ans: correct[i] ? 1 : 0,
@@ -115,7 +119,8 @@ function stats(agent: string, promptTokens: number, completionTokens: number, co
 /**
  * A training-free working directory: three generators × `problems` problems (rewards chosen so
  * that μ and σ are easy to check by hand), critic fusions, libraries with an add/modify/delete
- * history, a run summary and a tf-eval result.
+ * history, a run summary and a tf-eval result. Generator 1 also has a problem "pf" whose second
+ * and third rollouts failed (rate_limit, schema), and the critic one whose fusion failed (timeout).
  */
 export function writeTrainingFreeRun(dir: string, problems = 4, shift = 0): string {
   const cache = cacheDir(dir);
@@ -132,12 +137,49 @@ export function writeTrainingFreeRun(dir: string, problems = 4, shift = 0): stri
       });
     }
   }
+  const failed = (kind: string) => ({
+    scaffold: null,
+    answer: null,
+    is_correct: false,
+    r_ans: 0,
+    r_logic: 0,
+    r_graph: 0,
+    r_total: 0,
+    error: `${kind} error after 5 attempts`,
+    error_kind: kind,
+  });
+  appendProblemRecord(generatorCachePath(cache, 1), {
+    problem_id: "pf",
+    problem_text: "a problem that failed",
+    ground_truth: "42",
+    rollouts: [
+      rollouts([1], [true])[0]!,
+      { rollout_id: 1, ...failed("rate_limit") },
+      { rollout_id: 2, ...failed("schema") },
+    ],
+    timestamp: when(problems),
+  });
+  appendCriticRecord(criticResultsPath(cache), {
+    problem_id: "pf",
+    generator_id: "generator_1",
+    fused_scaffold: null,
+    answer: null,
+    is_correct: false,
+    r_ans: 0,
+    r_logic: 0,
+    r_graph: 0,
+    r_fusion: 0,
+    r_total: 0,
+    error: "fusion failed: timeout",
+    error_kind: "timeout",
+    timestamp: when(problems),
+  });
   for (let p = 0; p < problems; p++) {
     for (const g of [1, 2, 3]) {
       appendCriticRecord(criticResultsPath(cache), {
         problem_id: `p${p}`,
         generator_id: `generator_${g}`,
-        fused_scaffold: null,
+        fused_scaffold: SCAFFOLD,
         answer: "42",
         is_correct: g !== 3,
         r_ans: 1,
@@ -222,5 +264,26 @@ export function writeBrokenRun(dir: string): string {
   writeFileSync(join(dir, "training_stats.json"), "{ not json");
   writeFileSync(join(dir, "final", "metadata.json"), "");
   mkdirSync(join(dir, "checkpoint-1"));
+  return dir;
+}
+
+/** A real (tiny) theory run: 4 GRPO steps of 4 samples, evaluation and checkpoints every 2 steps. */
+export async function realTheoryRun(dir: string): Promise<string> {
+  await initBackend("cpu");
+  const { trainer } = await prepareTheoryTrainer(
+    {
+      ...QUICK_THEORY_RUN,
+      maxSteps: 4,
+      numGenerations: 4,
+      sftSteps: 0,
+      evalInterval: 2,
+      evalSamples: 4,
+      saveInterval: 2,
+      outputDir: dir,
+    },
+    { log: () => {} },
+  );
+  await trainer.train(4);
+  trainer.policy.dispose();
   return dir;
 }

@@ -3,16 +3,22 @@ import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from "no
 import { join } from "node:path";
 import { test } from "node:test";
 import { appendJsonl } from "../../src/io/files.ts";
-import {
-  bestStep,
-  flatten,
-  parametricCharts,
-  renderReport,
-  trainingFreeCharts,
-} from "../../src/report/html.ts";
+import { emptyUsage } from "../../src/llm/client.ts";
+import { UsageLog } from "../../src/recipes/causal-scaffold/usage-log.ts";
+import { bestStep, parametricCharts, trainingFreeCharts } from "../../src/report/charts.ts";
+import { flatten, renderReport } from "../../src/report/html.ts";
 import { defaultReportPath, watchReport, writeReport } from "../../src/report/index.ts";
 import { groupStat, librarySizeOverTime, loadRun, runNames } from "../../src/report/load.ts";
-import { HOSTILE, tempDir, writeBrokenRun, writeParametricRun, writeTrainingFreeRun } from "./fixtures.ts";
+import {
+  HOSTILE,
+  realTheoryRun,
+  tempDir,
+  writeBrokenRun,
+  writeParametricRun,
+  writeTrainingFreeRun,
+} from "./fixtures.ts";
+
+const emptyStats = (agent: string) => ({ agent, model: "test-model", ...emptyUsage() });
 
 test("a parametric run loads every numeric series, skipping nulls", () => {
   const run = loadRun(writeParametricRun(join(tempDir("p"), "theory"), 6));
@@ -45,19 +51,19 @@ test("parametric charts: known groups in order, unknown keys after, reward band,
   const run = loadRun(writeParametricRun(join(tempDir("p"), "theory"), 6));
   const charts = parametricCharts([{ name: run.name, data: run.parametric! }]);
   const titles = charts.map((c) => c.title);
-  assert.equal(titles[0], "Reward (mean ± std over groups)");
-  assert.equal(titles.at(-1), "my_custom_metric");
-  assert.ok(titles.indexOf("KL to reference") < titles.indexOf("Step time (s)"));
+  assert.equal(titles[0], "Reward: mean, band ± std within groups");
+  assert.equal(titles.at(-1), "My custom metric");
+  assert.ok(titles.indexOf("KL to the reference") < titles.indexOf("Step time"));
   const reward = charts[0]!;
   assert.equal(reward.series.length, 1);
   assert.equal(reward.series[0]!.band!.length, 6);
-  const success = charts.find((c) => c.title === "Success rate / accuracy")!;
+  const success = charts.find((c) => c.title === "Success rate")!;
   assert.deepEqual(
     success.series.map((s) => s.name),
-    ["success_rate", "eval_success_rate"],
+    ["training success", "held-out success"],
   );
-  assert.deepEqual(success.markers, [{ x: 4, y: 0.9, label: "best @4" }]);
-  const clip = charts.find((c) => c.title === "Clip ratios")!;
+  assert.deepEqual(success.markers, [{ x: 4, y: 0.9, label: "best by held-out success @4" }]);
+  const clip = charts.find((c) => c.title === "Clipped importance ratios")!;
   assert.equal(clip.series.length, 2);
 });
 
@@ -74,15 +80,20 @@ test("two runs overlay: one series per run, named after the run", () => {
     reward.series.map((s) => s.name),
     ["with", "without"],
   );
-  const clip = charts.find((c) => c.title === "Clip ratios")!;
+  const clip = charts.find((c) => c.title === "Clipped importance ratios")!;
   assert.deepEqual(
     clip.series.map((s) => s.name),
     [
-      "with: clip_ratio/low_mean",
-      "with: clip_ratio/high_mean",
-      "without: clip_ratio/low_mean",
-      "without: clip_ratio/high_mean",
+      "with: clipped below 1 − ε",
+      "with: clipped above 1 + ε",
+      "without: clipped below 1 − ε",
+      "without: clipped above 1 + ε",
     ],
+  );
+  const success = charts.find((c) => c.title === "Success rate")!;
+  assert.deepEqual(
+    success.markers.map((m) => m.label),
+    ["with: best by held-out success @4", "without: best by held-out success @4"],
   );
 });
 
@@ -135,6 +146,11 @@ test("a training-free run loads agents, libraries, usage and the A/B result", ()
   const c0 = tf.agents[3]!.problems[0]!;
   assert.ok(Math.abs(c0.mean - 0.4) < 1e-12);
   assert.ok(Math.abs(c0.correct - 2 / 3) < 1e-12);
+  // failures are counted per agent and kept out of the statistics
+  assert.deepEqual(g1.failures, { problems: 1, items: 2, byCause: { rate_limit: 1, schema: 1 } });
+  assert.deepEqual(tf.agents[1]!.failures, { problems: 0, items: 0, byCause: {} });
+  assert.deepEqual(tf.agents[3]!.failures, { problems: 1, items: 1, byCause: { timeout: 1 } });
+  assert.equal(tf.agents[3]!.problems.length, 4);
   const lib = tf.libraries.find((l) => l.owner === "generator_1")!;
   assert.equal(lib.entries.length, 2);
   assert.deepEqual(
@@ -155,7 +171,7 @@ test("a training-free run loads agents, libraries, usage and the A/B result", ()
       "generator_2: reward μ ± σ per problem",
       "generator_3: reward μ ± σ per problem",
       "critic: reward μ ± σ per problem",
-      "Fraction of correct rollouts per problem",
+      "Correct rollouts per problem",
       "Experience library size",
     ],
   );
@@ -177,6 +193,12 @@ test("the page escapes text from every file and shows tables", () => {
   assert.match(html, /Mean@2 with/);
   assert.match(html, /\$0\.0350/, "total cost over agents");
   assert.match(html, /op-deleted/);
+  assert.match(html, /<th>failed problems<\/th><th>failures by cause<\/th>/);
+  assert.match(
+    html,
+    /<td>generator_1<\/td>(?:<td>[^<]*<\/td>){5}<td>1<\/td><td>rate_limit 1, schema 1<\/td>/,
+  );
+  assert.match(html, /<td>critic<\/td>(?:<td>[^<]*<\/td>){5}<td>1<\/td><td>timeout 1<\/td>/);
   assert.doesNotMatch(html, /Missing or unreadable/);
   assert.doesNotMatch(html, /https?:\/\/(?!www\.w3\.org\/2000\/svg)/, "no network reference");
 });
@@ -222,7 +244,9 @@ test("training-free: invalid cache lines and a broken library are reported per f
   const dir = writeTrainingFreeRun(tempDir("tfb"), 2);
   writeFileSync(join(dir, "grpo_training/cache/generator_2_rollouts.jsonl"), '{"problem_id":"p0"}\n');
   writeFileSync(join(dir, "data/grpo_experiences/critic_experiences.json"), "[");
+  // without the usage files, the summary file is what the report reads
   rmSync(join(dir, "grpo_training/run_summary.json"));
+  rmSync(join(dir, "grpo_training/usage"), { recursive: true });
   const run = loadRun(dir);
   const files = run.problems.map((p) => p.file).sort();
   assert.deepEqual(files, [
@@ -249,6 +273,28 @@ test("flatten turns nested configuration into dotted keys", () => {
     ["b.c", "x"],
     ["b.d", "[1,2]"],
   ]);
+});
+
+test("a report of a directory that does not exist is an error, and creates nothing", () => {
+  const missing = join(tempDir("gone"), "typo");
+  assert.throws(() => writeReport([missing]), /report: .*typo does not exist/);
+  assert.equal(existsSync(missing), false);
+});
+
+test("usage of a killed run (a usage log without its end line) is in the report", () => {
+  const dir = writeTrainingFreeRun(tempDir("killed"), 2);
+  const log = new UsageLog(dir, "generator_1", new Date(Date.UTC(2026, 0, 2)));
+  log.record({ ...emptyStats("generator_1"), calls: 1, promptTokens: 70 });
+  // no close(): the process was killed
+  const tf = loadRun(dir).trainingFree!;
+  assert.deepEqual(
+    tf.runSummary!.runs.map((r) => [r.command, r.status]),
+    [
+      ["tf-train", "finished"],
+      ["generator_1", "unfinished"],
+    ],
+  );
+  assert.equal(tf.runSummary!.usage.perAgent.generator_1!.promptTokens, 1070);
 });
 
 test("writeReport writes <run>/report.html atomically and returns the path", () => {
@@ -283,6 +329,26 @@ test("watchReport re-renders after the run changes and stops on abort", async ()
   ac.abort();
   await done;
   assert.equal(renders.length, 2);
-  assert.match(renders[1]!, /marker_metric_x/);
-  assert.doesNotMatch(renders[0]!, /marker_metric_x/);
+  assert.match(renders[1]!, /Marker metric x/);
+  assert.doesNotMatch(renders[0]!, /Marker metric x/);
+});
+
+test("the token charts of a real run read core's one definition: ratio = trained / completion tokens", async () => {
+  const run = loadRun(await realTheoryRun(join(tempDir("tokens"), "theory")));
+  const series = run.parametric!.series;
+  const ratio = series.get("trainable_tokens_ratio")!;
+  assert.equal(ratio.length, 4);
+  ratio.forEach((point, i) => {
+    const trained = series.get("trainable_tokens")![i]!.y;
+    const all = series.get("completion_tokens")![i]!.y;
+    assert.ok(all > 0 && trained <= all, `step ${point.x}: ${trained} of ${all}`);
+    assert.ok(Math.abs(point.y - trained / all) < 1e-12, `step ${point.x}: ${point.y} vs ${trained}/${all}`);
+  });
+  const charts = parametricCharts([{ name: run.name, data: run.parametric! }]);
+  const tokens = charts.find((c) => c.title === "Tokens per step")!;
+  assert.deepEqual(
+    tokens.series.map((s) => s.name),
+    ["trained tokens", "completion tokens"],
+  );
+  assert.ok(charts.some((c) => c.title === "Trained share of the completion tokens"));
 });

@@ -137,7 +137,7 @@ test("a band widens the y range to mean ± std and is drawn as a polygon", () =>
   });
   // y range −1..1: the line sits mid-height; the band spans the full plot height
   assert.deepEqual(polylines(svg), ["64,42 184,42"]);
-  assert.match(svg, /<polygon class="band" points="64,28 184,28 184,56 64,56"/);
+  assert.match(svg, /<polygon class="band" data-series="r" points="64,28 184,28 184,56 64,56"/);
 });
 
 test("a marker is drawn with its label, escaped", () => {
@@ -204,4 +204,39 @@ test("tick labels keep enough decimals to differ", () => {
   assert.equal(formatTick(0, 0.1), "0");
   assert.equal(formatTick(3e-6, 1e-6), "3.0e-6");
   assert.equal(formatTick(2e6, 5e5), "2.0e+6");
+});
+
+/** The y tick labels of a chart, bottom to top. */
+function yTicks(svg: string): string[] {
+  return [...svg.matchAll(/text-anchor="end" dominant-baseline="middle">([^<]*)</g)].map((m) => m[1]!);
+}
+
+test("yMin 0: a share near 0.02 gets an axis from 0, a constant 0 gets 0…1, labels in percent", () => {
+  const pts = (ys: number[]) => ys.map((y, i) => ({ x: i + 1, y }));
+  const share = lineChart({ title: "t", series: [{ name: "a", points: pts([0.02, 0.03]) }], yMin: 0 });
+  assert.equal(yTicks(share)[0], "0");
+  const free = lineChart({ title: "t", series: [{ name: "a", points: pts([0.02, 0.03]) }] });
+  assert.notEqual(yTicks(free)[0], "0", "without yMin the axis follows the data");
+  const zero = lineChart({ title: "t", series: [{ name: "a", points: pts([0, 0]) }], yMin: 0 });
+  assert.deepEqual([yTicks(zero)[0], yTicks(zero).at(-1)], ["0", "1.0"]);
+  const pct = lineChart({
+    title: "t",
+    series: [{ name: "a", points: pts([0.1, 0.5]) }],
+    yMin: 0,
+    yPercent: true,
+  });
+  assert.deepEqual(yTicks(pct), ["0%", "10%", "20%", "30%", "40%", "50%"]);
+  // a quantity that went negative keeps its own floor
+  const neg = lineChart({ title: "t", series: [{ name: "a", points: pts([-0.2, 0.5]) }], yMin: 0 });
+  assert.ok(Number(yTicks(neg)[0]) < 0);
+  const counts = lineChart({
+    title: "t",
+    series: [{ name: "a", points: pts([1, 2]) }],
+    yMin: 0,
+    yInteger: true,
+  });
+  assert.ok(
+    yTicks(counts).every((t) => Number.isInteger(Number(t))),
+    yTicks(counts).join(","),
+  );
 });

@@ -32,6 +32,23 @@ describe("resumeOrStartTrainer", () => {
     assert.equal(built, 0);
   });
 
+  it("refuses an output directory that is a file before building a model, also on resume", async () => {
+    const file = join(tmp(), "outputs");
+    writeFileSync(file, "");
+    let built = 0;
+    for (const resume of [false, true]) {
+      const run = { task: toyTask(), config, outputDir: file, resume, runInfo: {} };
+      await assert.rejects(
+        resumeOrStartTrainer(run, hooks, () => {
+          built++;
+          return tinyGpt();
+        }),
+        /--output-dir .*: is a file, not a directory/,
+      );
+    }
+    assert.equal(built, 0);
+  });
+
   it("starts on the built model, then resumes the same run at its checkpoint", async () => {
     const dir = tmp();
     const run = { task: toyTask(), config, outputDir: dir, resume: false, runInfo: { recipe: "toy" } };

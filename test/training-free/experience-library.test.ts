@@ -6,6 +6,7 @@ import {
   ExperienceLibrary,
   jaccard,
   type LibraryIdentity,
+  MAX_EXPERIENCE_CHARS,
   MAX_EXPERIENCE_WORDS,
   wordCount,
 } from "../../src/training-free/experience-library.ts";
@@ -127,8 +128,49 @@ describe("experience library operations", () => {
     assert.equal(rep.warnings.length, 1);
     assert.match(rep.warnings[0]!, /33 words \(max 32\)/);
     const rep2 = lib.apply([{ operation: "modify", id: "G3-001", content: words(50) }], { problemId: "p" });
-    assert.match(rep2.warnings[0]!, /modify rejected, lesson has 50 words/);
+    assert.match(rep2.warnings[0]!, /^generator_3: modify on problem p rejected, lesson has 50 words/);
     assert.equal(wordCount(lib.get("G3-001")!.content), 32);
+  });
+
+  test("lessons over 300 characters are rejected too: one 100 000-character word is not a lesson", () => {
+    const lib = ExperienceLibrary.empty("unused.json", G1);
+    const rep = lib.apply(
+      [
+        { operation: "add", content: "x".repeat(100_000) },
+        { operation: "add", content: `${"y".repeat(299)}z` },
+        { operation: "add", content: "q".repeat(301) },
+      ],
+      { problemId: "aime_007" },
+    );
+    assert.deepEqual(rep.added, ["G1-001"]);
+    assert.equal(lib.get("G1-001")!.content.length, 300);
+    assert.deepEqual(
+      rep.warnings.map((w) => w.slice(0, w.indexOf(":", 14))),
+      [
+        "generator_1: add on problem aime_007 rejected, lesson has 100000 characters (max 300)",
+        "generator_1: add on problem aime_007 rejected, lesson has 301 characters (max 300)",
+      ],
+    );
+  });
+
+  test("both limits are configurable per library and checked", () => {
+    const lib = ExperienceLibrary.empty("unused.json", G2, { limits: { maxWords: 3, maxChars: 20 } });
+    assert.deepEqual(lib.limits, { maxWords: 3, maxChars: 20 });
+    const rep = lib.apply(
+      [
+        { operation: "add", content: "one two three four" },
+        { operation: "add", content: "abcdefghijkl mnopqrstuvwxyz" },
+        { operation: "add", content: "short and sweet" },
+      ],
+      { problemId: "p9" },
+    );
+    assert.deepEqual(rep.added, ["G2-001"]);
+    assert.match(rep.warnings[0]!, /4 words \(max 3\)/);
+    assert.match(rep.warnings[1]!, /27 characters \(max 20\)/);
+    assert.throws(
+      () => ExperienceLibrary.empty("x", G2, { limits: { maxWords: 0 } }),
+      /limits\.maxWords must be an integer ≥ 1/,
+    );
   });
 
   test("near-duplicates (token-set Jaccard ≥ 0.8) are merged, not added", () => {
@@ -245,5 +287,115 @@ describe("library files", () => {
     assert.throws(() => ExperienceLibrary.load(p, G1), /bad\.json \(field experiences\[1\]\.content\)/);
     writeFileSync(p, "{nope");
     assert.throws(() => ExperienceLibrary.load(p, G1), /bad\.json: invalid JSON/);
+  });
+
+  test("two lessons under one id are refused, naming both places; a keyed entry must not claim another id", () => {
+    const dir = tmp();
+    const p = join(dir, "dup.json");
+    writeFileSync(
+      p,
+      JSON.stringify({
+        experiences: [
+          { id: "G1-001", content: "one" },
+          { id: "G1-002", content: "two" },
+          { id: "G1-001", content: "three" },
+        ],
+      }),
+    );
+    assert.throws(
+      () => ExperienceLibrary.load(p, G1),
+      /dup\.json \(field experiences\[2\]\.id\): duplicate id G1-001 \(also experiences\[0\]\)/,
+    );
+    const k = join(dir, "keyed.json");
+    writeFileSync(k, JSON.stringify({ "C-001": { id: "C-009", content: "x" } }));
+    assert.throws(
+      () => ExperienceLibrary.load(k, C),
+      /keyed\.json \(field C-001\.id\): id "C-009" differs from its key/,
+    );
+  });
+});
+
+describe("lesson limits, rendering and loading without an identity", () => {
+  test("a lesson over the character limit is rejected even with few words; both limits are configurable", () => {
+    const lib = ExperienceLibrary.empty(undefined, { agent: "a", idPrefix: "A" });
+    assert.deepEqual(lib.limits, { maxWords: MAX_EXPERIENCE_WORDS, maxChars: MAX_EXPERIENCE_CHARS });
+    const long = "x".repeat(MAX_EXPERIENCE_CHARS + 1);
+    const rep = lib.apply(
+      [
+        { operation: "add", content: long },
+        { operation: "add", content: "x".repeat(MAX_EXPERIENCE_CHARS) },
+      ],
+      { problemId: "p9" },
+    );
+    assert.deepEqual(rep.added, ["A-001"]);
+    assert.equal(
+      rep.warnings[0]!,
+      `a: add on problem p9 rejected, lesson has ${MAX_EXPERIENCE_CHARS + 1} characters (max ${MAX_EXPERIENCE_CHARS}): "${"x".repeat(60)}…"`,
+    );
+    const tight = ExperienceLibrary.empty(undefined, { limits: { maxWords: 3, maxChars: 20 } });
+    const r2 = tight.apply(
+      [
+        { operation: "add", content: "one two three four" },
+        { operation: "add", content: "one two threeeeeeeeeeeeeee" },
+        { operation: "add", content: "one two three" },
+      ],
+      { problemId: "p" },
+    );
+    assert.deepEqual(r2.added, ["L-001"]);
+    assert.match(r2.warnings[0]!, /4 words \(max 3\)/);
+    assert.match(r2.warnings[1]!, /26 characters \(max 20\)/);
+    assert.throws(
+      () => ExperienceLibrary.empty(undefined, { limits: { maxWords: 0 } }),
+      /maxWords must be an integer ≥ 1/,
+    );
+  });
+
+  test("render gives one [id] lesson per line, extra ones after, and the empty string when empty", () => {
+    const lib = ExperienceLibrary.inMemory({ agent: "a" }, [
+      { id: "A-001", content: "First." },
+      { id: "A-002", content: "Second." },
+    ]);
+    assert.equal(lib.render(), "[A-001] First.\n[A-002] Second.");
+    assert.equal(
+      lib.render([{ ...lib.get("A-001")!, id: "S-001", content: "Shared." }]),
+      "[A-001] First.\n[A-002] Second.\n[S-001] Shared.",
+    );
+    assert.equal(ExperienceLibrary.inMemory().render(), "");
+    assert.equal(ExperienceLibrary.inMemory().formatForPrompt(), "(none yet)");
+  });
+
+  test("load(path) alone: the agent is the file's, the id prefix the one its ids use", () => {
+    const dir = tmp();
+    const p = join(dir, "solver_experiences.json");
+    writeFileSync(
+      p,
+      JSON.stringify({
+        agent: "solver",
+        experiences: [
+          { id: "SV-004", content: "a" },
+          { id: "SV-009", content: "b" },
+        ],
+      }),
+    );
+    const lib = ExperienceLibrary.load(p);
+    assert.equal(lib.agent, "solver");
+    assert.equal(lib.nextId(), "SV-010");
+    const bare = join(dir, "plain.json");
+    writeFileSync(bare, JSON.stringify([{ id: "x", content: "c" }]));
+    assert.equal(ExperienceLibrary.load(bare).agent, "plain");
+    assert.equal(ExperienceLibrary.load(bare).nextId(), "L-001");
+  });
+
+  test("restore and snapshot copy, so a recorded state is not changed by later updates", () => {
+    const lib = ExperienceLibrary.inMemory({ agent: "a", idPrefix: "A" });
+    lib.apply([{ operation: "add", content: "one" }], { problemId: "p", now: fixedNow });
+    const snap = lib.snapshot();
+    lib.apply([{ operation: "modify", id: "A-001", content: "two" }], { problemId: "q", now: fixedNow });
+    assert.equal(snap.experiences[0]!.content, "one");
+    lib.restore(snap);
+    assert.equal(lib.get("A-001")!.content, "one");
+    assert.equal(lib.operationHistory().length, 1);
+    lib.apply([{ operation: "add", content: "three" }], { problemId: "r", now: fixedNow });
+    assert.equal(snap.experiences.length, 1);
   });
 });

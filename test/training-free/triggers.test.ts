@@ -34,3 +34,16 @@ describe("extraction decision", () => {
     assert.equal(decideExtraction([], [], mixed).extract, false);
   });
 });
+
+describe("extraction decision at τ = 0", () => {
+  test("equal rewards never learn, whatever rounding leaves of σ; a negative τ learns from every group", () => {
+    const v = { mode: "variance" as const, tau: 0 };
+    assert.equal(decideExtraction([0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1], [], v).extract, false);
+    assert.equal(decideExtraction([0, 1], [false, true], v).extract, true);
+    assert.equal(decideExtraction([0.5, 0.5], [], { mode: "variance", tau: -1 }).extract, true);
+    assert.deepEqual(decideExtraction([1, 1], [true, true], { mode: "all", tau: 0 }), {
+      extract: true,
+      reason: "every group",
+    });
+  });
+});

@@ -1,7 +1,7 @@
 import type { Command } from "commander";
 import { SOLVER_DEFAULTS } from "../../recipes/causal-scaffold/defaults.ts";
 import { floatFlag, intFlag } from "../flags.ts";
-import { addSolverOptions, createRuntime, type SolverOptions } from "../training-free-options.ts";
+import { addSolverOptions, runSolverCommand, type SolverOptions } from "../training-free-options.ts";
 
 interface CriticCliOptions extends SolverOptions {
   temperature: number;
@@ -23,16 +23,22 @@ export function register(program: Command): void {
     )
     .option("--max-problems <n>", "fuse at most this many problems", intFlag("--max-problems", 1));
   addSolverOptions(cmd)
-    .addHelpText("after", "\nExample:\n  grpo critic --temperature 0")
+    .addHelpText(
+      "after",
+      "\nExample:\n  grpo critic --temperature 0 --max-problems 3\n  (after grpo generators, in the same working directory)",
+    )
     .action(async (opts: CriticCliOptions) => {
-      const rt = await createRuntime(opts, { critic: opts.temperature });
-      try {
+      await runSolverCommand("critic", opts, { critic: opts.temperature }, {}, async (rt) => {
+        rt.lock(["critic"]);
         const s = await rt.engine.runCritic({ experiences: rt.experiences, maxProblems: opts.maxProblems });
+        const { passComplete, passLine } = await import("../../recipes/causal-scaffold/failures.ts");
         console.log(
-          `critic: ${s.fused} fusions (${s.failed} failed), ${s.skipped} already done, ${s.extractions} library updates → ${s.resultsPath}`,
+          `${passLine("critic", s)}; ${s.fused} fusions (${s.failedFusions} failed, ${s.waitingForGenerators} waiting for a generator) → ${s.resultsPath}`,
         );
-      } finally {
-        rt.finish("critic");
-      }
+        return {
+          complete: passComplete(s),
+          incomplete: `critic: ${s.failed + s.skipped} of ${s.requested} problems did not complete`,
+        };
+      });
     });
 }

@@ -6,7 +6,8 @@ import { type DemoResult, trainDemo } from "../../recipes/demo/run.ts";
 import { DEMO_LENGTH, DEMO_TARGETS } from "../../recipes/demo/task.ts";
 import { intFlag } from "../flags.ts";
 import { addFlagAliases, addGrpoFlags } from "../grpo-flags.ts";
-import { createProgress } from "../progress.ts";
+import { createProgress, formatDuration, stepLine } from "../progress.ts";
+import { change, printSummary } from "../summary.ts";
 
 /** The demo's flags before they took GrpoConfig's names. */
 const DEMO_OLD_FLAGS = {
@@ -46,18 +47,20 @@ export function register(program: Command): void {
     )
     .action((opts: DemoOptions) => {
       const progress = createProgress({ label: "demo", total: opts.maxSteps });
+      const started = Date.now();
       let result: DemoResult;
       try {
         const options = { ...pickGrpo(opts, DEMO_GRPO_KEYS), promptsPerStep: opts.promptsPerStep };
-        result = trainDemo(options, (s) =>
-          progress.tick(1, {
+        result = trainDemo(options, (s) => {
+          const fields = {
             [METRICS.reward]: s.reward,
             [METRICS.rewardStd]: s.rewardStd,
             [METRICS.kl]: s.kl,
             [METRICS.clipRatioLowMean]: s.clipRatioLow,
             [METRICS.clipRatioHighMean]: s.clipRatioHigh,
-          }),
-        );
+          };
+          progress.logStep(stepLine(s.step, opts.maxSteps, fields), 1, { reward: s.reward });
+        });
       } finally {
         progress.stop();
       }
@@ -65,7 +68,13 @@ export function register(program: Command): void {
         const sum = g.digits.reduce((a, b) => a + b, 0);
         console.log(`target ${g.target}: ${g.digits.join(" ")} (sum ${sum}, reward ${g.reward.toFixed(2)})`);
       }
-      console.log(`reward: ${result.initialReward.toFixed(2)} -> ${result.finalReward.toFixed(2)}`);
+      const window = Math.min(5, result.history.length);
+      printSummary({
+        done: `${result.history.length} GRPO steps in ${formatDuration((Date.now() - started) / 1000)}`,
+        changes: [
+          `${change("reward", result.initialReward, result.finalReward, 2)} (mean of the first and last ${window} steps)`,
+        ],
+      });
     });
   addFlagAliases(cmd, DEMO_OLD_FLAGS);
 }

@@ -4,7 +4,7 @@ import {
   addGeneratorOptions,
   addProblemRangeOptions,
   addSolverOptions,
-  createRuntime,
+  runSolverCommand,
   type SolverOptions,
 } from "../training-free-options.ts";
 
@@ -27,7 +27,8 @@ export function register(program: Command): void {
     .command("generator")
     .description(
       "Run one training-free generator: N causal-scaffold rollouts per problem, rewards, experience updates.\n" +
-        "Appends one line per problem to grpo_training/cache/generator_<id>_rollouts.jsonl; a rerun resumes.",
+        "Appends one line per problem to grpo_training/cache/generator_<id>_rollouts.jsonl; a rerun redoes exactly\n" +
+        "what failed. Exit status 0 when every problem completed, 2 when some failed, 1 on an error.",
     )
     .requiredOption("--id <n>", "generator 1, 2 or 3", parseGeneratorId);
   addSolverOptions(
@@ -35,23 +36,26 @@ export function register(program: Command): void {
   )
     .addHelpText(
       "after",
-      "\nExample:\n  grpo generator --id 1 --dataset aime2024 --max-problems 10 --start-problem 5 --rollouts 3 --temperature 0.3",
+      "\nExample:\n" +
+        "  grpo generator --id 1 --dataset toy-math --dataset-config examples/dataset_config.json --max-problems 3 --rollouts 3\n" +
+        "  (the data set that ships in examples/; endpoints in data/api_keys/api_config.json)",
     )
     .action(async (opts: GeneratorCliOptions) => {
-      const rt = await createRuntime(opts, { generator: opts.temperature });
-      const problems = rt.loadProblems(opts.dataset, { start: opts.startProblem, max: opts.maxProblems });
-      try {
+      const agent = `generator_${opts.id}`;
+      await runSolverCommand(agent, opts, { generator: opts.temperature }, {}, async (rt) => {
+        rt.lock([agent]);
+        const problems = rt.loadProblems(opts.dataset, { start: opts.startProblem, max: opts.maxProblems });
         const s = await rt.engine.runGenerator(opts.id, {
           problems,
           rollouts: opts.rollouts,
           experiences: rt.experiences,
         });
-        console.log(
-          `generator_${opts.id}: ${s.processed} solved, ${s.skipped} already cached, ${s.failedRollouts} failed rollouts, ` +
-            `${s.extractions} library updates → ${s.cachePath}`,
-        );
-      } finally {
-        rt.finish(`generator_${opts.id}`);
-      }
+        const { passComplete, passLine } = await import("../../recipes/causal-scaffold/failures.ts");
+        console.log(`${passLine(agent, s)} → ${s.cachePath}`);
+        return {
+          complete: passComplete(s),
+          incomplete: `${agent}: ${s.failed + s.skipped} of ${s.requested} problems did not complete`,
+        };
+      });
     });
 }

@@ -4,8 +4,8 @@ import {
   addGeneratorOptions,
   addProblemRangeOptions,
   addSolverOptions,
-  createRuntime,
   parseGeneratorList,
+  runSolverCommand,
   type SolverOptions,
 } from "../training-free-options.ts";
 
@@ -33,30 +33,38 @@ export function register(program: Command): void {
   )
     .addHelpText(
       "after",
-      "\nExample:\n  grpo generators --all --dataset aime2024 --max-problems 30 --rollouts 3 --concurrency 16",
+      "\nExample:\n" +
+        "  grpo generators --all --dataset toy-math --dataset-config examples/dataset_config.json --rollouts 3 --concurrency 8\n" +
+        "  (the data set that ships in examples/; endpoints in data/api_keys/api_config.json)",
     )
     .action(async (opts: GeneratorsCliOptions) => {
       if (!opts.all && !opts.ids) throw new Error("generators: pass --all or --ids <list>");
       const ids: GeneratorId[] = opts.all ? [...GENERATOR_IDS] : opts.ids!;
-      const rt = await createRuntime(
+      await runSolverCommand(
+        "generators",
         opts,
         { generator: opts.temperature },
         { plainProgress: ids.length > 1 },
-      );
-      const problems = rt.loadProblems(opts.dataset, { start: opts.startProblem, max: opts.maxProblems });
-      try {
-        const all = await rt.engine.runGenerators(
-          { problems, rollouts: opts.rollouts, experiences: rt.experiences },
-          ids,
-        );
-        for (const s of all) {
-          console.log(
-            `generator_${s.generator}: ${s.processed} solved, ${s.skipped} already cached, ${s.failedRollouts} failed rollouts, ` +
-              `${s.extractions} library updates → ${s.cachePath}`,
+        async (rt) => {
+          rt.lock(ids.map((id) => `generator_${id}`));
+          const problems = rt.loadProblems(opts.dataset, { start: opts.startProblem, max: opts.maxProblems });
+          const all = await rt.engine.runGenerators(
+            { problems, rollouts: opts.rollouts, experiences: rt.experiences },
+            ids,
           );
-        }
-      } finally {
-        rt.finish("generators");
-      }
+          const { passComplete, passLine } = await import("../../recipes/causal-scaffold/failures.ts");
+          for (const s of all) console.log(`${passLine(`generator_${s.generator}`, s)} → ${s.cachePath}`);
+          const short = all.filter((s) => !passComplete(s));
+          return {
+            complete: short.length === 0,
+            incomplete: short
+              .map(
+                (s) =>
+                  `generator_${s.generator}: ${s.failed + s.skipped} of ${s.requested} problems did not complete`,
+              )
+              .join("; "),
+          };
+        },
+      );
     });
 }

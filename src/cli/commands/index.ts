@@ -4,6 +4,7 @@ import { register as critic } from "./critic.ts";
 import { register as demo } from "./demo.ts";
 import { register as generator } from "./generator.ts";
 import { register as generators } from "./generators.ts";
+import { register as mergeShards } from "./merge-shards.ts";
 import { register as report } from "./report.ts";
 import { register as slurm } from "./slurm.ts";
 import { register as tfEval } from "./tf-eval.ts";
@@ -18,6 +19,7 @@ export const commands: RegisterCommand[] = [
   slurm,
   generator,
   generators,
+  mergeShards,
   critic,
   tfTrain,
   tfEval,

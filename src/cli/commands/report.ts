@@ -11,7 +11,8 @@ export function register(program: Command): void {
   program
     .command("report")
     .description(
-      "write a self-contained HTML report (curves, tables, configuration) of one run directory, or of several overlaid",
+      "Write a self-contained HTML report (curves, tables, configuration) of one run directory, or of several " +
+        "compared on the same charts, each run in one colour. Opens from disk, no network.",
     )
     .argument(
       "<run-dirs...>",
@@ -20,6 +21,14 @@ export function register(program: Command): void {
     .option("--out <file>", "output file (default <run-dir>/report.html; ./report.html for several runs)")
     .option("--title <text>", "page title")
     .option("--watch", "re-render whenever the run's files change, until Ctrl-C")
+    .addHelpText(
+      "after",
+      "\nExamples:\n" +
+        "  grpo report outputs/grpo_theory                    # after grpo train theory: outputs/grpo_theory/report.html\n" +
+        "  grpo report outputs/grpo_theory outputs/grpo_theory_b --out compare.html\n" +
+        "  grpo report outputs/grpo_theory --watch            # re-render while the run goes on\n" +
+        "  grpo report .                                      # a training-free working directory",
+    )
     .action(async (dirs: string[], opts: ReportCliOptions) => {
       if (!opts.watch) {
         const { path, runs } = writeReport(dirs, opts);

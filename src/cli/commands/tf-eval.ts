@@ -8,8 +8,8 @@ import { floatFlag, intFlag } from "../flags.ts";
 import {
   addProblemRangeOptions,
   addSolverOptions,
-  createRuntime,
   parseGeneratorList,
+  runSolverCommand,
   type SolverOptions,
 } from "../training-free-options.ts";
 
@@ -45,41 +45,54 @@ export function register(program: Command): void {
       SOLVER_DEFAULTS.generatorTemperature,
     )
     .option("--output <path>", "result file (default <workdir>/grpo_training/tf_eval_results.json)");
-  addSolverOptions(addProblemRangeOptions(cmd, "evaluate"))
+  addSolverOptions(addProblemRangeOptions(cmd, "evaluate", { shard: false }))
     .addHelpText(
       "after",
-      "\nExample:\n  grpo tf-eval --datasets aime2024 --max-problems 30 --k 3 --generators 1,2,3",
+      "\nExample:\n" +
+        "  grpo tf-eval --datasets toy-physics --dataset-config examples/dataset_config.json --k 3 --generators 1,2,3\n" +
+        "  (after tf-train; the data set that ships in examples/)",
     )
     .action(async (opts: EvalCliOptions) => {
       const { evaluate } = await import("../../recipes/causal-scaffold/evaluate.ts");
-      const rt = await createRuntime(opts, { generator: opts.temperature }, { plainProgress: true });
-      const problems = rt.loadProblems(opts.datasets, { start: opts.startProblem, max: opts.maxProblems });
-      const stamp = rt.startedAt.toISOString().replace(/[:.]/g, "-");
-      try {
-        const result = await evaluate({
-          engine: rt.engine,
-          experiences: rt.experiences,
-          problems,
-          k: opts.k,
-          generators: opts.generators,
-          outDir: join(rt.workdir, "grpo_training", "eval", stamp),
-        });
-        const evalCost = summarizeUsage(Object.values(rt.clients).map((c) => c.stats()));
-        const path = opts.output
-          ? resolve(opts.output)
-          : join(rt.workdir, "grpo_training", "tf_eval_results.json");
-        writeJsonAtomic(path, { ...result, eval_cost: evalCost });
-        const w = result.with_experiences.overall;
-        const wo = result.without_experiences.overall;
-        console.log(
-          `with experiences: Mean@${opts.k}=${w.meanAtK.toFixed(3)} Pass@${opts.k}=${w.passAtK.toFixed(3)}; ` +
-            `without: Mean@${opts.k}=${wo.meanAtK.toFixed(3)} Pass@${opts.k}=${wo.passAtK.toFixed(3)}; ` +
-            `learning cost ${result.learning_cost.total.calls} calls, ` +
-            `${result.learning_cost.total.promptTokens + result.learning_cost.total.completionTokens} tokens, ` +
-            `$${result.learning_cost.total.costUSD.toFixed(4)} → ${path}`,
-        );
-      } finally {
-        rt.finish("tf-eval");
-      }
+      await runSolverCommand(
+        "tf-eval",
+        opts,
+        { generator: opts.temperature },
+        { plainProgress: true },
+        async (rt) => {
+          const problems = rt.loadProblems(opts.datasets, {
+            start: opts.startProblem,
+            max: opts.maxProblems,
+          });
+          const stamp = rt.startedAt.toISOString().replace(/[:.]/g, "-");
+          const result = await evaluate({
+            engine: rt.engine,
+            experiences: rt.experiences,
+            problems,
+            k: opts.k,
+            generators: opts.generators,
+            outDir: join(rt.workdir, "grpo_training", "eval", stamp),
+          });
+          const evalCost = summarizeUsage(Object.values(rt.clients).map((c) => c.stats()));
+          const path = opts.output
+            ? resolve(opts.output)
+            : join(rt.workdir, "grpo_training", "tf_eval_results.json");
+          writeJsonAtomic(path, { ...result, eval_cost: evalCost });
+          const w = result.with_experiences.overall;
+          const wo = result.without_experiences.overall;
+          console.log(
+            `with experiences: Mean@${opts.k}=${w.meanAtK.toFixed(3)} Pass@${opts.k}=${w.passAtK.toFixed(3)}; ` +
+              `without: Mean@${opts.k}=${wo.meanAtK.toFixed(3)} Pass@${opts.k}=${wo.passAtK.toFixed(3)} ` +
+              `on ${result.problems.length} problems (${result.failed_problems.length} left out: failed); ` +
+              `learning cost ${result.learning_cost.total.calls} calls, ` +
+              `${result.learning_cost.total.promptTokens + result.learning_cost.total.completionTokens} tokens, ` +
+              `$${result.learning_cost.total.costUSD.toFixed(4)} → ${path}`,
+          );
+          return {
+            complete: result.failed_problems.length === 0,
+            incomplete: `tf-eval: ${result.failed_problems.length} of ${result.failed_problems.length + result.problems.length} problems failed in some arm and are left out of the figures (${result.failed_problems.slice(0, 5).join(", ")})`,
+          };
+        },
+      );
     });
 }

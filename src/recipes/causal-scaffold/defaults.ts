@@ -12,4 +12,6 @@ export const SOLVER_DEFAULTS = {
   numEpochs: 3,
   /** Summaries and library operations: close to deterministic, with room to rephrase. */
   extractionTemperature: 0.3,
+  /** Failures in a row for one agent that stop a run: a broken endpoint shows itself quickly. */
+  maxFailures: 5,
 } as const;

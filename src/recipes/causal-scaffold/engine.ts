@@ -4,6 +4,7 @@ import type { CriticSummary } from "./critic.ts";
 import { runCritic } from "./critic.ts";
 import { SOLVER_DEFAULTS } from "./defaults.ts";
 import { DEFAULT_EXTRACTION, type ExtractionSettings } from "./extraction.ts";
+import { RunGuard } from "./failures.ts";
 import type { GeneratorSummary } from "./generator.ts";
 import { runGenerator } from "./generator.ts";
 import type { ExperienceManager } from "./libraries.ts";
@@ -29,6 +30,8 @@ export interface CausalEngineOptions {
   concurrency?: number;
   /** Problems each generator keeps open at once; derived from `concurrency` when absent. */
   problemsInFlight?: number;
+  /** Shared by every agent of the run: failures counted, the run stopped when the endpoint is broken. */
+  guard?: RunGuard;
   progress?: ProgressFactory;
 }
 
@@ -50,12 +53,19 @@ export interface GeneratorRunRequest {
 export class CausalScaffoldEngine {
   readonly workdir: string;
   readonly prompts: PromptSet;
+  readonly guard: RunGuard;
   private readonly opts: CausalEngineOptions;
 
   constructor(opts: CausalEngineOptions) {
     this.opts = opts;
     this.workdir = opts.workdir;
     this.prompts = opts.prompts ?? new PromptSet();
+    this.guard = opts.guard ?? new RunGuard();
+  }
+
+  /** The run stopped early (a fatal endpoint error, or too many failures in a row). */
+  get stopped(): boolean {
+    return this.guard.stopped;
   }
 
   client(agent: AgentName): ChatClient {
@@ -85,6 +95,7 @@ export class CausalScaffoldEngine {
       learn: req.learn,
       useExperiences: req.useExperiences,
       problemConcurrency: this.problemConcurrency(req.rollouts),
+      guard: this.guard,
       progress: this.opts.progress?.(`generator_${id}`, req.problems.length),
     });
   }
@@ -119,6 +130,7 @@ export class CausalScaffoldEngine {
       problemIds: req.problemIds,
       maxProblems: req.maxProblems,
       problemConcurrency: this.problemConcurrency(GENERATOR_IDS.length),
+      guard: this.guard,
       progress: (total) => this.opts.progress?.("critic", total),
     });
   }

@@ -1,6 +1,6 @@
 import { answerToNumber } from "../../data/answers.ts";
 import { safeEvaluate } from "../../data/safe-math.ts";
-import type { Scaffold } from "./scaffold.ts";
+import type { CausalEdge, Scaffold } from "./scaffold.ts";
 
 export interface ExecutionResult {
   /** The target's value when the graph computes it. */
@@ -60,6 +60,12 @@ export function ruleExpression(rule: string, effect: string): { expr: string; al
   return null;
 }
 
+/** The cause names of an edge; a single string may list several, separated by commas. */
+function causesOf(edge: CausalEdge): string[] {
+  const list = Array.isArray(edge.cause) ? edge.cause : String(edge.cause ?? "").split(",");
+  return list.map((c) => String(c).trim()).filter((c) => c !== "");
+}
+
 /** Numeric value of a known: numbers, numeric strings, "1/2", "\frac{1}{2}", "sqrt(41)". */
 function knownValue(v: unknown): number | null {
   if (typeof v === "number") return Number.isFinite(v) ? v : null;
@@ -69,7 +75,7 @@ function knownValue(v: unknown): number | null {
 
 /**
  * Evaluate the causal graph in dependency order: knowns seed the values, then each edge's rule is
- * evaluated with mathjs once every symbol it uses has a value. Passes repeat until nothing new is
+ * evaluated with mathjs once every cause of the edge and every symbol its rule uses has a value. Passes repeat until nothing new is
  * computed, which orders any DAG and leaves edges on a cycle or with unknown symbols unexecuted.
  * Never throws.
  */
@@ -90,6 +96,13 @@ export function executeScaffold(s: Scaffold): ExecutionResult {
         if (values.has(effect)) {
           // Another edge (or a known) already gave this node a value.
           pending.splice(i--, 1);
+          continue;
+        }
+        // An edge runs only once all its causes have values: a rule that evaluates without them
+        // (a constant such as "xy = 10^(1/4)") states a relation to solve, not a computation.
+        const missing = causesOf(item.edge).filter((c) => !values.has(c));
+        if (missing.length > 0) {
+          item.reason = `cause${missing.length > 1 ? "s" : ""} without a value: ${missing.join(", ")}`;
           continue;
         }
         const parsed = typeof item.edge.rule === "string" ? ruleExpression(item.edge.rule, effect) : null;

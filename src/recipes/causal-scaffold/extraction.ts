@@ -1,5 +1,5 @@
 import type { ChatClient } from "../../llm/port.ts";
-import { type ExperienceLibrary, MAX_EXPERIENCE_WORDS } from "../../training-free/experience-library.ts";
+import type { ExperienceLibrary } from "../../training-free/experience-library.ts";
 import {
   type ExtractionOutcome,
   type GroupAttempt,
@@ -36,6 +36,7 @@ export interface ExtractionInput {
   attempts: readonly AttemptForExtraction[];
   temperature: number;
   now?: () => Date;
+  signal?: AbortSignal;
 }
 
 /** The semantic advantage of one group of scaffolds, with the solver's summarise and extract prompts. */
@@ -49,6 +50,7 @@ export function extractExperiences(input: ExtractionInput): Promise<ExtractionOu
     problemId: problem.id,
     problemType: problem.source,
     now: input.now,
+    signal: input.signal,
     summarisePrompt: (a) =>
       prompts.render("summarise", {
         problem: problem.text,
@@ -63,7 +65,8 @@ export function extractExperiences(input: ExtractionInput): Promise<ExtractionOu
         problem: problem.text,
         summaries,
         library,
-        max_words: MAX_EXPERIENCE_WORDS,
+        max_words: input.library.limits.maxWords,
+        max_chars: input.library.limits.maxChars,
       }),
   });
 }

@@ -1,6 +1,10 @@
 import { copyFileSync, existsSync, mkdirSync } from "node:fs";
 import { join } from "node:path";
-import { ExperienceLibrary, type LibraryIdentity } from "../../training-free/experience-library.ts";
+import {
+  ExperienceLibrary,
+  type LessonLimits,
+  type LibraryIdentity,
+} from "../../training-free/experience-library.ts";
 
 /** The solver's libraries: one per agent, plus one every agent reads. */
 export const LIBRARY_OWNERS = ["generator_1", "generator_2", "generator_3", "critic", "shared"] as const;
@@ -25,10 +29,12 @@ export function libraryPath(workdir: string, owner: LibraryOwner): string {
 /** The libraries of one working directory; each agent reads and writes only its own file. */
 export class ExperienceManager {
   readonly workdir: string;
+  readonly limits: Partial<LessonLimits> | undefined;
   private readonly libs = new Map<LibraryOwner, ExperienceLibrary>();
 
-  constructor(opts: { workdir: string }) {
+  constructor(opts: { workdir: string; limits?: Partial<LessonLimits> }) {
     this.workdir = opts.workdir;
+    this.limits = opts.limits;
   }
 
   path(owner: LibraryOwner): string {
@@ -39,7 +45,7 @@ export class ExperienceManager {
   library(owner: LibraryOwner): ExperienceLibrary {
     let lib = this.libs.get(owner);
     if (!lib) {
-      lib = ExperienceLibrary.load(this.path(owner), libraryIdentity(owner));
+      lib = ExperienceLibrary.load(this.path(owner), libraryIdentity(owner), { limits: this.limits });
       this.libs.set(owner, lib);
     }
     return lib;
@@ -51,25 +57,22 @@ export class ExperienceManager {
   }
 
   /**
-   * Start from empty libraries, copying any existing files to a timestamped backup folder first.
-   * Returns the backup folder, or undefined when there was nothing to back up.
+   * Start from empty libraries, copying any existing files to a backup folder first (a
+   * timestamped one under data/grpo_experiences/backups/ unless `into` names one). Returns the
+   * backup folder, or undefined when there was nothing to back up.
    */
-  resetAll(now: Date = new Date()): string | undefined {
+  resetAll(now: Date = new Date(), into?: string): string | undefined {
     const existing = LIBRARY_OWNERS.filter((o) => existsSync(this.path(o)));
     let backupDir: string | undefined;
     if (existing.length > 0) {
-      backupDir = join(
-        this.workdir,
-        "data",
-        "grpo_experiences",
-        "backups",
-        now.toISOString().replace(/[:.]/g, "-"),
-      );
+      backupDir =
+        into ??
+        join(this.workdir, "data", "grpo_experiences", "backups", now.toISOString().replace(/[:.]/g, "-"));
       mkdirSync(backupDir, { recursive: true });
       for (const o of existing) copyFileSync(this.path(o), join(backupDir, `${o}_experiences.json`));
     }
     for (const o of LIBRARY_OWNERS) {
-      const lib = ExperienceLibrary.empty(this.path(o), libraryIdentity(o));
+      const lib = ExperienceLibrary.empty(this.path(o), libraryIdentity(o), { limits: this.limits });
       lib.save();
       this.libs.set(o, lib);
     }

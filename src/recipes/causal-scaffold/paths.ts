@@ -26,3 +26,27 @@ export function runSummaryPath(workdir: string): string {
 export function usageDir(workdir: string): string {
   return join(workdir, "grpo_training", "usage");
 }
+
+/** The state of the critic's learning step per problem (see CriticLearningRecord). */
+export function criticLearningPath(dir: string): string {
+  return join(dir, "critic_learning.jsonl");
+}
+
+/** The lock of one agent's files in a working directory: one writing process per agent. */
+export function agentLockPath(workdir: string, agent: string): string {
+  return join(workdir, "grpo_training", "locks", `${agent}.lock`);
+}
+
+/** Where tf-train records how far it got, so that a rerun continues instead of starting over. */
+export function trainStatePath(workdir: string): string {
+  return join(workdir, "grpo_training", "tf_train_state.json");
+}
+
+export function trainReportPath(workdir: string): string {
+  return join(workdir, "grpo_training", "tf_train_report.json");
+}
+
+/** Folder of the state --restart moves aside. */
+export function backupsDir(workdir: string): string {
+  return join(workdir, "grpo_training", "backups");
+}

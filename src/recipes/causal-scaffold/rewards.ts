@@ -67,7 +67,17 @@ export function parseLogicJudge(text: string): number {
   return parts.reduce((a, b) => a + b, 0) / parts.length;
 }
 
+/** The judge replies as JSON Schema, for endpoints that enforce structured output. */
+export const LOGIC_JUDGE_JSON = {
+  name: "logic_judge",
+  schema: z.toJSONSchema(LogicJudgeSchema) as Record<string, unknown>,
+};
+
 export const FusionJudgeSchema = z.looseObject({ score: unit });
+export const FUSION_JUDGE_JSON = {
+  name: "fusion_judge",
+  schema: z.toJSONSchema(FusionJudgeSchema) as Record<string, unknown>,
+};
 
 export function parseFusionJudge(text: string): number {
   const raw = extractJsonValue(text, "object");
@@ -80,9 +90,15 @@ export function parseFusionJudge(text: string): number {
   return parsed.data.score;
 }
 
+const EquivalenceSchema = z.looseObject({ equivalent: z.boolean() });
+export const EQUIVALENCE_JSON = {
+  name: "answer_equivalence",
+  schema: z.toJSONSchema(EquivalenceSchema) as Record<string, unknown>,
+};
+
 export function parseEquivalence(text: string): boolean {
   const raw = extractJsonValue(text, "object");
-  const parsed = z.looseObject({ equivalent: z.boolean() }).safeParse(raw);
+  const parsed = EquivalenceSchema.safeParse(raw);
   if (!parsed.success) throw new Error('answer equivalence: expected {"equivalent": true|false}');
   return parsed.data.equivalent;
 }

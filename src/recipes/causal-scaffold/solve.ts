@@ -4,8 +4,21 @@ import type { ChatClient } from "../../llm/port.ts";
 import { executeScaffold } from "./execute.ts";
 import { graphReward } from "./graph-reward.ts";
 import type { PromptSet } from "./prompts.ts";
-import { parseEquivalence, parseLogicJudge } from "./rewards.ts";
+import { EQUIVALENCE_JSON, LOGIC_JUDGE_JSON, parseEquivalence, parseLogicJudge } from "./rewards.ts";
 import type { Scaffold } from "./scaffold.ts";
+import { parseScaffold } from "./scaffold-parse.ts";
+
+/**
+ * The parser of a reply that must hold a scaffold (`what`: "scaffold", "fused scaffold"); a
+ * reply without one throws, so the client asks again within its retry budget.
+ */
+export function scaffoldReplyParser(what: string): (text: string) => Scaffold {
+  return (text) => {
+    const p = parseScaffold(text);
+    if (!p.ok) throw new Error(`unparseable ${what}: ${p.error}; reply began: ${text.slice(0, 120)}`);
+    return p.scaffold;
+  };
+}
 
 export interface ProblemRef {
   id: string;
@@ -30,13 +43,15 @@ export interface ScaffoldAnswer {
 
 /**
  * The scaffold's own answer when its rules execute; otherwise one short LLM call that follows
- * the plan. A failed fallback leaves the answer null (the rollout is then simply wrong).
+ * the plan. A reply without an answer is a wrong answer (null); a call that fails after its
+ * retries throws, so that the rollout is recorded as failed rather than as wrong.
  */
 export async function answerFromScaffold(
   client: ChatClient,
   prompts: PromptSet,
   problem: ProblemRef,
   scaffold: Scaffold,
+  signal?: AbortSignal,
 ): Promise<ScaffoldAnswer> {
   let execError: string | undefined;
   try {
@@ -51,31 +66,26 @@ export async function answerFromScaffold(
     problem: problem.text,
     scaffold: JSON.stringify(scaffold),
   });
-  try {
-    const r = await client.chat(userMessage(prompt), {
-      temperature: 0,
-      parse: (text) => {
-        const a = extractAnswer(text);
-        if (a === null) throw new Error("answer fallback: reply holds no answer");
-        return a;
-      },
-    });
-    return { answer: r.value, via: "llm" };
-  } catch (err) {
-    return {
-      answer: null,
-      via: "none",
-      error: `answer fallback failed: ${errorText(err)}${execError ? `; executor: ${execError}` : ""}`,
-    };
-  }
+  const r = await client.chat(userMessage(prompt), { temperature: 0, signal });
+  const answer = extractAnswer(r.text);
+  if (answer !== null) return { answer, via: "llm" };
+  return {
+    answer: null,
+    via: "none",
+    error: `answer fallback: reply holds no answer${execError ? `; executor: ${execError}` : ""}`,
+  };
 }
 
 export interface ScoreOptions {
   /** Ask the LLM when the deterministic comparison says "different" (off by default). */
   llmEquivalence?: boolean;
+  signal?: AbortSignal;
 }
 
-/** 1 when equivalent to the ground truth, deterministic comparison first. */
+/**
+ * 1 when equivalent to the ground truth, deterministic comparison first. A failed LLM
+ * comparison throws: an undecided answer is not a wrong one.
+ */
 export async function answerReward(
   client: ChatClient,
   prompts: PromptSet,
@@ -91,13 +101,13 @@ export async function answerReward(
     answer,
     ground_truth: problem.answer,
   });
-  try {
-    const r = await client.chat(userMessage(prompt), { temperature: 0, parse: parseEquivalence });
-    return r.value ? 1 : 0;
-  } catch {
-    // An undecidable comparison counts as wrong rather than stopping the run.
-    return 0;
-  }
+  const r = await client.chat(userMessage(prompt), {
+    temperature: 0,
+    parse: parseEquivalence,
+    json: EQUIVALENCE_JSON,
+    signal: opts.signal,
+  });
+  return r.value ? 1 : 0;
 }
 
 export interface JudgedScaffold {
@@ -106,11 +116,14 @@ export interface JudgedScaffold {
   r_ans: number;
   r_logic: number;
   r_graph: number;
-  /** Problems that did not stop scoring but are worth recording (failed judge, failed fallback). */
+  /** What did not spoil the scores but is worth recording (an answer fallback without an answer). */
   notes: string[];
 }
 
-/** Answer, r_ans, r_logic (judge) and r_graph of one parsed scaffold. */
+/**
+ * Answer, r_ans, r_logic (judge) and r_graph of one parsed scaffold. Throws when a call fails
+ * after its retries: a judge that could not judge is no score of 0.
+ */
 export async function judgeScaffold(
   client: ChatClient,
   prompts: PromptSet,
@@ -124,13 +137,17 @@ export async function judgeScaffold(
     scaffold: JSON.stringify(scaffold, null, 1),
   });
   const [ans, logic] = await Promise.all([
-    answerFromScaffold(client, prompts, problem, scaffold),
+    answerFromScaffold(client, prompts, problem, scaffold, opts.signal),
     client
-      .chat(userMessage(judgePrompt), { temperature: 0, parse: parseLogicJudge })
+      .chat(userMessage(judgePrompt), {
+        temperature: 0,
+        parse: parseLogicJudge,
+        json: LOGIC_JUDGE_JSON,
+        signal: opts.signal,
+      })
       .then((r) => r.value)
       .catch((err: unknown) => {
-        notes.push(`logic judge failed: ${errorText(err)}`);
-        return 0;
+        throw new Error(`logic judge failed: ${errorText(err)}`, { cause: err });
       }),
   ]);
   if (ans.error) notes.push(ans.error);

@@ -64,3 +64,43 @@ test("evaluation A/B: the library in the prompt is what changes the answers", as
     wd.cleanup();
   }
 });
+
+test("evaluation A/B: a problem that failed in either arm is left out of both, and listed", async () => {
+  const problems = exampleProblems(["toy-math"]).slice(0, 3);
+  const broken = problems[1]!;
+  const server = await startScriptedServer(({ messages }) => {
+    const prompt = messages[0]!.content;
+    const task = taskOf(prompt);
+    if (task === "scaffold") {
+      const p = problemIn(prompt, problems);
+      // the arm without experiences cannot get a scaffold for one problem
+      if (p.id === broken.id && !prompt.includes("[G1-001]")) return { status: 500, content: "down" };
+      return { content: scaffoldReply(p, p.id !== problems[2]!.id) };
+    }
+    if (task === "judge") return { content: JUDGE_REPLY };
+    return { content: "[]" };
+  });
+  const wd = makeWorkdir(server.baseURL);
+  try {
+    const { engine, experiences } = makeEngine(server.baseURL, wd.dir, { maxRetries: 0 });
+    const lib = experiences.library("generator_1");
+    lib.apply([{ operation: "add", content: "Copy the given value to the target" }], { problemId: "train" });
+    lib.save();
+    const r = await evaluate({
+      engine,
+      experiences,
+      problems,
+      k: 2,
+      generators: [1],
+      outDir: join(wd.dir, "eval"),
+    });
+    assert.deepEqual(r.failed_problems, [broken.id]);
+    assert.deepEqual(r.problems, [problems[0]!.id, problems[2]!.id]);
+    // problem 0 right, problem 2 wrong, in both arms: the failed problem counts in neither
+    for (const arm of [r.with_experiences, r.without_experiences])
+      assert.deepEqual(arm.overall, { k: 2, problems: 2, meanAtK: 0.5, passAtK: 0.5 });
+  } finally {
+    await server.close();
+    wd.cleanup();
+  }
+});

@@ -83,8 +83,34 @@ describe("executeScaffold", () => {
     const r = executeScaffold(scaffold("y", {}, [{ cause: ["m", "s"], effect: "y", rule: "y = m + s" }]));
     assert.equal(r.value, null);
     assert.deepEqual(r.unexecuted, ["y"]);
-    assert.match(r.error ?? "", /unknown symbol m, s/);
+    assert.match(r.error ?? "", /causes without a value: m, s/);
     assert.deepEqual(safeEvaluate("m + s").missing, ["m", "s"]);
+  });
+
+  test("an edge runs only when every cause has a value: a constant equation of unknown causes is not a computation", () => {
+    // x·y = 10^(1/4) relates two unknowns; evaluating the constant would answer 1.778 for xy
+    const relation = scaffold("xy", { a: "positive reals" }, [
+      { cause: ["x", "y"], effect: "xy", rule: "xy = 10^(1/4)" },
+    ]);
+    const r = executeScaffold(relation);
+    assert.equal(r.value, null);
+    assert.deepEqual(r.unexecuted, ["xy"]);
+    assert.match(r.error ?? "", /target xy not computed: causes without a value: x, y/);
+    // with its causes computed, the same kind of edge runs
+    const ok = executeScaffold(
+      scaffold("xy", { x: 5, y: 5 }, [{ cause: ["x", "y"], effect: "xy", rule: "xy = x * y" }]),
+    );
+    assert.equal(ok.value, 25);
+    // a constant edge whose cause is known still runs (the cause has a value)
+    assert.equal(
+      executeScaffold(scaffold("k", { n: 3 }, [{ cause: "n", effect: "k", rule: "k = 12" }])).value,
+      12,
+    );
+    // a single string may list several causes
+    assert.equal(
+      executeScaffold(scaffold("s", { a: 1 }, [{ cause: "a, b", effect: "s", rule: "s = 2" }])).value,
+      null,
+    );
   });
 
   test("non-finite and complex results are unexecuted", () => {

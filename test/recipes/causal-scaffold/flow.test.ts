@@ -100,7 +100,7 @@ describe("generator → critic → libraries on the example data", () => {
     const gens = await engine.runGenerators({ problems, rollouts: 3, experiences });
     assert.equal(gens.length, 3);
     for (const g of gens) {
-      assert.equal(g.processed, problems.length);
+      assert.equal(g.completed, problems.length);
       assert.equal(g.failedRollouts, 0);
       // every group is 2 correct + 1 wrong, so σ > τ and each problem teaches the library
       assert.equal(g.extractions, problems.length);
@@ -109,7 +109,15 @@ describe("generator → critic → libraries on the example data", () => {
     for (const id of [1, 2, 3] as const) {
       const path = generatorCachePath(cacheDir(wd.dir), id);
       const lines = readFileSync(path, "utf8").trim().split("\n");
-      assert.equal(lines.length, problems.length, "one line per problem");
+      // a group that teaches is written before its learning step (pending) and after it
+      assert.equal(lines.length, 2 * problems.length, "two complete lines per problem that taught");
+      for (const p of problems) {
+        const own = lines.map((l) => JSON.parse(l)).filter((r) => r.problem_id === p.id);
+        assert.deepEqual(
+          own.map((r) => r.extraction.pending === true),
+          [true, false],
+        );
+      }
       const { problems: recs } = readRolloutCache(path);
       assert.deepEqual([...recs.keys()].sort(), problems.map((p) => p.id).sort());
       const [wa, wl, wg] = w[id];
@@ -157,7 +165,8 @@ describe("generator → critic → libraries on the example data", () => {
 
     const critic = await engine.runCritic({ experiences });
     assert.equal(critic.fused, problems.length * 3);
-    assert.equal(critic.failed, 0);
+    assert.equal(critic.failedFusions, 0);
+    assert.equal(critic.completed, problems.length);
     const results = readCriticResults(criticResultsPath(cacheDir(wd.dir)));
     assert.equal(results.length, problems.length * 3);
     const keys = new Set(results.map((r) => `${r.problem_id}/${r.generator_id}`));
@@ -178,7 +187,7 @@ describe("generator → critic → libraries on the example data", () => {
     const before2 = server.requests.length;
     const again = await engine.runGenerators({ problems, rollouts: 3, experiences });
     assert.deepEqual(
-      again.map((g) => [g.processed, g.skipped]),
+      again.map((g) => [g.completed, g.alreadyComplete]),
       [
         [0, problems.length],
         [0, problems.length],
@@ -187,7 +196,7 @@ describe("generator → critic → libraries on the example data", () => {
     );
     const critic2 = await engine.runCritic({ experiences });
     assert.equal(critic2.fused, 0);
-    assert.equal(critic2.skipped, problems.length * 3);
+    assert.equal(critic2.alreadyComplete, problems.length);
     assert.equal(server.requests.length, before2);
     assert.ok(clients.generator_1.stats().calls > 0);
   });
@@ -240,8 +249,9 @@ describe("failures are recorded, never lost", () => {
     try {
       const { engine, experiences } = makeEngine(server.baseURL, wd.dir, { maxRetries: 2 });
       const s = await engine.runGenerator(1, { problems, rollouts: 3, experiences });
-      assert.equal(s.processed, 2);
+      assert.deepEqual([s.completed, s.failed, s.skipped], [1, 1, 0]);
       assert.equal(s.failedRollouts, 3);
+      assert.deepEqual(s.failures, { server: 3 });
       const { problems: recs } = readRolloutCache(generatorCachePath(cacheDir(wd.dir), 1));
       const failed = recs.get(problems[0]!.id)!;
       assert.equal(failed.rollouts.length, 3);
@@ -264,23 +274,44 @@ describe("failures are recorded, never lost", () => {
     }
   });
 
-  test("a judge that times out on every attempt gives r_logic 0 with the error recorded", async () => {
+  test("a judge that times out on every attempt fails the rollout (no r_logic 0); the rerun scores the kept scaffold", async () => {
+    let judgeWorks = false;
     const server = await startScriptedServer(({ messages }) => {
       const prompt = messages[0]!.content;
       const task = taskOf(prompt);
       if (task === "scaffold") return { content: scaffoldReply(problemIn(prompt, problems), true) };
-      if (task === "judge") return { hang: true };
+      if (task === "judge") return judgeWorks ? { content: JUDGE_REPLY } : { hang: true };
       return { content: "[]" };
     });
     const wd = makeWorkdir(server.baseURL);
     try {
-      const { engine, experiences } = makeEngine(server.baseURL, wd.dir, { maxRetries: 1, timeoutMs: 800 });
+      const { engine, experiences } = makeEngine(server.baseURL, wd.dir, { maxRetries: 1, timeoutMs: 500 });
       const s = await engine.runGenerator(1, { problems: problems.slice(0, 1), rollouts: 2, experiences });
+      assert.deepEqual([s.completed, s.failed], [0, 1]);
+      assert.deepEqual(s.failures, { timeout: 2 });
       for (const r of s.records[0]!.rollouts) {
-        assert.equal(r.r_logic, 0);
+        assert.equal(r.scaffold, null, "a rollout whose judge failed is a failed rollout");
+        assert.equal(r.r_total, 0);
+        assert.equal(r.error_kind, "timeout");
+        assert.match(r.error!, /scoring failed: logic judge failed/);
+        assert.ok(r.unscored_scaffold, "the paid-for scaffold is kept");
+      }
+      judgeWorks = true;
+      const scaffoldCalls = () =>
+        server.requests.filter((r) => String(r.body.messages[0].content).startsWith("TASK: CAUSAL SCAFFOLD"))
+          .length;
+      const before = scaffoldCalls();
+      const again = await makeEngine(server.baseURL, wd.dir).engine.runGenerator(1, {
+        problems: problems.slice(0, 1),
+        rollouts: 2,
+        experiences,
+      });
+      assert.deepEqual([again.completed, again.failed], [1, 0]);
+      assert.equal(scaffoldCalls(), before, "the scaffolds are not asked for again");
+      for (const r of again.records.at(-1)!.rollouts) {
+        assert.equal(r.r_logic, 0.8);
         assert.equal(r.r_ans, 1);
-        close(r.r_total, 0.5 + 0.25);
-        assert.match(r.error!, /logic judge failed/);
+        close(r.r_total, 0.5 + 0.25 * 0.8 + 0.25);
       }
     } finally {
       await server.close();
@@ -288,7 +319,7 @@ describe("failures are recorded, never lost", () => {
     }
   });
 
-  test("malformed bodies and out-of-range judge scores are retried; an unparseable scaffold is a recorded failure", async () => {
+  test("malformed bodies, prose instead of a scaffold and out-of-range judge scores are retried", async () => {
     let scaffoldCalls = 0;
     let judgeCalls = 0;
     const server = await startScriptedServer(({ messages }) => {
@@ -312,13 +343,10 @@ describe("failures are recorded, never lost", () => {
       const { engine, experiences, clients } = makeEngine(server.baseURL, wd.dir, { concurrency: 1 });
       const s = await engine.runGenerator(1, { problems: problems.slice(0, 1), rollouts: 2, experiences });
       const rs = s.records[0]!.rollouts;
-      const bad = rs.filter((r) => r.scaffold === null);
-      assert.equal(bad.length, 1);
-      assert.match(bad[0]!.error!, /unparseable scaffold/);
-      const good = rs.filter((r) => r.scaffold !== null);
-      assert.equal(good.length, 1);
-      assert.equal(good[0]!.r_logic, 0.8);
-      assert.equal(clients.generator_1.stats().byKind.schema, 1);
+      assert.ok(rs.every((r) => r.scaffold !== null && r.r_logic === 0.8));
+      assert.equal(s.failedRollouts, 0);
+      assert.equal(clients.generator_1.stats().byKind.schema, 2, "the prose scaffold and the 1.7 score");
+      assert.equal(clients.generator_1.stats().byKind.server, 1, "the malformed body");
     } finally {
       await server.close();
       wd.cleanup();
@@ -505,11 +533,13 @@ describe("critic and trainer", () => {
       assert.equal(report.epochs.length, 2);
       for (const e of report.epochs) {
         assert.deepEqual(
-          e.generators.map((g) => g.processed),
+          e.generators.map((g) => g.completed),
           [2, 2, 2],
         );
+        assert.equal(e.complete, true);
         close(e.generators[0]!.accuracy, 2 / 3);
         assert.equal(e.critic.fused, 6);
+        assert.equal(e.critic.completed, 2);
       }
       assert.ok(existsSync(generatorCachePath(cacheDir(wd.dir, 2), 3)));
       assert.ok(existsSync(criticResultsPath(cacheDir(wd.dir, 2))));

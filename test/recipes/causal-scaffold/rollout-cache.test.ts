@@ -42,7 +42,7 @@ function problem(id: string, extra: Partial<ProblemRecord> = {}): ProblemRecord 
     ground_truth: "1",
     rollouts: [
       rollout(1),
-      rollout(2, { scaffold: null, answer: null, is_correct: false, r_ans: 0, r_total: 0 }),
+      rollout(2, { scaffold: null, answer: null, is_correct: false, r_ans: 0, r_logic: 0, r_total: 0 }),
     ],
     timestamp: "2026-01-01T00:00:00.000Z",
     ...extra,
@@ -50,7 +50,7 @@ function problem(id: string, extra: Partial<ProblemRecord> = {}): ProblemRecord 
 }
 
 describe("rollout cache", () => {
-  test("round trip, later line wins, completed ids", () => {
+  test("round trip; a later line wins but keeps the position of the first; failed rollouts make a problem incomplete", () => {
     const path = freshPath("gen.jsonl");
     appendProblemRecord(path, problem("p1"));
     appendProblemRecord(
@@ -62,9 +62,12 @@ describe("rollout cache", () => {
       }),
     );
     appendProblemRecord(path, problem("p1", { ground_truth: "2" }));
-    const { problems, torn } = readRolloutCache(path);
+    appendProblemRecord(path, problem("p3", { rollouts: [rollout(1), rollout(2)] }));
+    const { problems, torn, lines } = readRolloutCache(path);
     assert.equal(torn, false);
-    assert.deepEqual([...problems.keys()], ["p2", "p1"]);
+    // --max-problems must not skip p1 just because a rerun appended it again
+    assert.deepEqual([...problems.keys()], ["p1", "p2", "p3"]);
+    assert.equal(lines.get("p1"), 3);
     assert.equal(problems.get("p1")!.ground_truth, "2");
     assert.deepEqual(problems.get("p2")!.extraction, {
       triggered: true,
@@ -72,8 +75,15 @@ describe("rollout cache", () => {
       operations: [{ op: "add" }],
     });
     assert.deepEqual(problems.get("p2")!.rollouts, problem("p2").rollouts);
-    assert.deepEqual(completedProblemIds(path), new Set(["p1", "p2"]));
-    assert.equal(readFileSync(path, "utf8").split("\n").length, 4, "one line per record");
+    // p1 and p2 hold a failed rollout (scaffold null): not results, so not complete
+    assert.deepEqual(completedProblemIds(path), new Set(["p3"]));
+    appendProblemRecord(
+      path,
+      problem("p4", { rollouts: [rollout(1)], extraction: { triggered: true, reason: "σ", pending: true } }),
+    );
+    assert.equal(completedProblemIds(path).has("p4"), false, "its learning step is outstanding");
+    assert.equal(completedProblemIds(path, { learn: false }).has("p4"), true, "complete for an evaluation");
+    assert.equal(readFileSync(path, "utf8").split("\n").length, 6, "one line per record");
   });
 
   test("a missing file is an empty cache", () => {
@@ -93,6 +103,52 @@ describe("rollout cache", () => {
     const second = readRolloutCache(path);
     assert.equal(second.torn, false);
     assert.deepEqual([...second.problems.keys()], ["p1", "p3"]);
+  });
+
+  test("a failed rollout scores 0 and is wrong, whatever the file recorded (the seed writes 0.5)", () => {
+    const path = freshPath("seed-null.jsonl");
+    const seedLine = {
+      problem_id: "aime_001",
+      problem_text: "Find x.",
+      ground_truth: 33,
+      rollouts: [
+        {
+          rollout_id: 1,
+          scaffold: null,
+          answer: null,
+          is_correct: false,
+          r_ans: 0.0,
+          r_logic: 0.5,
+          r_graph: 0.5,
+          r_total: 0.25,
+        },
+        {
+          rollout_id: 2,
+          scaffold: "{'target_variable': 'x', 'knowns': {}, 'causal_graph': [], 'computation_plan': []}",
+          answer: "33",
+          is_correct: true,
+          r_ans: 1.0,
+          r_logic: 0.75,
+          r_graph: 0.8,
+          r_total: 0.8875,
+        },
+      ],
+      timestamp: "2025-11-08T12:07:17.979772",
+    };
+    writeFileSync(path, `${JSON.stringify(seedLine)}\n`);
+    const rec = readRolloutCache(path).problems.get("aime_001")!;
+    assert.equal(rec.ground_truth, "33");
+    assert.deepEqual(
+      [
+        rec.rollouts[0]!.r_logic,
+        rec.rollouts[0]!.r_graph,
+        rec.rollouts[0]!.r_total,
+        rec.rollouts[0]!.is_correct,
+      ],
+      [0, 0, 0, false],
+    );
+    assert.equal(rec.rollouts[1]!.r_total, 0.8875, "a rollout with a scaffold keeps its rewards");
+    assert.equal(completedProblemIds(path).size, 0);
   });
 
   test("a bad line names the file, line and field", () => {
@@ -146,7 +202,7 @@ describe("critic results", () => {
     ...extra,
   });
 
-  test("one record per problem and generator; the later one wins", () => {
+  test("one record per problem and generator; the later one wins and keeps the first one's place", () => {
     const path = freshPath("critic.jsonl");
     appendCriticRecord(path, critic("p1", "generator_1"));
     appendCriticRecord(path, critic("p1", "generator_2"));
@@ -155,9 +211,84 @@ describe("critic results", () => {
     assert.deepEqual(
       records.map((r) => [r.problem_id, r.generator_id, r.r_total]),
       [
-        ["p1", "generator_2", 0.65],
         ["p1", "generator_1", 0.1],
+        ["p1", "generator_2", 0.65],
       ],
+    );
+  });
+
+  test("written in the seed's layout (final_answer, nested rewards), our fields beside; read back the same", () => {
+    const path = freshPath("critic-seed-write.jsonl");
+    const rec = critic("p1", "generator_2", {
+      problem_text: "What is 1?",
+      ground_truth: "1",
+      error: "a note",
+    });
+    appendCriticRecord(path, rec);
+    const line = JSON.parse(readFileSync(path, "utf8").trim());
+    assert.deepEqual(Object.keys(line).slice(0, 9), [
+      "problem_id",
+      "problem_text",
+      "ground_truth",
+      "generator_id",
+      "fused_scaffold",
+      "final_answer",
+      "is_correct",
+      "rewards",
+      "timestamp",
+    ]);
+    assert.deepEqual(line.rewards, { r_ans: 1, r_logic: 1, r_graph: 0, r_fusion: 0.5, r_total: 0.65 });
+    assert.equal(line.final_answer, 1);
+    assert.equal("r_total" in line || "answer" in line, false, "no flat copies of the rewards");
+    assert.deepEqual(line.source_rollouts, [1, 2, 3]);
+    assert.deepEqual(readCriticResults(path)[0], rec);
+  });
+
+  test("seed-layout lines written by the original system are read (string scaffolds, failed fusions)", () => {
+    const path = freshPath("critic-seed-read.jsonl");
+    const seedLine = (generator: string, extra: Record<string, unknown> = {}) => ({
+      problem_id: "aime2024_004",
+      problem_text: "Let x be ...",
+      ground_truth: "25",
+      generator_id: generator,
+      fused_scaffold:
+        "{'target_variable': 'xy', 'knowns': {'x': 5}, 'causal_graph': [], 'computation_plan': []}",
+      final_answer: "25",
+      is_correct: true,
+      rewards: { r_ans: 1.0, r_logic: 0.85, r_graph: 0.9, r_fusion: 0.75, r_total: 0.875 },
+      timestamp: "2024-01-15T11:00:00",
+      ...extra,
+    });
+    writeFileSync(
+      path,
+      `${[
+        seedLine("generator_1"),
+        seedLine("generator_2", {
+          fused_scaffold: null,
+          final_answer: null,
+          is_correct: false,
+          rewards: { r_ans: 0, r_logic: 0.5, r_graph: 0.5, r_fusion: 0.5, r_total: 0.3 },
+        }),
+      ]
+        .map((l) => JSON.stringify(l))
+        .join("\n")}\n`,
+    );
+    const [a, b] = readCriticResults(path);
+    assert.equal(a!.answer, "25");
+    assert.equal(a!.r_total, 0.875);
+    assert.equal(a!.r_fusion, 0.75);
+    assert.equal(a!.problem_text, "Let x be ...");
+    assert.equal(typeof a!.fused_scaffold, "string");
+    assert.deepEqual(
+      [b!.fused_scaffold, b!.r_logic, b!.r_fusion, b!.r_total],
+      [null, 0, 0, 0],
+      "failed: all 0",
+    );
+    const bad = freshPath("critic-seed-bad.jsonl");
+    writeFileSync(bad, `${JSON.stringify(seedLine("generator_1", { rewards: { r_ans: 1 } }))}\n`);
+    assert.throws(
+      () => readCriticResults(bad),
+      (err: unknown) => err instanceof FileFormatError && err.line === 1 && err.field === "rewards.r_logic",
     );
   });
 

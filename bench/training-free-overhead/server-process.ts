@@ -1,0 +1,29 @@
+/**
+ * The scripted server in a process of its own, so that none of its CPU is charged to the bench
+ * (a worker thread's CPU counts in its process's cpuUsage). Same messages as server-worker.ts,
+ * over the IPC channel: argv problems and latency in; {baseURL} out; "stats", "reset", "close".
+ */
+import { startScriptedServer } from "../../test/helpers/scripted-server.ts";
+import { benchProblems, benchResponder } from "./script.ts";
+
+const problems = Number(process.argv[2]);
+const latencyMs = Number(process.argv[3]);
+const server = await startScriptedServer(benchResponder(benchProblems(problems)), { latencyMs });
+await fetch(`${server.baseURL}/chat/completions`, {
+  method: "POST",
+  headers: { "content-type": "application/json" },
+  body: JSON.stringify({ model: "warm-up", messages: [{ role: "user", content: "TASK: LOGIC JUDGE" }] }),
+}).then((r) => r.text());
+server.requests.length = 0;
+process.send!({ baseURL: server.baseURL });
+process.on("message", async (msg: string) => {
+  if (msg === "stats") {
+    process.send!({ requests: server.requests.map((r) => r.at), maxInFlight: server.maxInFlight });
+  } else if (msg === "reset") {
+    server.requests.length = 0;
+    process.send!("reset");
+  } else if (msg === "close") {
+    await server.close();
+    process.disconnect();
+  }
+});

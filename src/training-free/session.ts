@@ -1,0 +1,382 @@
+/**
+ * One call of fit() or evaluate(): the records it reads and writes, the attempts in flight,
+ * the learner calls, the failures, and the decision to stop. Nothing here knows about batches
+ * or arms; the trainer arranges those.
+ */
+import { setMaxListeners } from "node:events";
+import type { Pricing } from "../llm/config.ts";
+import { Limiter } from "../llm/limiter.ts";
+import { errorText } from "../llm/messages.ts";
+import type { ChatMessage } from "../llm/port.ts";
+import type { Ask } from "./learner.ts";
+import type { StepCall } from "./learning.ts";
+import { type AttemptRecord, attemptKey, type RunStore, requestHash } from "./run-store.ts";
+import type {
+  Attempt,
+  ExperiencesView,
+  FailureRecord,
+  FailureStage,
+  FailureSummary,
+  RewardFn,
+  RolloutFn,
+  TrainingFreeEvent,
+} from "./types.ts";
+import { normaliseUsage } from "./usage.ts";
+
+/** Thrown into work that was cut short because the run is stopping; never recorded. */
+export class StopError extends Error {
+  constructor(reason: string) {
+    super(`stopped: ${reason}`);
+    this.name = "StopError";
+  }
+}
+
+/**
+ * A failure that every further call would repeat: a rejected key (401/403), an unknown model or
+ * path (404), or an error that says so itself (`fatal: true`).
+ */
+export function isFatal(err: unknown): boolean {
+  for (let e = err, depth = 0; e && typeof e === "object" && depth < 5; depth++) {
+    const o = e as {
+      fatal?: unknown;
+      kind?: unknown;
+      status?: unknown;
+      statusCode?: unknown;
+      cause?: unknown;
+    };
+    if (o.fatal === true || o.kind === "auth") return true;
+    const status = typeof o.status === "number" ? o.status : o.statusCode;
+    if (status === 401 || status === 403 || status === 404) return true;
+    e = o.cause;
+  }
+  return false;
+}
+
+/** The kind of a failure, to count failures by. */
+function causeOf(stage: FailureStage, err: unknown): string {
+  const kind = (err as { kind?: unknown })?.kind;
+  if (typeof kind === "string") return kind;
+  const status = (err as { status?: unknown })?.status;
+  if (typeof status === "number") return `HTTP ${status}`;
+  return `${stage} threw`;
+}
+
+export interface SessionOptions<T, O> {
+  store: RunStore;
+  rollout: RolloutFn<T, O>;
+  reward: RewardFn<T, O>;
+  ask: Ask;
+  concurrency: number;
+  learnerConcurrency: number;
+  learnerTemperature: number;
+  learnerMaxTokens?: number;
+  rolloutPricing?: Pricing;
+  maxFailures: number;
+  onEvent?: (e: TrainingFreeEvent) => void;
+  signal?: AbortSignal;
+  now: () => Date;
+}
+
+export interface AttemptSpec<T> {
+  scope: string;
+  epoch: number;
+  task: T;
+  taskId: string;
+  index: number;
+  groupSize: number;
+  seed: number;
+  version: number;
+  view: ExperiencesView;
+  mode: "train" | "eval";
+}
+
+/** An attempt not made because the run stopped first; made on the next run. */
+export const SKIPPED = Symbol("skipped");
+
+export class Session<T, O> {
+  readonly store: RunStore;
+  readonly failures: FailureRecord[] = [];
+  madeNow = 0;
+  fromRecords = 0;
+  stopReason: string | undefined;
+  private readonly limiter: Limiter;
+  private readonly learnerLimiter: Limiter;
+  private readonly controller = new AbortController();
+  private eventError: unknown;
+
+  constructor(private readonly opts: SessionOptions<T, O>) {
+    this.store = opts.store;
+    this.limiter = new Limiter(opts.concurrency);
+    this.learnerLimiter = new Limiter(opts.learnerConcurrency);
+    // Every attempt and learner call in flight listens to this signal; more than ten is normal.
+    setMaxListeners(0, this.controller.signal);
+    if (opts.signal) {
+      const onAbort = () => this.stop("the caller's signal aborted the run");
+      if (opts.signal.aborted) onAbort();
+      else opts.signal.addEventListener("abort", onAbort, { once: true });
+    }
+  }
+
+  get stopping(): boolean {
+    return this.stopReason !== undefined;
+  }
+
+  get signal(): AbortSignal {
+    return this.controller.signal;
+  }
+
+  emit(e: TrainingFreeEvent): void {
+    if (!this.opts.onEvent) return;
+    try {
+      this.opts.onEvent(e);
+    } catch (err) {
+      // A broken listener must not leave the run half-recorded: stop cleanly, rethrow at the end.
+      if (this.eventError === undefined) this.eventError = err;
+      this.stop(`onEvent threw: ${errorText(err)}`);
+    }
+  }
+
+  /** Rethrows what a listener threw, once the run has been recorded. */
+  rethrowListenerError(): void {
+    if (this.eventError !== undefined) throw this.eventError;
+  }
+
+  stop(reason: string): void {
+    if (this.stopReason !== undefined) return;
+    this.stopReason = reason;
+    this.emit({ type: "stopping", reason });
+    this.controller.abort(new StopError(reason));
+  }
+
+  private fail(f: FailureRecord, err: unknown): void {
+    this.failures.push(f);
+    this.emit({ type: "failure", failure: f });
+    if (f.fatal) this.stop(`fatal error (${f.stage} of ${f.task}): ${f.error}`);
+    else if (this.failures.length > this.opts.maxFailures)
+      this.stop(`more than ${this.opts.maxFailures} failures (the last: ${errorText(err)})`);
+  }
+
+  /** Whether `err` only says that this run is stopping (then nothing is recorded). */
+  private cutShort(err: unknown): boolean {
+    return this.stopping && (err instanceof StopError || this.controller.signal.aborted);
+  }
+
+  failureSummary(): FailureSummary {
+    const byStage: Record<FailureStage, number> = { rollout: 0, reward: 0, learner: 0 };
+    const byCause: Record<string, number> = {};
+    for (const f of this.failures) {
+      byStage[f.stage]++;
+      byCause[f.cause] = (byCause[f.cause] ?? 0) + 1;
+    }
+    return {
+      count: this.failures.length,
+      byStage,
+      byCause,
+      ...(this.failures[0] ? { first: this.failures[0] } : {}),
+      list: [...this.failures],
+    };
+  }
+
+  /**
+   * One attempt: served from the records when it succeeded before; otherwise the rollout (unless
+   * only its reward failed before) and the reward, recorded either way.
+   */
+  async attempt(spec: AttemptSpec<T>): Promise<AttemptRecord | typeof SKIPPED> {
+    const key = attemptKey(spec.scope, spec.epoch, spec.taskId, spec.index);
+    const before = this.store.attempts.get(key);
+    if (before?.status === "ok") {
+      this.fromRecords++;
+      this.emit({
+        type: "attempt",
+        scope: spec.scope,
+        epoch: spec.epoch,
+        task: spec.taskId,
+        index: spec.index,
+        ok: true,
+        score: before.score!,
+        recorded: true,
+      });
+      return before;
+    }
+    if (this.stopping) return SKIPPED;
+    return this.limiter.run(() => this.runAttempt(spec, before));
+  }
+
+  private async runAttempt(
+    spec: AttemptSpec<T>,
+    before: AttemptRecord | undefined,
+  ): Promise<AttemptRecord | typeof SKIPPED> {
+    if (this.stopping) return SKIPPED;
+    const base = {
+      scope: spec.scope,
+      epoch: spec.epoch,
+      task: spec.taskId,
+      index: spec.index,
+      seed: spec.seed,
+      version: spec.version,
+    };
+    const failed = (stage: "rollout" | "reward", err: unknown, extra: Partial<AttemptRecord> = {}) => {
+      const error = errorText(err);
+      const rec: AttemptRecord = {
+        ...base,
+        ...extra,
+        status: "failed",
+        stage,
+        error,
+        time: this.opts.now().toISOString(),
+      };
+      this.store.putAttempt(rec);
+      this.emit({ type: "attempt", ...base, task: spec.taskId, ok: false, error, recorded: false });
+      const f: FailureRecord = {
+        stage,
+        scope: spec.scope,
+        epoch: spec.epoch,
+        task: spec.taskId,
+        index: spec.index,
+        error,
+        cause: causeOf(stage, err),
+        ...(isFatal(err) ? { fatal: true } : {}),
+      };
+      this.fail(f, err);
+      return rec;
+    };
+
+    let attempt: Attempt<O>;
+    let usage = before?.usage;
+    if (before?.stage === "reward" && before.output !== undefined) {
+      // The rollout was paid for; only its reward failed.
+      attempt = {
+        output: before.output as O,
+        ...(before.trajectory !== undefined ? { trajectory: before.trajectory } : {}),
+      };
+    } else {
+      this.madeNow++;
+      let got: unknown;
+      // Each attempt gets a signal of its own: agent code that never removes its abort listeners
+      // (some SDKs) then leaks nothing into the run's signal.
+      const own = new AbortController();
+      const onStop = () => own.abort(this.controller.signal.reason);
+      this.controller.signal.addEventListener("abort", onStop, { once: true });
+      try {
+        got = await this.opts.rollout(spec.task, {
+          experiences: spec.view,
+          index: spec.index,
+          groupSize: spec.groupSize,
+          seed: spec.seed,
+          signal: own.signal,
+          epoch: spec.epoch,
+          mode: spec.mode,
+        });
+      } catch (err) {
+        if (this.cutShort(err)) return SKIPPED;
+        return failed("rollout", err);
+      } finally {
+        this.controller.signal.removeEventListener("abort", onStop);
+      }
+      if (!got || typeof got !== "object" || !("output" in got)) {
+        return failed(
+          "rollout",
+          new TypeError(
+            `rollout returned ${got === null ? "null" : typeof got}, expected { output, trajectory?, usage? }`,
+          ),
+        );
+      }
+      attempt = got as Attempt<O>;
+      usage = normaliseUsage(attempt.usage, this.opts.rolloutPricing);
+    }
+    const trajectory =
+      typeof attempt.trajectory === "string"
+        ? attempt.trajectory
+        : typeof attempt.output === "string"
+          ? attempt.output
+          : JSON.stringify(attempt.output);
+    const kept = { output: attempt.output as unknown, trajectory, ...(usage ? { usage } : {}) };
+    let score: number;
+    let correct: boolean;
+    let details: unknown;
+    try {
+      const v = await this.opts.reward(spec.task, attempt);
+      if (typeof v === "number") {
+        score = v;
+        correct = v >= 1;
+      } else if (v && typeof v === "object" && typeof v.score === "number") {
+        score = v.score;
+        correct = typeof v.correct === "boolean" ? v.correct : v.score >= 1;
+        details = v.details;
+      } else {
+        throw new TypeError(
+          `reward returned ${JSON.stringify(v)}, expected a number or { score, correct?, details? }`,
+        );
+      }
+      if (!Number.isFinite(score)) throw new RangeError(`reward returned a score of ${score}`);
+    } catch (err) {
+      if (this.cutShort(err)) return SKIPPED;
+      return failed("reward", err, kept);
+    }
+    const rec: AttemptRecord = {
+      ...base,
+      status: "ok",
+      ...kept,
+      score,
+      correct,
+      ...(details !== undefined ? { details } : {}),
+      time: this.opts.now().toISOString(),
+    };
+    this.store.putAttempt(rec);
+    this.emit({ type: "attempt", ...base, task: spec.taskId, ok: true, score, recorded: false });
+    return rec;
+  }
+
+  /** A learner call of one step of `task`'s learning, recorded under `prefix/step`. */
+  stepCall(prefix: string, where: { epoch: number; task: string }): StepCall {
+    return async <V>(step: string, messages: ChatMessage[], parse: (text: string) => V): Promise<V> => {
+      const key = `${prefix}/${step}`;
+      const hash = requestHash(messages, this.opts.learnerTemperature, this.opts.learnerMaxTokens);
+      const before = this.store.learner.get(key);
+      if (before?.ok && before.hash === hash && before.text !== undefined) {
+        try {
+          return parse(before.text);
+        } catch {
+          // Recorded under a parser that accepted it; ask again.
+        }
+      }
+      if (this.stopping) throw new StopError(this.stopReason!);
+      try {
+        const answer = await this.learnerLimiter.run(() => {
+          if (this.stopping) throw new StopError(this.stopReason!);
+          return this.opts.ask(messages, {
+            temperature: this.opts.learnerTemperature,
+            ...(this.opts.learnerMaxTokens !== undefined ? { maxTokens: this.opts.learnerMaxTokens } : {}),
+            parse,
+            signal: this.controller.signal,
+          });
+        });
+        this.store.putLearner({
+          key,
+          hash,
+          ok: true,
+          text: answer.text,
+          ...(answer.usage ? { usage: answer.usage } : {}),
+          time: this.opts.now().toISOString(),
+        });
+        return answer.value;
+      } catch (err) {
+        if (this.cutShort(err)) throw err instanceof StopError ? err : new StopError(this.stopReason!);
+        const error = errorText(err);
+        this.store.putLearner({ key, hash, ok: false, error, time: this.opts.now().toISOString() });
+        const f: FailureRecord = {
+          stage: "learner",
+          scope: "train",
+          epoch: where.epoch,
+          task: where.task,
+          step,
+          error,
+          cause: causeOf("learner", err),
+          ...(isFatal(err) ? { fatal: true } : {}),
+        };
+        this.fail(f, err);
+        throw err;
+      }
+    };
+  }
+}
