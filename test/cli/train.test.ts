@@ -3,6 +3,7 @@ import { spawnSync } from "node:child_process";
 import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
+import { QUICK_THEORY_RUN } from "../../src/recipes/theory/presets.ts";
 import { tempDirs } from "../helpers/tmp.ts";
 
 const root = join(import.meta.dirname, "..", "..");
@@ -52,9 +53,14 @@ describe("grpo train theory", () => {
     const last = first.stdout.trim().split("\n").at(-1)!;
     assert.match(
       last,
-      /^found \d+ distinct anomaly-free, non-trivial theories \(\d+ not in the demonstrations\); success [\d.]+% → [\d.]+%; see: npx grpo report /,
+      /^found \d+ distinct anomaly-free, non-trivial theories \(\d+ not in the demonstrations, [\d.e-]+% of the 37706 the grammar allows\); share [\d.]+% → [\d.]+%; see: npx grpo report /,
     );
     const stats1 = JSON.parse(readFileSync(join(dir, "training_stats.json"), "utf8"));
+    // Every setting of the quick recipe reaches the run, the exploration terms included.
+    assert.equal(stats1.novelty_weight, QUICK_THEORY_RUN.noveltyWeight);
+    assert.equal(stats1.diversity_weight, QUICK_THEORY_RUN.diversityWeight);
+    assert.equal(stats1.archive_replay, QUICK_THEORY_RUN.archiveReplay);
+    assert.equal(stats1.demo_valid_share, QUICK_THEORY_RUN.demoValidShare);
     for (const when of ["initial", "final"]) {
       for (const k of ["success_rate", "distinct_valid", "novel_valid", "distinct_valid_cumulative"]) {
         assert.equal(typeof stats1[when][k], "number", `${when}.${k}`);

@@ -122,6 +122,18 @@ function registerTheory(train: Command): void {
       d.noveltyWeight,
     )
     .option(
+      "--diversity-weight <x>",
+      "Weight of the diversity reward: a valid theory written m times in a step earns −x·(1 − 1/m) (0: none)",
+      floatFlag("--diversity-weight", 0),
+      d.diversityWeight,
+    )
+    .option(
+      "--archive-replay <n>",
+      "Valid theories of the run's archive, the rarely seen ones most likely, added to every group (0: none)",
+      intFlag("--archive-replay", 0),
+      d.archiveReplay,
+    )
+    .option(
       "--partial-credit <x>",
       "Scale of the positive reward of theories that are not anomaly-free and non-trivial (1: full credit)",
       floatFlag("--partial-credit", 0, 1),
@@ -224,8 +236,11 @@ function registerTheory(train: Command): void {
       const seconds = (performance.now() - started) / 1000;
       console.log(`done: ${trainer.step} steps in ${seconds.toFixed(0)} s; results in ${opts.outputDir}`);
       console.log(
-        `found ${task.archive.distinct} distinct anomaly-free, non-trivial theories (${task.archive.novel} not in the demonstrations); ` +
-          `success ${pct(trainer.initialEval?.successRate)} → ${pct(trainer.lastEval?.successRate)}; see: npx grpo report ${opts.outputDir}`,
+        `found ${task.archive.distinct} distinct anomaly-free, non-trivial theories (${task.archive.novel} not in the demonstrations` +
+          (task.archive.validInGrammar
+            ? `, ${pct(task.archive.distinct / task.archive.validInGrammar)} of the ${task.archive.validInGrammar} the grammar allows`
+            : "") +
+          `); share ${pct(trainer.initialEval?.successRate)} → ${pct(trainer.lastEval?.successRate)}; see: npx grpo report ${opts.outputDir}`,
       );
       trainer.policy.dispose();
       trainer.dispose();
