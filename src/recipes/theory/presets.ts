@@ -30,8 +30,11 @@ export const QUICK_GRAMMAR: TheoryTaskOptions = {
 export const QUICK_GRAMMAR_VALID_THEORIES = 37_706;
 
 /** What `grpo train theory` with no flags was measured to do (its --help and the README say the same). */
-export const QUICK_RUN_SECONDS = "TODO s on 2 cores";
-export const QUICK_RUN_MEASURED = "Measured: TODO.";
+export const QUICK_RUN_SECONDS = "about a minute of CPU";
+export const QUICK_RUN_MEASURED =
+  "Measured on 2 cores without OpenBLAS: the share of valid theories rises from 0% to 48%, with 9 distinct valid " +
+  "theories found, none of them demonstrated, in 53 s of CPU (198 s of wall time while other jobs loaded the machine " +
+  "to a load average of 16-19).";
 
 /** Demonstrations drawn for the warm start. */
 export const DEMONSTRATIONS = 4096;
@@ -100,7 +103,7 @@ const DISCOVERY_SETTINGS = {
 export const QUICK_THEORY_RUN: TheoryRunOptions = {
   ...pickGrpo(GRPO_DEFAULTS, THEORY_GRPO_KEYS),
   ...DISCOVERY_SETTINGS,
-  maxSteps: 150,
+  maxSteps: 100,
   useCurriculum: false,
   logInterval: 1,
   saveInterval: 50,
