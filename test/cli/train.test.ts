@@ -48,12 +48,12 @@ describe("grpo train theory", () => {
       ...small,
     );
     assert.equal(first.code, 0, first.stderr);
-    assert.match(first.stdout, /done: 2 steps/);
+    assert.match(first.stdout, /^done: 2 GRPO steps in [\dhms.]+$/m);
     // The last line says what was found and where to look.
-    const last = first.stdout.trim().split("\n").at(-1)!;
+    const last = first.stdout.trimEnd().split("\n").at(-1)!;
     assert.match(
       last,
-      /^found \d+ distinct anomaly-free, non-trivial theories \(\d+ not in the demonstrations, [\d.e-]+% of the 37706 the grammar allows\); share [\d.]+% → [\d.]+%; see: npx grpo report /,
+      /^ {2}found \d+ distinct anomaly-free, non-trivial theories \(\d+ not in the demonstrations, [\d.e-]+% of the 37706 the grammar allows\); share [\d.]+% → [\d.]+%; see: npx grpo report /,
     );
     const stats1 = JSON.parse(readFileSync(join(dir, "training_stats.json"), "utf8"));
     // Every setting of the quick recipe reaches the run, the exploration terms included.

@@ -10,7 +10,8 @@ import {
 } from "../../recipes/theory/presets.ts";
 import { floatFlag, intFlag } from "../flags.ts";
 import { addFlagAliases, addGrpoFlags, OLD_FLAG_NAMES } from "../grpo-flags.ts";
-import { createProgress } from "../progress.ts";
+import { createProgress, formatDuration } from "../progress.ts";
+import { printSummary, reportCommand } from "../summary.ts";
 import { registerEmail } from "./train-email.ts";
 
 type PresetName = "quick" | "learning" | "discovery";
@@ -234,13 +235,18 @@ function registerTheory(train: Command): void {
         progress.stop();
       }
       const seconds = (performance.now() - started) / 1000;
-      console.log(`done: ${trainer.step} steps in ${seconds.toFixed(0)} s; results in ${opts.outputDir}`);
+      const a = task.archive;
+      const ofGrammar = a.validInGrammar
+        ? `, ${pct(a.distinct / a.validInGrammar)} of the ${a.validInGrammar} the grammar allows`
+        : "";
+      printSummary({
+        done: `${trainer.step} GRPO steps in ${formatDuration(seconds)}`,
+        results: opts.outputDir,
+      });
+      // The last line: what the run found, how the share moved, and where to look.
       console.log(
-        `found ${task.archive.distinct} distinct anomaly-free, non-trivial theories (${task.archive.novel} not in the demonstrations` +
-          (task.archive.validInGrammar
-            ? `, ${pct(task.archive.distinct / task.archive.validInGrammar)} of the ${task.archive.validInGrammar} the grammar allows`
-            : "") +
-          `); share ${pct(trainer.initialEval?.successRate)} → ${pct(trainer.lastEval?.successRate)}; see: npx grpo report ${opts.outputDir}`,
+        `  found ${a.distinct} distinct anomaly-free, non-trivial theories (${a.novel} not in the demonstrations${ofGrammar}); ` +
+          `share ${pct(trainer.initialEval?.successRate)} → ${pct(trainer.lastEval?.successRate)}; see: ${reportCommand(opts.outputDir)}`,
       );
       trainer.policy.dispose();
       trainer.dispose();
