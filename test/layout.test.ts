@@ -1,7 +1,8 @@
 /**
  * The layout of docs/architecture.md, checked on the sources: arrows point down only, nothing
  * imports cli/, a recipe never imports another, and no import cycle exists (type-only included,
- * since a type cycle still ties two modules' designs together).
+ * since a type cycle still ties two modules' designs together); and a recipe is client code of the
+ * package: what it takes from training-free/ is what `grpo-ts` exports.
  */
 import assert from "node:assert/strict";
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
@@ -99,5 +100,83 @@ describe("source layout", () => {
     };
     for (const f of files) if (!state.has(f)) visit(f);
     assert.deepEqual(cycles, []);
+  });
+});
+
+/** Each name a file imports or re-exports from training-free/, as `module: name`; `*` for a whole-module import. */
+function trainingFreeNames(file: string, text = readFileSync(file, "utf8")): string[] {
+  const sf = ts.createSourceFile(file, text, ts.ScriptTarget.Latest, false, ts.ScriptKind.TS);
+  const names: string[] = [];
+  for (const st of sf.statements) {
+    if (!ts.isImportDeclaration(st) && !ts.isExportDeclaration(st)) continue;
+    if (!st.moduleSpecifier || !ts.isStringLiteral(st.moduleSpecifier)) continue;
+    const target = normalize(join(dirname(file), st.moduleSpecifier.text));
+    if (!rel(target).startsWith(`training-free${sep}`) && rel(target) !== "training-free") continue;
+    const from = rel(target);
+    const bindings = ts.isImportDeclaration(st) ? st.importClause : undefined;
+    let named: ts.NodeArray<ts.ImportSpecifier | ts.ExportSpecifier> | undefined;
+    if (ts.isImportDeclaration(st)) {
+      if (bindings?.namedBindings && ts.isNamedImports(bindings.namedBindings))
+        named = bindings.namedBindings.elements;
+    } else if (st.exportClause && ts.isNamedExports(st.exportClause)) named = st.exportClause.elements;
+    if (bindings?.name) names.push(`${from}: default`);
+    if (named) for (const e of named) names.push(`${from}: ${(e.propertyName ?? e.name).text}`);
+    else if (!bindings || bindings.namedBindings) names.push(`${from}: *`);
+  }
+  return names;
+}
+
+/** Every name, type or value, that `import … from "grpo-ts"` offers. */
+function packageExports(): Set<string> {
+  const index = join(SRC, "index.ts");
+  const program = ts.createProgram([index], {
+    allowImportingTsExtensions: true,
+    noEmit: true,
+    module: ts.ModuleKind.NodeNext,
+    moduleResolution: ts.ModuleResolutionKind.NodeNext,
+    target: ts.ScriptTarget.ES2022,
+    types: [],
+  });
+  const checker = program.getTypeChecker();
+  const mod = checker.getSymbolAtLocation(program.getSourceFile(index)!)!;
+  return new Set(checker.getExportsOfModule(mod).map((s) => s.name));
+}
+
+describe("recipes on the public API", () => {
+  const exported = packageExports();
+  const used = files
+    .filter((f) => top(f) === "recipes")
+    .flatMap((f) => trainingFreeNames(f).map((n) => `${rel(f)} <- ${n}`));
+
+  it("reads the names recipes import from training-free/ (checked on a source that breaks the rule)", () => {
+    const probe = join(SRC, "recipes", "causal-scaffold", "probe.ts");
+    const names = trainingFreeNames(
+      probe,
+      [
+        'import { SKIPPED, type Session as S } from "../../training-free/session.ts";',
+        'import * as tf from "../../training-free/index.ts";',
+        'export { groupKey } from "../../training-free/run-store.ts";',
+        'import { userMessage } from "../../llm/messages.ts";',
+      ].join("\n"),
+    );
+    assert.deepEqual(names, [
+      `training-free${sep}session.ts: SKIPPED`,
+      `training-free${sep}session.ts: Session`,
+      `training-free${sep}index.ts: *`,
+      `training-free${sep}run-store.ts: groupKey`,
+    ]);
+    assert.ok(!exported.has("SKIPPED") && !exported.has("groupKey"), "internals are not exported");
+    assert.ok(
+      used.some((u) => u.startsWith(`recipes${sep}causal-scaffold${sep}`)),
+      "the solver imports the library",
+    );
+  });
+
+  it("imports from training-free/ only names that the package exports", () => {
+    const hidden = used.filter((u) => {
+      const name = u.slice(u.lastIndexOf(": ") + 2);
+      return name === "*" || name === "default" || !exported.has(name);
+    });
+    assert.deepEqual(hidden, []);
   });
 });

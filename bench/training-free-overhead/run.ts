@@ -13,7 +13,7 @@
  * is most of the gap; "pipeline share" is the part the solver itself adds.
  *
  *   node --import tsx bench/training-free-overhead/run.ts [--problems 30] [--concurrency 16] [--latency 100]
- *       [--rollouts 3] [--problems-in-flight N] [--server process|worker|in-process]
+ *       [--rollouts 3] [--problems-in-flight N] [--server process|worker|in-process] [--dist]
  * The server runs in a child process by default, as an endpoint runs outside the client's
  * process, so that the CPU time printed is the client's alone; `--server worker` runs it in a
  * worker thread (its CPU then counts), `--server in-process` on the bench's own event loop.
@@ -26,11 +26,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { Worker } from "node:worker_threads";
-import { Rng } from "../../src/core/rng.ts";
-import { safeEvaluate } from "../../src/data/safe-math.ts";
-import { AGENTS, type AgentEndpoint, type AgentName, createClients, Limiter } from "../../src/llm/index.ts";
-import { CausalScaffoldEngine } from "../../src/recipes/causal-scaffold/engine.ts";
-import { ExperienceManager } from "../../src/recipes/causal-scaffold/libraries.ts";
+import type { AgentEndpoint, AgentName } from "../../src/llm/index.ts";
 import { startScriptedServer } from "../../test/helpers/scripted-server.ts";
 import { benchProblems, benchResponder } from "./script.ts";
 
@@ -42,8 +38,29 @@ const { values } = parseArgs({
     rollouts: { type: "string", default: "3" },
     "problems-in-flight": { type: "string" },
     server: { type: "string", default: "process" },
+    dist: { type: "boolean", default: false },
   },
 });
+
+// --dist: the compiled package (`npm run build`) as a consumer runs it, instead of the sources
+// through tsx.
+const root = values.dist ? "../../dist" : "../../src";
+const ext = values.dist ? ".js" : ".ts";
+const load = <M>(path: string): Promise<M> =>
+  import(new URL(`${root}/${path}${ext}`, import.meta.url).href).catch((err) => {
+    throw new Error(`cannot load ${root}/${path}${ext}${values.dist ? " (run npm run build first)" : ""}`, {
+      cause: err,
+    });
+  });
+const { Rng } = await load<typeof import("../../src/core/rng.ts")>("core/rng");
+const { safeEvaluate } = await load<typeof import("../../src/data/safe-math.ts")>("data/safe-math");
+const { AGENTS, createClients, Limiter } = await load<typeof import("../../src/llm/index.ts")>("llm/index");
+const { CausalScaffoldEngine } = await load<typeof import("../../src/recipes/causal-scaffold/engine.ts")>(
+  "recipes/causal-scaffold/engine",
+);
+const { ExperienceManager } = await load<typeof import("../../src/recipes/causal-scaffold/libraries.ts")>(
+  "recipes/causal-scaffold/libraries",
+);
 const nProblems = Number(values.problems);
 const concurrency = Number(values.concurrency);
 const latencyMs = Number(values.latency);

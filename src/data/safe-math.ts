@@ -75,6 +75,34 @@ export function toFiniteNumber(value: unknown): number | null {
   return null;
 }
 
+/** An expression parsed and compiled once, with its free symbols (function names excluded). */
+interface Compiled {
+  symbols: string[];
+  code: { evaluate(scope: Map<string, unknown>): unknown };
+}
+
+// The rules of a problem's scaffolds repeat across rollouts and agents; parsing and compiling
+// them again was a tenth of the solver's own CPU per call (bench/README.md). Bounded: a long
+// run of distinct rules starts the cache over instead of growing it.
+const COMPILED_MAX = 4096;
+const compiledCache = new Map<string, Compiled>();
+
+function compiled(expr: string): Compiled {
+  const hit = compiledCache.get(expr);
+  if (hit) return hit;
+  const node = safeMath().parse(expr);
+  const symbols = new Set<string>();
+  node.traverse((n, path, parent) => {
+    if (n.type !== "SymbolNode") return;
+    if (parent?.type === "FunctionNode" && path === "fn") return;
+    symbols.add((n as unknown as { name: string }).name);
+  });
+  const entry: Compiled = { symbols: [...symbols], code: node.compile() };
+  if (compiledCache.size >= COMPILED_MAX) compiledCache.clear();
+  compiledCache.set(expr, entry);
+  return entry;
+}
+
 /**
  * Evaluate an arithmetic expression with the given variables. Returns null instead of throwing
  * for anything that is not a finite real number (syntax errors, unknown symbols, units, ...).
@@ -89,18 +117,12 @@ export function safeEvaluate(
   if (/[;\n]/.test(expr)) return { value: null, error: "multiple statements are not allowed" };
   if (/(^|[^=!<>])=(?!=)/.test(expr)) return { value: null, error: "assignments are not allowed" };
   try {
-    const node = safeMath().parse(expr);
-    const missing = new Set<string>();
-    node.traverse((n, path, parent) => {
-      if (n.type !== "SymbolNode") return;
-      if (parent?.type === "FunctionNode" && path === "fn") return;
-      const name = (n as unknown as { name: string }).name;
-      if (!scope?.has(name) && !CONSTANTS.has(name)) missing.add(name);
-    });
-    if (missing.size > 0) {
-      return { value: null, error: `unknown symbol ${[...missing].join(", ")}`, missing: [...missing] };
+    const { symbols, code } = compiled(expr);
+    const missing = symbols.filter((name) => !scope?.has(name) && !CONSTANTS.has(name));
+    if (missing.length > 0) {
+      return { value: null, error: `unknown symbol ${missing.join(", ")}`, missing };
     }
-    const value = toFiniteNumber(node.compile().evaluate(new Map(scope ?? [])));
+    const value = toFiniteNumber(code.evaluate(new Map(scope ?? [])));
     return value === null ? { value: null, error: "result is not a finite real number" } : { value };
   } catch (err) {
     return { value: null, error: (err as Error).message };

@@ -244,6 +244,11 @@ interface Replica {
   /** Skipped until then (ms since the epoch) after a failure; 0 when healthy. */
   downUntil: number;
   strikes: number;
+  /**
+   * The transport resolves only once the whole body is in (httpFetch): the SDK's timeout, armed
+   * until then, covers the whole exchange, and no timer of our own is needed.
+   */
+  wholeBody: boolean;
 }
 
 type ResponseFormat =
@@ -289,6 +294,7 @@ export class LLMClient implements ChatClient {
       inFlight: 0,
       downUntil: 0,
       strikes: 0,
+      wholeBody: deps.fetch === undefined,
     }));
     this.limiter = deps.limiter ?? new Limiter(endpoint.maxConcurrency);
     this.sleep = deps.sleep ?? defaultSleep;
@@ -599,36 +605,54 @@ export class LLMClient implements ChatClient {
   ): Promise<
     { ok: true; text: string; value: T; reasoning?: string } | { ok: false; failure: AttemptFailure }
   > {
-    // Our own timer covers the whole exchange, body included; the SDK's only covers the headers.
-    const controller = new AbortController();
-    let timedOut = false;
-    const timer = setTimeout(() => {
-      timedOut = true;
-      controller.abort();
-    }, this.endpoint.timeoutMs);
-    const onAbort = () => controller.abort();
-    opts.signal?.addEventListener("abort", onAbort, { once: true });
-    // The signal may have fired while this call waited for a limiter slot.
-    if (opts.signal?.aborted) controller.abort();
+    const body = {
+      model: this.endpoint.model,
+      messages,
+      ...(opts.temperature !== undefined ? { temperature: opts.temperature } : {}),
+      ...(opts.maxTokens !== undefined ? { max_tokens: opts.maxTokens } : {}),
+      ...(format ? { response_format: format } : {}),
+      ...(opts.seed !== undefined ? { seed: opts.seed } : {}),
+    };
     let completion: unknown;
-    try {
-      completion = await replica.openai.chat.completions.create(
-        {
-          model: this.endpoint.model,
-          messages,
-          ...(opts.temperature !== undefined ? { temperature: opts.temperature } : {}),
-          ...(opts.maxTokens !== undefined ? { max_tokens: opts.maxTokens } : {}),
-          ...(format ? { response_format: format } : {}),
-          ...(opts.seed !== undefined ? { seed: opts.seed } : {}),
-        },
-        { signal: controller.signal, maxRetries: 0, timeout: this.endpoint.timeoutMs },
-      );
-    } catch (err) {
-      if (opts.signal?.aborted) throw opts.signal.reason;
-      return { ok: false, failure: classify(err, timedOut) };
-    } finally {
-      clearTimeout(timer);
-      opts.signal?.removeEventListener("abort", onAbort);
+    if (replica.wholeBody) {
+      // The SDK's own timer and abort signal are all it takes: a second pair per call costs
+      // measurable CPU at a hundred calls in flight (bench/README.md, training-free-overhead).
+      try {
+        completion = await replica.openai.chat.completions.create(body, {
+          ...(opts.signal ? { signal: opts.signal } : {}),
+          maxRetries: 0,
+          timeout: this.endpoint.timeoutMs,
+        });
+      } catch (err) {
+        if (opts.signal?.aborted) throw opts.signal.reason;
+        return { ok: false, failure: classify(err, false) };
+      }
+    } else {
+      // Another fetch may hand the body over as a stream, which the SDK's timer (armed until the
+      // headers) does not cover: our own covers the whole exchange.
+      const controller = new AbortController();
+      let timedOut = false;
+      const timer = setTimeout(() => {
+        timedOut = true;
+        controller.abort();
+      }, this.endpoint.timeoutMs);
+      const onAbort = () => controller.abort();
+      opts.signal?.addEventListener("abort", onAbort, { once: true });
+      // The signal may have fired while this call waited for a limiter slot.
+      if (opts.signal?.aborted) controller.abort();
+      try {
+        completion = await replica.openai.chat.completions.create(body, {
+          signal: controller.signal,
+          maxRetries: 0,
+          timeout: this.endpoint.timeoutMs,
+        });
+      } catch (err) {
+        if (opts.signal?.aborted) throw opts.signal.reason;
+        return { ok: false, failure: classify(err, timedOut) };
+      } finally {
+        clearTimeout(timer);
+        opts.signal?.removeEventListener("abort", onAbort);
+      }
     }
 
     const reply = readCompletion(completion);

@@ -113,8 +113,18 @@ export function wordCount(text: string): number {
   return text.trim().split(/\s+/).filter(Boolean).length;
 }
 
-function tokenSet(text: string): Set<string> {
-  return new Set(text.toLowerCase().match(/[a-z0-9]+/g) ?? []);
+// Every addition is compared with every lesson of the library: each lesson's words are split
+// once, not once per comparison. Bounded, and never mutated (a lesson's text is a string).
+const TOKEN_SETS_MAX = 8192;
+const tokenSets = new Map<string, ReadonlySet<string>>();
+
+function tokenSet(text: string): ReadonlySet<string> {
+  let set = tokenSets.get(text);
+  if (set) return set;
+  set = new Set(text.toLowerCase().match(/[a-z0-9]+/g) ?? []);
+  if (tokenSets.size >= TOKEN_SETS_MAX) tokenSets.clear();
+  tokenSets.set(text, set);
+  return set;
 }
 
 export function jaccard(a: string, b: string): number {
@@ -124,6 +134,12 @@ export function jaccard(a: string, b: string): number {
   let inter = 0;
   for (const t of sa) if (sb.has(t)) inter++;
   return inter / (sa.size + sb.size - inter);
+}
+
+/** Lessons as a prompt shows them, one `[id] lesson` per line; `ifEmpty` when there are none. */
+export function renderLessons(entries: readonly Experience[], ifEmpty = ""): string {
+  if (entries.length === 0) return ifEmpty;
+  return entries.map((e) => `[${e.id}] ${e.content}`).join("\n");
 }
 
 /**
@@ -249,14 +265,12 @@ export class ExperienceLibrary {
    * `base + render()` is unchanged by an empty library.
    */
   render(extra: readonly Experience[] = []): string {
-    return [...this.experiences, ...extra].map((e) => `[${e.id}] ${e.content}`).join("\n");
+    return renderLessons([...this.experiences, ...extra]);
   }
 
   /** Numbered list for a prompt; a placeholder sentence when empty so the prompt stays readable. */
   formatForPrompt(extra: readonly Experience[] = []): string {
-    const all = [...this.experiences, ...extra];
-    if (all.length === 0) return "(none yet)";
-    return all.map((e) => `[${e.id}] ${e.content}`).join("\n");
+    return renderLessons([...this.experiences, ...extra], "(none yet)");
   }
 
   markUsed(): void {

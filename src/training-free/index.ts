@@ -38,4 +38,3 @@ export {
 } from "./trainer.ts";
 export { DEFAULT_TAU, decideExtraction, type ExtractionDecision, type ExtractionMode } from "./triggers.ts";
 export type * from "./types.ts";
-export type { TokenUsage } from "./usage.ts";

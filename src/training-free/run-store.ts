@@ -28,31 +28,11 @@ import {
 } from "../io/files.ts";
 import type { ChatMessage } from "../llm/port.ts";
 import type { Experience, HistoryEntry } from "./experience-library.ts";
-import type { GroupSummary, LibraryChange } from "./types.ts";
-import type { TokenUsage } from "./usage.ts";
+import type { AttemptRecord, GroupSummary, LibraryChange, TokenUsage } from "./types.ts";
 
 export const RUN_FORMAT = "grpo-ts/training-free-run";
 
-export interface AttemptRecord {
-  /** "train", or an evaluation arm. */
-  scope: string;
-  epoch: number;
-  task: string;
-  index: number;
-  seed: number;
-  /** The library version the attempt saw (-1 for none). */
-  version: number;
-  status: "ok" | "failed";
-  stage?: "rollout" | "reward";
-  error?: string;
-  output?: unknown;
-  trajectory?: string;
-  score?: number;
-  correct?: boolean;
-  details?: unknown;
-  usage?: TokenUsage;
-  time: string;
-}
+export type { AttemptRecord };
 
 export interface LearnerRecord {
   key: string;

@@ -10,14 +10,16 @@ import { errorText } from "../llm/messages.ts";
 import type { ChatMessage } from "../llm/port.ts";
 import type { Ask } from "./learner.ts";
 import type { StepCall } from "./learning.ts";
-import { type AttemptRecord, attemptKey, type RunStore, requestHash } from "./run-store.ts";
+import { attemptKey, type RunStore, requestHash } from "./run-store.ts";
 import type {
   Attempt,
+  AttemptRecord,
   ExperiencesView,
   FailureRecord,
   FailureStage,
   FailureSummary,
   RewardFn,
+  RolloutContext,
   RolloutFn,
   TrainingFreeEvent,
 } from "./types.ts";
@@ -52,13 +54,31 @@ export function isFatal(err: unknown): boolean {
   return false;
 }
 
-/** The kind of a failure, to count failures by. */
+/** The kind of a failure, to count failures by: of the error, or of the first error it wraps that has one. */
 function causeOf(stage: FailureStage, err: unknown): string {
-  const kind = (err as { kind?: unknown })?.kind;
-  if (typeof kind === "string") return kind;
-  const status = (err as { status?: unknown })?.status;
-  if (typeof status === "number") return `HTTP ${status}`;
+  for (let e = err, depth = 0; e && typeof e === "object" && depth < 5; depth++) {
+    const o = e as { kind?: unknown; status?: unknown; cause?: unknown };
+    if (typeof o.kind === "string") return o.kind;
+    if (typeof o.status === "number") return `HTTP ${o.status}`;
+    e = o.cause;
+  }
   return `${stage} threw`;
+}
+
+/** An attempt's output as the learner reads it when the attempt gave no trajectory. */
+export function outputText(output: unknown): string {
+  return typeof output === "string" ? output : JSON.stringify(output);
+}
+
+/** A learner call that failed, with the step it belonged to; the step's failure is counted once. */
+export class LearnerStepError extends Error {
+  constructor(
+    readonly step: string,
+    override readonly cause: unknown,
+  ) {
+    super(errorText(cause));
+    this.name = "LearnerStepError";
+  }
 }
 
 export interface SessionOptions<T, O> {
@@ -71,8 +91,10 @@ export interface SessionOptions<T, O> {
   learnerTemperature: number;
   learnerMaxTokens?: number;
   rolloutPricing?: Pricing;
+  /** Failures after which the run stops; Infinity leaves stopping to the caller (onFailure, signal). */
   maxFailures: number;
   onEvent?: (e: TrainingFreeEvent) => void;
+  onFailure?: (failure: FailureRecord, err: unknown) => void;
   signal?: AbortSignal;
   now: () => Date;
 }
@@ -102,7 +124,8 @@ export class Session<T, O> {
   private readonly limiter: Limiter;
   private readonly learnerLimiter: Limiter;
   private readonly controller = new AbortController();
-  private eventError: unknown;
+  /** The first error a caller's callback (listener, hook) threw: rethrown once the run is recorded. */
+  private callerError: unknown;
 
   constructor(private readonly opts: SessionOptions<T, O>) {
     this.store = opts.store;
@@ -130,15 +153,30 @@ export class Session<T, O> {
     try {
       this.opts.onEvent(e);
     } catch (err) {
-      // A broken listener must not leave the run half-recorded: stop cleanly, rethrow at the end.
-      if (this.eventError === undefined) this.eventError = err;
-      this.stop(`onEvent threw: ${errorText(err)}`);
+      this.callerFailed("onEvent", err);
     }
   }
 
-  /** Rethrows what a listener threw, once the run has been recorded. */
+  /** A broken callback must not leave the run half-recorded: stop cleanly, rethrow at the end. */
+  private callerFailed(what: string, err: unknown): void {
+    if (this.callerError === undefined) this.callerError = err;
+    this.stop(`${what} threw: ${errorText(err)}`);
+  }
+
+  /** Runs a caller's hook; false when it threw (the run then stops and fit rethrows the error). */
+  async hook(what: string, fn: () => void | Promise<void>): Promise<boolean> {
+    try {
+      await fn();
+      return true;
+    } catch (err) {
+      this.callerFailed(what, err);
+      return false;
+    }
+  }
+
+  /** Rethrows what a listener or hook threw, once the run has been recorded. */
   rethrowListenerError(): void {
-    if (this.eventError !== undefined) throw this.eventError;
+    if (this.callerError !== undefined) throw this.callerError;
   }
 
   stop(reason: string): void {
@@ -151,6 +189,13 @@ export class Session<T, O> {
   private fail(f: FailureRecord, err: unknown): void {
     this.failures.push(f);
     this.emit({ type: "failure", failure: f });
+    if (this.opts.onFailure) {
+      try {
+        this.opts.onFailure(f, err);
+      } catch (e) {
+        this.callerFailed("onFailure", e);
+      }
+    }
     if (f.fatal) this.stop(`fatal error (${f.stage} of ${f.task}): ${f.error}`);
     else if (this.failures.length > this.opts.maxFailures)
       this.stop(`more than ${this.opts.maxFailures} failures (the last: ${errorText(err)})`);
@@ -186,20 +231,25 @@ export class Session<T, O> {
     const before = this.store.attempts.get(key);
     if (before?.status === "ok") {
       this.fromRecords++;
-      this.emit({
-        type: "attempt",
-        scope: spec.scope,
-        epoch: spec.epoch,
-        task: spec.taskId,
-        index: spec.index,
-        ok: true,
-        score: before.score!,
-        recorded: true,
-      });
+      this.emitAttempt(spec, { ok: true, score: before.score!, recorded: true });
       return before;
     }
     if (this.stopping) return SKIPPED;
     return this.limiter.run(() => this.runAttempt(spec, before));
+  }
+
+  private emitAttempt(
+    spec: AttemptSpec<T>,
+    outcome: { ok: boolean; score?: number; error?: string; recorded: boolean },
+  ): void {
+    this.emit({
+      type: "attempt",
+      scope: spec.scope,
+      epoch: spec.epoch,
+      task: spec.taskId,
+      index: spec.index,
+      ...outcome,
+    });
   }
 
   private async runAttempt(
@@ -217,16 +267,18 @@ export class Session<T, O> {
     };
     const failed = (stage: "rollout" | "reward", err: unknown, extra: Partial<AttemptRecord> = {}) => {
       const error = errorText(err);
+      const cause = causeOf(stage, err);
       const rec: AttemptRecord = {
         ...base,
         ...extra,
         status: "failed",
         stage,
         error,
+        cause,
         time: this.opts.now().toISOString(),
       };
       this.store.putAttempt(rec);
-      this.emit({ type: "attempt", ...base, task: spec.taskId, ok: false, error, recorded: false });
+      this.emitAttempt(spec, { ok: false, error, recorded: false });
       const f: FailureRecord = {
         stage,
         scope: spec.scope,
@@ -234,13 +286,41 @@ export class Session<T, O> {
         task: spec.taskId,
         index: spec.index,
         error,
-        cause: causeOf(stage, err),
+        cause,
         ...(isFatal(err) ? { fatal: true } : {}),
       };
       this.fail(f, err);
       return rec;
     };
 
+    // Each attempt gets a signal of its own: agent code that never removes its abort listeners
+    // (some SDKs) then leaks nothing into the run's signal.
+    const own = new AbortController();
+    const onStop = () => own.abort(this.controller.signal.reason);
+    this.controller.signal.addEventListener("abort", onStop, { once: true });
+    const ctx: RolloutContext = {
+      experiences: spec.view,
+      index: spec.index,
+      groupSize: spec.groupSize,
+      seed: spec.seed,
+      signal: own.signal,
+      epoch: spec.epoch,
+      mode: spec.mode,
+    };
+    try {
+      return await this.rolloutAndReward(spec, base, before, ctx, failed);
+    } finally {
+      this.controller.signal.removeEventListener("abort", onStop);
+    }
+  }
+
+  private async rolloutAndReward(
+    spec: AttemptSpec<T>,
+    base: Pick<AttemptRecord, "scope" | "epoch" | "task" | "index" | "seed" | "version">,
+    before: AttemptRecord | undefined,
+    ctx: RolloutContext,
+    failed: (stage: "rollout" | "reward", err: unknown, extra?: Partial<AttemptRecord>) => AttemptRecord,
+  ): Promise<AttemptRecord | typeof SKIPPED> {
     let attempt: Attempt<O>;
     let usage = before?.usage;
     if (before?.stage === "reward" && before.output !== undefined) {
@@ -252,26 +332,11 @@ export class Session<T, O> {
     } else {
       this.madeNow++;
       let got: unknown;
-      // Each attempt gets a signal of its own: agent code that never removes its abort listeners
-      // (some SDKs) then leaks nothing into the run's signal.
-      const own = new AbortController();
-      const onStop = () => own.abort(this.controller.signal.reason);
-      this.controller.signal.addEventListener("abort", onStop, { once: true });
       try {
-        got = await this.opts.rollout(spec.task, {
-          experiences: spec.view,
-          index: spec.index,
-          groupSize: spec.groupSize,
-          seed: spec.seed,
-          signal: own.signal,
-          epoch: spec.epoch,
-          mode: spec.mode,
-        });
+        got = await this.opts.rollout(spec.task, ctx);
       } catch (err) {
         if (this.cutShort(err)) return SKIPPED;
         return failed("rollout", err);
-      } finally {
-        this.controller.signal.removeEventListener("abort", onStop);
       }
       if (!got || typeof got !== "object" || !("output" in got)) {
         return failed(
@@ -284,18 +349,23 @@ export class Session<T, O> {
       attempt = got as Attempt<O>;
       usage = normaliseUsage(attempt.usage, this.opts.rolloutPricing);
     }
+    // A run directory records what the learner would read; in memory it is derived when needed.
     const trajectory =
       typeof attempt.trajectory === "string"
         ? attempt.trajectory
-        : typeof attempt.output === "string"
-          ? attempt.output
-          : JSON.stringify(attempt.output);
-    const kept = { output: attempt.output as unknown, trajectory, ...(usage ? { usage } : {}) };
+        : this.store.dir !== undefined
+          ? outputText(attempt.output)
+          : undefined;
+    const kept = {
+      output: attempt.output as unknown,
+      ...(trajectory !== undefined ? { trajectory } : {}),
+      ...(usage ? { usage } : {}),
+    };
     let score: number;
     let correct: boolean;
     let details: unknown;
     try {
-      const v = await this.opts.reward(spec.task, attempt);
+      const v = await this.opts.reward(spec.task, attempt, ctx);
       if (typeof v === "number") {
         score = v;
         correct = v >= 1;
@@ -323,16 +393,23 @@ export class Session<T, O> {
       time: this.opts.now().toISOString(),
     };
     this.store.putAttempt(rec);
-    this.emit({ type: "attempt", ...base, task: spec.taskId, ok: true, score, recorded: false });
+    this.emitAttempt(spec, { ok: true, score, recorded: false });
     return rec;
   }
 
-  /** A learner call of one step of `task`'s learning, recorded under `prefix/step`. */
-  stepCall(prefix: string, where: { epoch: number; task: string }): StepCall {
+  /**
+   * A learner call of one learning step, recorded under `prefix/step`. A call that fails is
+   * recorded and rethrown as a LearnerStepError; the step's failure is counted by failLearning.
+   */
+  stepCall(prefix: string): StepCall {
     return async <V>(step: string, messages: ChatMessage[], parse: (text: string) => V): Promise<V> => {
       const key = `${prefix}/${step}`;
-      const hash = requestHash(messages, this.opts.learnerTemperature, this.opts.learnerMaxTokens);
-      const before = this.store.learner.get(key);
+      // Only a run directory's records are ever replayed; in memory the hash would be for nothing.
+      const recorded = this.store.dir !== undefined;
+      const hash = recorded
+        ? requestHash(messages, this.opts.learnerTemperature, this.opts.learnerMaxTokens)
+        : "";
+      const before = recorded ? this.store.learner.get(key) : undefined;
       if (before?.ok && before.hash === hash && before.text !== undefined) {
         try {
           return parse(before.text);
@@ -355,28 +432,44 @@ export class Session<T, O> {
           key,
           hash,
           ok: true,
-          text: answer.text,
+          ...(recorded ? { text: answer.text } : {}),
           ...(answer.usage ? { usage: answer.usage } : {}),
           time: this.opts.now().toISOString(),
         });
         return answer.value;
       } catch (err) {
         if (this.cutShort(err)) throw err instanceof StopError ? err : new StopError(this.stopReason!);
-        const error = errorText(err);
-        this.store.putLearner({ key, hash, ok: false, error, time: this.opts.now().toISOString() });
-        const f: FailureRecord = {
-          stage: "learner",
-          scope: "train",
-          epoch: where.epoch,
-          task: where.task,
-          step,
-          error,
-          cause: causeOf("learner", err),
-          ...(isFatal(err) ? { fatal: true } : {}),
-        };
-        this.fail(f, err);
-        throw err;
+        this.store.putLearner({
+          key,
+          hash,
+          ok: false,
+          error: errorText(err),
+          time: this.opts.now().toISOString(),
+        });
+        throw new LearnerStepError(step, err);
       }
     };
+  }
+
+  /**
+   * Records the failure of a learning step (a group's, or a batch's merge) once, however many of
+   * its calls failed: the step is what a rerun redoes. StopErrors are not failures; they return
+   * undefined.
+   */
+  failLearning(err: unknown, where: { epoch: number; task: string }): FailureRecord | undefined {
+    if (err instanceof StopError || this.cutShort(err)) return undefined;
+    const inner = err instanceof LearnerStepError ? err.cause : err;
+    const f: FailureRecord = {
+      stage: "learner",
+      scope: "train",
+      epoch: where.epoch,
+      task: where.task,
+      ...(err instanceof LearnerStepError ? { step: err.step } : {}),
+      error: errorText(inner),
+      cause: causeOf("learner", inner),
+      ...(isFatal(inner) ? { fatal: true } : {}),
+    };
+    this.fail(f, inner);
+    return f;
   }
 }

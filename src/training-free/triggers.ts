@@ -11,7 +11,8 @@ export const DEFAULT_TAU = 0.05;
  * "variance": learn when σ of the group's totals exceeds τ (a group of equal rewards never
  * does, even with τ = 0). "mixed" (the paper's rule): learn only when the group holds both
  * correct and wrong answers, whatever σ is. "all": every complete group (youtu-agent's choice
- * when the learner is not shown the ground truth and judges the attempts itself).
+ * when the learner is not shown the ground truth and judges the attempts itself). Apart from
+ * "all", a group of a single attempt never teaches: there is nothing to contrast it with.
  */
 export type ExtractionMode = "variance" | "mixed" | "all";
 
@@ -25,6 +26,9 @@ export function decideExtraction(
   correct: readonly boolean[],
   opts: { mode: ExtractionMode; tau: number },
 ): ExtractionDecision {
+  if (opts.mode === "all") return { extract: true, reason: "every group" };
+  // One attempt has nothing to be compared with, whatever τ says.
+  if (totals.length === 1) return { extract: false, reason: "a single attempt: nothing to compare" };
   const { std } = groupStats(totals);
   if (opts.mode === "mixed") {
     const nCorrect = correct.filter(Boolean).length;
@@ -36,7 +40,6 @@ export function decideExtraction(
         : `all ${nCorrect === 0 ? "wrong" : "correct"}`,
     };
   }
-  if (opts.mode === "all") return { extract: true, reason: "every group" };
   // Equal rewards can leave a σ of rounding noise; only a negative τ (learn from every group) lets that pass.
   const extract = std > opts.tau && (opts.tau < 0 || std > ZERO_STD_TOL);
   return { extract, reason: `σ=${std.toFixed(4)} ${extract ? ">" : "≤"} τ=${opts.tau}` };

@@ -49,7 +49,21 @@ export interface Attempt<O> {
 export type RewardValue = number | { score: number; correct?: boolean; details?: unknown };
 
 export type RolloutFn<T, O> = (task: T, ctx: RolloutContext) => Promise<Attempt<O>>;
-export type RewardFn<T, O> = (task: T, attempt: Attempt<O>) => RewardValue | Promise<RewardValue>;
+/** `ctx` is the attempt's own context: an LLM judge passes `ctx.signal` on, so that a stop aborts it. */
+export type RewardFn<T, O> = (
+  task: T,
+  attempt: Attempt<O>,
+  ctx: RolloutContext,
+) => RewardValue | Promise<RewardValue>;
+
+/** The usage of one attempt or learner call, in one shape, as the records keep it. */
+export interface TokenUsage {
+  calls: number;
+  promptTokens: number;
+  completionTokens: number;
+  /** Absent when the call had no price. */
+  costUSD?: number;
+}
 
 /** Token usage and money, summed. */
 export interface CostTotals {
@@ -75,7 +89,10 @@ export interface FailureRecord {
   /** The learner's step (summarise, contrast, propose, merge, extract). */
   step?: string;
   error: string;
-  /** Its kind, to count failures by: the client's error kind ("rate_limit", "auth", …), "HTTP 500", "reward threw". */
+  /**
+   * Its kind, to count failures by: the client's error kind ("rate_limit", "auth", …) of the error
+   * or of an error it wraps (`{ cause }`), "HTTP 500", "reward threw".
+   */
   cause: string;
   /** A failure that makes every further call pointless (a rejected key, an unknown model). */
   fatal?: boolean;
@@ -201,4 +218,89 @@ export interface EvaluationResult {
   failures: FailureSummary;
   /** The JSON file the result was written to. */
   file?: string;
+}
+
+/** One attempt as it ended: its output and score, or its failure and at which stage. */
+export interface AttemptRecord<O = unknown> {
+  /** "train", or an evaluation arm. */
+  scope: string;
+  epoch: number;
+  task: string;
+  index: number;
+  seed: number;
+  /** The library version the attempt saw (-1 for none, or for a live library). */
+  version: number;
+  status: "ok" | "failed";
+  stage?: "rollout" | "reward";
+  error?: string;
+  /** The failure's kind, as FailureRecord.cause. */
+  cause?: string;
+  output?: O;
+  trajectory?: string;
+  score?: number;
+  correct?: boolean;
+  details?: unknown;
+  usage?: TokenUsage;
+  time: string;
+}
+
+/** Where a group stands in a run. */
+export interface GroupWhere {
+  epoch: number;
+  /** 0-based batch index over the whole run. */
+  batch: number;
+  taskId: string;
+}
+
+/** An attempt as the caller's records hold it from an earlier run. */
+export type RecalledAttempt<O> =
+  | { status: "ok"; output: O; trajectory?: string; score: number; correct: boolean; details?: unknown }
+  /** The rollout succeeded but its reward failed: only the reward is asked again. */
+  | { status: "unscored"; output: O; trajectory?: string };
+
+/** What the caller's records hold of one group before the run touches it. */
+export interface RecalledGroup<O> {
+  /** Complete in the records (every attempt scored, its learning step done or not due): not run again. */
+  done?: boolean;
+  /** By index; a missing or undefined entry is made anew (it failed, or was never made). */
+  attempts?: readonly (RecalledAttempt<O> | undefined)[];
+  /**
+   * Indices that cannot be attempted in this run, because what they need is not there yet (an
+   * upstream step's result): the group waits and teaches nothing, and this is no failure.
+   */
+  waiting?: readonly number[];
+}
+
+/** A group whose attempts have all ended (made now, served from the records, or not made). */
+export interface GroupEnd<T, O> extends GroupWhere {
+  task: T;
+  /** By index; undefined for an attempt not made (waiting, or the run stopped first). */
+  attempts: readonly (AttemptRecord<O> | undefined)[];
+}
+
+/** A group whose every attempt succeeded, with its statistics and whether it is to teach. */
+export interface ScoredGroupEnd<T, O> extends GroupEnd<T, O> {
+  attempts: readonly AttemptRecord<O>[];
+  summary: GroupSummary;
+}
+
+/**
+ * Records the caller owns, in its own files and layout, in place of a run directory: fit() asks
+ * them what an earlier run left of each group and tells them as each group moves on. With a
+ * store, each batch sees the library as it is when the batch starts and applies its update as
+ * soon as it is done (at most `batchesInFlight` batches open at once), since the library file is
+ * then the only record of what was learned. A hook that throws stops the run; fit() rethrows it
+ * once everything in flight has ended.
+ */
+export interface GroupStore<T, O> {
+  /** Called once per group as it starts; undefined when the records hold nothing of it. */
+  recall(task: T, where: GroupWhere): RecalledGroup<O> | undefined;
+  /** Every attempt ended and some failed, waited or were cut short by a stop: nothing is learned yet. */
+  incomplete?(group: GroupEnd<T, O>): void | Promise<void>;
+  /** Every attempt succeeded; called before the learning step, which follows when `summary.learn`. */
+  scored?(group: ScoredGroupEnd<T, O>): void | Promise<void>;
+  /** The group's learning step failed (the failure is also reported as it happened). */
+  learningFailed?(group: ScoredGroupEnd<T, O>, failure: FailureRecord): void | Promise<void>;
+  /** The group's lessons are in the library, and the library is saved when it has a file. */
+  learnt?(group: ScoredGroupEnd<T, O>, change: LibraryChange): void | Promise<void>;
 }

@@ -1,14 +1,7 @@
 import type { Pricing } from "../llm/config.ts";
-import type { CostTotals, UsageLike } from "./types.ts";
+import type { CostTotals, TokenUsage, UsageLike } from "./types.ts";
 
-/** The usage of one attempt or learner call, in one shape, as the run directory records it. */
-export interface TokenUsage {
-  calls: number;
-  promptTokens: number;
-  completionTokens: number;
-  /** Absent when the call had no price. */
-  costUSD?: number;
-}
+export type { TokenUsage };
 
 function count(v: unknown): number {
   return typeof v === "number" && Number.isFinite(v) && v >= 0 ? v : 0;

@@ -1,11 +1,15 @@
 import { existsSync } from "node:fs";
-import { groupStats } from "../../core/advantages.ts";
 import { repairJsonlTail } from "../../io/files.ts";
 import { errorText, userMessage } from "../../llm/messages.ts";
 import type { ChatClient } from "../../llm/port.ts";
-import { mapPool } from "../../training-free/pool.ts";
-import { decideExtraction } from "../../training-free/triggers.ts";
-import { DEFAULT_EXTRACTION, type ExtractionSettings, extractExperiences } from "./extraction.ts";
+import type { AttemptRecord, ScoredGroupEnd } from "../../training-free/index.ts";
+import { agentFitOptions, agentTrainer, recalledScaffold, type StoredScaffold } from "./agent-fit.ts";
+import {
+  DEFAULT_EXTRACTION,
+  type ExtractionSettings,
+  learningError,
+  type ScaffoldDetails,
+} from "./extraction.ts";
 import { RunGuard } from "./failures.ts";
 import type { ExperienceManager } from "./libraries.ts";
 import { cacheDir, criticLearningPath, criticResultsPath, generatorCachePath } from "./paths.ts";
@@ -35,8 +39,7 @@ import {
   scaffoldOf,
 } from "./rollout-cache.ts";
 import type { Scaffold } from "./scaffold.ts";
-import { parseScaffold } from "./scaffold-parse.ts";
-import { judgeScaffold, type ProblemRef, type ScoreOptions, scaffoldReplyParser } from "./solve.ts";
+import { judgeScaffold, type ProblemRef, requestScaffold, type ScoreOptions } from "./solve.ts";
 
 export interface CriticOptions extends ScoreOptions {
   client: ChatClient;
@@ -110,7 +113,7 @@ function failedFusion(
   error: string,
   kind: string,
   now: Date,
-  unscored?: Scaffold | string,
+  unscored?: StoredScaffold,
 ): CriticRecord {
   return {
     problem_id: problem.id,
@@ -130,32 +133,11 @@ function failedFusion(
   };
 }
 
-/**
- * Fuse one generator's rollouts for one problem and score the fusion. A call that fails after
- * its retries fails the fusion (recorded with its cause); when only the scoring failed, the
- * fused scaffold is kept so that a rerun scores it without asking for it again.
- */
-export async function fuseAndScore(
-  opts: Pick<CriticOptions, "client" | "prompts" | "temperature" | "llmEquivalence" | "weights">,
-  problem: ProblemRef,
-  generator: GeneratorId,
-  record: ProblemRecord,
-  experiencesText: string,
-  now: Date,
-  ctx: { guard: RunGuard; unscored?: Scaffold | string } = { guard: new RunGuard() },
-): Promise<CriticRecord> {
-  const { guard } = ctx;
-  const signal = guard.signal;
-  const where = `problem ${problem.id}, fusion of generator_${generator}`;
-  const fail = (err: unknown, stage: string, unscored?: Scaffold) =>
-    failedFusion(
-      problem,
-      generator,
-      `${stage}: ${errorText(err)}`,
-      guard.failure("critic", where, err),
-      now,
-      unscored,
-    );
+/** A fusion that cannot be asked for: the generator's record holds no scaffold to fuse. */
+class FusionInputError extends Error {}
+
+/** The parseable scaffolds of a generator's record, the fusion's input, with their rollout ids. */
+function fusionInput(record: ProblemRecord): { sources: number[]; text: string; count: number } {
   const sources: number[] = [];
   const scaffolds: Scaffold[] = [];
   for (const r of record.rollouts) {
@@ -165,83 +147,17 @@ export async function fuseAndScore(
       sources.push(r.rollout_id);
     }
   }
-  if (scaffolds.length === 0)
-    return fail(new Error("no parseable scaffold among the generator's rollouts"), "fusion input");
-  const scaffoldsText = scaffolds.map((s, i) => `Scaffold ${i + 1}:\n${JSON.stringify(s)}`).join("\n\n");
-  let fused: Scaffold | undefined;
-  if (ctx.unscored !== undefined) {
-    const again = parseScaffold(ctx.unscored);
-    if (again.ok) fused = again.scaffold;
-  }
-  if (!fused) {
-    const prompt = opts.prompts.render("fusion", {
-      count: scaffolds.length,
-      problem: problem.text,
-      experiences: experiencesText,
-      scaffolds: scaffoldsText,
-    });
-    try {
-      const r = await opts.client.chat(userMessage(prompt), {
-        temperature: opts.temperature,
-        parse: scaffoldReplyParser("fused scaffold"),
-        signal,
-      });
-      fused = r.value;
-    } catch (err) {
-      return fail(err, "fusion failed");
-    }
-  }
-  const judgePrompt = opts.prompts.render("fusion_judge", {
-    problem: problem.text,
-    scaffolds: scaffoldsText,
-    fused: JSON.stringify(fused),
-  });
-  let judged: Awaited<ReturnType<typeof judgeScaffold>>;
-  let r_fusion: number;
-  try {
-    [judged, r_fusion] = await Promise.all([
-      judgeScaffold(opts.client, opts.prompts, problem, fused, {
-        llmEquivalence: opts.llmEquivalence,
-        signal,
-      }),
-      opts.client
-        .chat(userMessage(judgePrompt), {
-          temperature: 0,
-          parse: parseFusionJudge,
-          json: FUSION_JUDGE_JSON,
-          signal,
-        })
-        .then((r) => r.value)
-        .catch((err: unknown) => {
-          throw new Error(`fusion judge failed: ${errorText(err)}`, { cause: err });
-        }),
-    ]);
-  } catch (err) {
-    return fail(err, "scoring failed", fused);
-  }
-  guard.success("critic");
-  const parts = { r_ans: judged.r_ans, r_logic: judged.r_logic, r_graph: judged.r_graph, r_fusion };
-  return {
-    problem_id: problem.id,
-    problem_text: problem.text,
-    ground_truth: problem.answer,
-    generator_id: `generator_${generator}`,
-    source_rollouts: sources,
-    fused_scaffold: fused,
-    answer: judged.answer,
-    is_correct: judged.r_ans === 1,
-    ...parts,
-    r_total: totalReward(parts, opts.weights ?? DEFAULT_CRITIC_WEIGHTS),
-    ...(judged.notes.length > 0 ? { error: judged.notes.join("; ") } : {}),
-    timestamp: now.toISOString(),
-  };
+  const text = scaffolds.map((s, i) => `Scaffold ${i + 1}:\n${JSON.stringify(s)}`).join("\n\n");
+  return { sources, text, count: scaffolds.length };
 }
 
 /**
  * For each problem and each generator separately, fuse that generator's rollouts into one
- * scaffold. Results are appended per (problem, generator), which is also the resume key. The
- * critic learns from the group of its fusions of one problem (one per generator), once all of
- * them succeeded; a generator record with failed rollouts is waited for, not fused.
+ * scaffold, as a client of TrainingFreeGRPO: a group is one problem's fusions (one attempt per
+ * generator that has a record of it), a fusion's reward the judge, the answer check and the
+ * fusion judge. Results are appended per (problem, generator), which is also the resume key. The
+ * critic learns from the group once all of its fusions succeeded; a generator record with failed
+ * rollouts is waited for, not fused.
  */
 export async function runCritic(opts: CriticOptions): Promise<CriticSummary> {
   const generators = opts.generators ?? GENERATOR_IDS;
@@ -256,6 +172,7 @@ export async function runCritic(opts: CriticOptions): Promise<CriticSummary> {
   );
   const learning = readCriticLearning(learningPath);
   const extraction = opts.extraction ?? DEFAULT_EXTRACTION;
+  const weights = opts.weights ?? DEFAULT_CRITIC_WEIGHTS;
   const learn = opts.learn ?? true;
   const library = opts.experiences.library("critic");
   const now = () => (opts.now ? opts.now() : new Date());
@@ -291,31 +208,27 @@ export async function runCritic(opts: CriticOptions): Promise<CriticSummary> {
     warnings: [],
     records: [],
   };
-  const count = (kind: string) => {
-    if (kind !== "stopped") summary.failures[kind] = (summary.failures[kind] ?? 0) + 1;
-  };
   const warn = (line: string) => {
     summary.warnings.push(line);
     progress?.log(`warning: ${line}`);
   };
+  let ticked = 0;
+  const tick = (fields: Record<string, string | number>) => {
+    ticked++;
+    progress?.tick(1, fields);
+  };
 
-  await mapPool(ids, opts.problemConcurrency ?? 1, async (id) => {
+  /** Per problem to fuse: the generators with a record of it, and those whose record is incomplete. */
+  const plans = new Map<string, { available: GeneratorId[]; waiting: GeneratorId[] }>();
+  const todo: ProblemRef[] = [];
+  for (const id of ids) {
     const available = generators.filter((g) => caches.get(g)!.has(id));
-    const waiting = available.filter((g) => !isCompleteRecord(caches.get(g)!.get(id)!, { learn: false }));
-    const ready = available.filter((g) => !waiting.includes(g));
-    const done = (g: GeneratorId) => {
-      const r = existing.get(criticKey(id, `generator_${g}`));
-      return r !== undefined && !isFailedFusion(r);
-    };
-    const pending = ready.filter((g) => !done(g));
-    const state = learning.get(id);
-    const learningOpen = learn && (state?.status === "pending" || state?.status === "failed");
     if (available.length === 0) {
       warn(`critic: no generator has a record of problem ${id}; it is skipped`);
-      summary.skipped++;
-      progress?.tick(1, { skipped: id });
-      return;
+      tick({ skipped: id });
+      continue;
     }
+    const waiting = available.filter((g) => !isCompleteRecord(caches.get(g)!.get(id)!, { learn: false }));
     for (const g of waiting) {
       const n = caches.get(g)!.get(id)!.rollouts.filter(isFailedRollout).length;
       warn(
@@ -323,134 +236,237 @@ export async function runCritic(opts: CriticOptions): Promise<CriticSummary> {
       );
     }
     summary.waitingForGenerators += waiting.length;
-    if (waiting.length === 0 && pending.length === 0 && !learningOpen) {
+    const done = (g: GeneratorId) => {
+      const r = existing.get(criticKey(id, `generator_${g}`));
+      return r !== undefined && !isFailedFusion(r);
+    };
+    const state = learning.get(id)?.status;
+    const learningOpen = learn && (state === "pending" || state === "failed");
+    if (waiting.length === 0 && available.every(done) && !learningOpen) {
       summary.alreadyComplete++;
-      progress?.tick(1, { done: id });
-      return;
-    }
-    if (guard.stopped) {
-      summary.skipped++;
-      progress?.tick(1, { skipped: id });
-      return;
+      tick({ done: id });
+      continue;
     }
     const first = caches.get(available[0]!)!.get(id)!;
-    const problem: ProblemRef = { id, text: first.problem_text, answer: first.ground_truth };
-    const experiencesText = library.formatForPrompt(opts.experiences.library("shared").entries());
-    const fresh = await Promise.all(
-      pending.map((g) => {
-        const prev = existing.get(criticKey(id, `generator_${g}`));
-        return fuseAndScore(opts, problem, g, caches.get(g)!.get(id)!, experiencesText, now(), {
-          guard,
-          ...(prev?.unscored_fusion !== undefined ? { unscored: prev.unscored_fusion } : {}),
-        });
-      }),
-    );
-    const realFailures = fresh.filter((r) => isFailedFusion(r) && r.error_kind !== "stopped");
-    const toWrite = fresh.filter((r) => !(isFailedFusion(r) && r.error_kind === "stopped"));
-    for (const r of realFailures) count(r.error_kind ?? "error");
-    summary.fused += fresh.filter((r) => !isFailedFusion(r)).length;
-    summary.failedFusions += realFailures.length;
-    // The group: every generator's fusion of this problem, earlier ones included.
-    const group = ready.map(
-      (g) =>
-        fresh.find((r) => r.generator_id === `generator_${g}`) ??
-        existing.get(criticKey(id, `generator_${g}`))!,
-    );
-    const complete = waiting.length === 0 && group.every((r) => !isFailedFusion(r));
-    const totals = group.map((r) => r.r_total);
-    const decision = decideExtraction(
-      totals,
-      group.map((r) => r.is_correct),
-      extraction,
-    );
-    const learns = learn && complete && group.length >= 2 && decision.extract;
-    const stamp = () => now().toISOString();
-    // "pending" goes before the fusions that complete the group, so a crash in between leaves
-    // the learning step outstanding rather than forgotten.
-    if (learns && state?.status !== "pending")
-      appendCriticLearning(learningPath, {
-        problem_id: id,
-        status: "pending",
-        reason: decision.reason,
-        timestamp: stamp(),
-      });
-    for (const rec of toWrite) {
+    todo.push({ id, text: first.problem_text, answer: first.ground_truth });
+    plans.set(id, { available, waiting });
+  }
+
+  const generatorOf = (id: string, index: number) => plans.get(id)!.available[index]!;
+  const recordOf = (id: string, index: number) => caches.get(generatorOf(id, index))!.get(id)!;
+  const kinds = new Map<string, { kind: string; stage: string }>();
+  const previous = (id: string, g: GeneratorId) => existing.get(criticKey(id, `generator_${g}`));
+  const stamp = () => now().toISOString();
+  /** The fusions this run completed or saw fail, in the seed's layout; kept ones are not written again. */
+  const fresh = (g: {
+    task: ProblemRef;
+    taskId: string;
+    attempts: readonly (AttemptRecord<StoredScaffold> | undefined)[];
+  }) =>
+    g.attempts.flatMap((a, i): CriticRecord[] => {
+      const generator = generatorOf(g.taskId, i);
+      const before = previous(g.taskId, generator);
+      if (a === undefined || (a.status === "ok" && before && !isFailedFusion(before))) return [];
+      if (a.status === "failed") {
+        const k = kinds.get(`${g.taskId}/${i}`);
+        const stage = a.stage === "reward" ? "scoring failed" : (k?.stage ?? "fusion failed");
+        const unscored = a.stage === "reward" ? a.output : undefined;
+        return [
+          failedFusion(
+            g.task,
+            generator,
+            `${stage}: ${a.error}`,
+            k?.kind ?? a.cause ?? "error",
+            now(),
+            unscored,
+          ),
+        ];
+      }
+      const d = a.details as ScaffoldDetails;
+      const parts = { r_ans: d.r_ans, r_logic: d.r_logic, r_graph: d.r_graph, r_fusion: d.r_fusion! };
+      return [
+        {
+          problem_id: g.taskId,
+          problem_text: g.task.text,
+          ground_truth: g.task.answer,
+          generator_id: `generator_${generator}`,
+          source_rollouts: fusionInput(recordOf(g.taskId, i)).sources,
+          fused_scaffold: a.output!,
+          answer: d.answer,
+          is_correct: a.correct!,
+          ...parts,
+          r_total: a.score!,
+          ...(d.notes.length > 0 ? { error: d.notes.join("; ") } : {}),
+          timestamp: stamp(),
+        },
+      ];
+    });
+  const writeFusions = (records: CriticRecord[]) => {
+    for (const rec of records) {
       appendCriticRecord(resultsPath, rec);
       summary.records.push(rec);
     }
-    let learnFailed = false;
-    if (learns) {
-      const outcome = await extractExperiences({
-        client: opts.client,
-        prompts: opts.prompts,
-        library,
-        problem,
-        attempts: group.map((rec, i) => ({
-          id: ready[i]!,
-          scaffoldText: JSON.stringify(rec.fused_scaffold),
-          answer: rec.answer === null ? null : String(rec.answer),
-          isCorrect: rec.is_correct,
-          reward: rec.r_total,
-        })),
-        temperature: extraction.temperature,
-        now,
-        signal: guard.signal,
+    summary.fused += records.filter((r) => !isFailedFusion(r)).length;
+    summary.failedFusions += records.filter(isFailedFusion).length;
+  };
+  const stats = (g: ScoredGroupEnd<ProblemRef, StoredScaffold>) => ({ μ: g.summary.mean, σ: g.summary.std });
+
+  const trainer = agentTrainer({
+    client: opts.client,
+    prompts: opts.prompts,
+    extraction,
+    library,
+    shared: opts.experiences.library("shared"),
+    useExperiences: true,
+    now,
+    async rollout(problem, ctx) {
+      const input = fusionInput(recordOf(problem.id, ctx.index));
+      if (input.count === 0)
+        throw new FusionInputError("no parseable scaffold among the generator's rollouts");
+      const prompt = opts.prompts.render("fusion", {
+        count: input.count,
+        problem: problem.text,
+        experiences: ctx.experiences.text,
+        scaffolds: input.text,
       });
-      for (const w of outcome.warnings) warn(w);
-      if (outcome.error) {
-        const kind = guard.failure(
-          "critic",
-          `problem ${id}, learning step`,
-          outcome.cause ?? new Error(outcome.error),
-        );
-        if (kind === "stopped") {
-          // the "pending" line already says the step is outstanding
-          summary.skipped++;
-          progress?.tick(1, { skipped: id });
-          return;
-        }
-        count(kind);
-        learnFailed = true;
-        appendCriticLearning(learningPath, {
-          problem_id: id,
-          status: "failed",
-          reason: decision.reason,
-          error: outcome.error,
-          timestamp: stamp(),
-        });
-      } else {
-        await library.saveAsync();
-        summary.extractions++;
-        appendCriticLearning(learningPath, {
-          problem_id: id,
-          status: "done",
-          reason: decision.reason,
-          added: outcome.added,
-          modified: outcome.modified,
-          deleted: outcome.deleted,
-          merged: outcome.merged,
-          timestamp: stamp(),
-        });
-      }
-    } else if (learningOpen && complete) {
-      // an outstanding step whose group no longer teaches (e.g. another τ): settled without learning
-      appendCriticLearning(learningPath, {
-        problem_id: id,
-        status: "done",
-        reason: decision.reason,
-        timestamp: stamp(),
+      const fused = await requestScaffold(opts.client, prompt, {
+        what: "fused scaffold",
+        temperature: opts.temperature,
+        signal: ctx.signal,
       });
-    }
-    if (realFailures.length > 0 || learnFailed) summary.failed++;
-    else if (!complete) summary.skipped++;
-    else summary.completed++;
-    const { mean, std } = groupStats(totals);
-    progress?.tick(1, {
-      μ: mean,
-      σ: std,
-      learn: learns ? (learnFailed ? "failed" : "yes") : "no",
-    });
+      return { output: fused };
+    },
+    async reward(problem, attempt, ctx) {
+      const fused = attempt.output as Scaffold;
+      const judgePrompt = opts.prompts.render("fusion_judge", {
+        problem: problem.text,
+        scaffolds: fusionInput(recordOf(problem.id, ctx.index)).text,
+        fused: JSON.stringify(fused),
+      });
+      const [judged, r_fusion] = await Promise.all([
+        judgeScaffold(opts.client, opts.prompts, problem, fused, {
+          llmEquivalence: opts.llmEquivalence,
+          signal: ctx.signal,
+        }),
+        opts.client
+          .chat(userMessage(judgePrompt), {
+            temperature: 0,
+            parse: parseFusionJudge,
+            json: FUSION_JUDGE_JSON,
+            signal: ctx.signal,
+          })
+          .then((r) => r.value)
+          .catch((err: unknown) => {
+            throw new Error(`fusion judge failed: ${errorText(err)}`, { cause: err });
+          }),
+      ]);
+      const parts = { r_ans: judged.r_ans, r_logic: judged.r_logic, r_graph: judged.r_graph, r_fusion };
+      const details: ScaffoldDetails = {
+        id: generatorOf(problem.id, ctx.index),
+        answer: judged.answer,
+        ...parts,
+        notes: judged.notes,
+      };
+      return { score: totalReward(parts, weights), correct: judged.r_ans === 1, details };
+    },
   });
+
+  if (todo.length > 0)
+    await trainer.fit(
+      todo,
+      agentFitOptions({
+        agent: "critic",
+        guard,
+        problemsInFlight: opts.problemConcurrency ?? 1,
+        maxGroupSize: generators.length,
+        groupSize: (p) => plans.get(p.id)!.available.length,
+        learn,
+        where: (f) =>
+          f.stage === "learner"
+            ? `problem ${f.task}, learning step`
+            : `problem ${f.task}, fusion of generator_${generatorOf(f.task, f.index!)}`,
+        counted: (f, kind, err) => {
+          summary.failures[kind] = (summary.failures[kind] ?? 0) + 1;
+          const stage = err instanceof FusionInputError ? "fusion input" : "fusion failed";
+          if (f.index !== undefined) kinds.set(`${f.task}/${f.index}`, { kind, stage });
+        },
+        warn,
+        store: {
+          recall(problem) {
+            const { available, waiting } = plans.get(problem.id)!;
+            return {
+              attempts: available.map((g) => {
+                const r = previous(problem.id, g);
+                if (!r || waiting.includes(g)) return undefined;
+                return recalledScaffold({ ...r, scaffold: r.fused_scaffold, unscored: r.unscored_fusion }, g);
+              }),
+              waiting: waiting.map((g) => available.indexOf(g)),
+            };
+          },
+          incomplete(g) {
+            const records = fresh(g);
+            writeFusions(records);
+            const failed = records.some(isFailedFusion);
+            if (failed) summary.failed++;
+            tick(failed ? { failed: records.filter(isFailedFusion).length } : { skipped: g.taskId });
+          },
+          scored(g) {
+            const state = learning.get(g.taskId)?.status;
+            const { learn: learns, reason } = g.summary;
+            // "pending" goes before the fusions that complete the group, so a crash in between
+            // leaves the learning step outstanding rather than forgotten.
+            if (learns && state !== "pending")
+              appendCriticLearning(learningPath, {
+                problem_id: g.taskId,
+                status: "pending",
+                reason,
+                timestamp: stamp(),
+              });
+            writeFusions(fresh(g));
+            if (learns) return;
+            if (learn && (state === "pending" || state === "failed"))
+              // an outstanding step whose group no longer teaches (e.g. another τ): settled without learning
+              appendCriticLearning(learningPath, {
+                problem_id: g.taskId,
+                status: "done",
+                reason,
+                timestamp: stamp(),
+              });
+            summary.completed++;
+            tick({ ...stats(g), learn: "no" });
+          },
+          learningFailed(g, failure) {
+            appendCriticLearning(learningPath, {
+              problem_id: g.taskId,
+              status: "failed",
+              reason: g.summary.reason,
+              error: learningError(failure),
+              timestamp: stamp(),
+            });
+            summary.failed++;
+            tick({ ...stats(g), learn: "failed" });
+          },
+          learnt(g, change) {
+            summary.extractions++;
+            appendCriticLearning(learningPath, {
+              problem_id: g.taskId,
+              status: "done",
+              reason: g.summary.reason,
+              added: change.added,
+              modified: change.modified,
+              deleted: change.deleted,
+              merged: change.merged,
+              timestamp: stamp(),
+            });
+            summary.completed++;
+            tick({ ...stats(g), learn: "yes" });
+          },
+        },
+      }),
+    );
+  summary.skipped = summary.requested - summary.alreadyComplete - summary.completed - summary.failed;
+  const notReached = ids.length - ticked;
+  if (notReached > 0) progress?.tick(notReached, { skipped: notReached });
   progress?.stop();
   return summary;
 }

@@ -1,10 +1,18 @@
-import { groupStats } from "../../core/advantages.ts";
 import { repairJsonlTail } from "../../io/files.ts";
-import { errorText, userMessage } from "../../llm/messages.ts";
 import type { ChatClient } from "../../llm/port.ts";
-import { mapPool } from "../../training-free/pool.ts";
-import { decideExtraction } from "../../training-free/triggers.ts";
-import { DEFAULT_EXTRACTION, type ExtractionSettings, extractExperiences } from "./extraction.ts";
+import {
+  type AttemptRecord,
+  ExperienceLibrary,
+  type GroupEnd,
+  type ScoredGroupEnd,
+} from "../../training-free/index.ts";
+import { agentFitOptions, agentTrainer, recalledScaffold, type StoredScaffold } from "./agent-fit.ts";
+import {
+  DEFAULT_EXTRACTION,
+  type ExtractionSettings,
+  learningError,
+  type ScaffoldDetails,
+} from "./extraction.ts";
 import { RunGuard } from "./failures.ts";
 import type { ExperienceManager, LibraryOwner } from "./libraries.ts";
 import { cacheDir, generatorCachePath } from "./paths.ts";
@@ -22,8 +30,7 @@ import {
   readRolloutCache,
 } from "./rollout-cache.ts";
 import type { Scaffold } from "./scaffold.ts";
-import { parseScaffold } from "./scaffold-parse.ts";
-import { judgeScaffold, type ProblemRef, type ScoreOptions, scaffoldReplyParser } from "./solve.ts";
+import { judgeScaffold, type ProblemRef, requestScaffold, type ScoreOptions } from "./solve.ts";
 
 export function generatorAgent(id: GeneratorId): LibraryOwner & `generator_${GeneratorId}` {
   return `generator_${id}`;
@@ -83,7 +90,7 @@ function failedRollout(
   rolloutId: number,
   error: string,
   kind: string,
-  unscored?: Scaffold | string,
+  unscored?: StoredScaffold,
 ): RolloutRecord {
   return {
     rollout_id: rolloutId,
@@ -97,72 +104,20 @@ function failedRollout(
   };
 }
 
-export interface RolloutContext {
-  agent: string;
-  guard: RunGuard;
-  /** The scaffold of an earlier attempt whose scoring failed: scored again, not asked for again. */
-  unscored?: Scaffold | string;
-}
-
-/**
- * One rollout: a scaffold from the model (a reply that is no scaffold is retried by the client),
- * then its answer and rewards. Any call that fails after its retries fails the rollout, which is
- * recorded with its cause; it is never scored as if the model had answered.
- */
-export async function runRollout(
-  opts: Pick<GeneratorOptions, "client" | "prompts" | "temperature" | "llmEquivalence">,
-  problem: ProblemRef,
-  rolloutId: number,
-  experiencesText: string,
-  weights: RewardWeights,
-  ctx: RolloutContext = { agent: "generator", guard: new RunGuard() },
-): Promise<RolloutRecord> {
-  const where = `problem ${problem.id}, rollout ${rolloutId}`;
-  const signal = ctx.guard.signal;
-  let scaffold: Scaffold | undefined;
-  if (ctx.unscored !== undefined) {
-    const again = parseScaffold(ctx.unscored);
-    if (again.ok) scaffold = again.scaffold;
-  }
-  if (!scaffold) {
-    const prompt = opts.prompts.render("generator_scaffold", {
-      problem: problem.text,
-      experiences: experiencesText,
-    });
-    try {
-      const r = await opts.client.chat(userMessage(prompt), {
-        temperature: opts.temperature,
-        parse: scaffoldReplyParser("scaffold"),
-        signal,
-      });
-      scaffold = r.value;
-    } catch (err) {
-      const kind = ctx.guard.failure(ctx.agent, where, err);
-      return failedRollout(rolloutId, `scaffold request failed: ${errorText(err)}`, kind);
-    }
-  }
-  let judged: Awaited<ReturnType<typeof judgeScaffold>>;
-  try {
-    judged = await judgeScaffold(opts.client, opts.prompts, problem, scaffold, {
-      llmEquivalence: opts.llmEquivalence,
-      signal,
-    });
-  } catch (err) {
-    const kind = ctx.guard.failure(ctx.agent, `${where} (scoring)`, err);
-    return failedRollout(rolloutId, `scoring failed: ${errorText(err)}`, kind, scaffold);
-  }
-  ctx.guard.success(ctx.agent);
+/** A scored rollout as the cache records it. */
+function scoredRollout(rolloutId: number, a: AttemptRecord<StoredScaffold>): RolloutRecord {
+  const d = a.details as ScaffoldDetails;
   const rec: RolloutRecord = {
     rollout_id: rolloutId,
-    scaffold: scaffold as RolloutRecord["scaffold"],
-    answer: judged.answer,
-    is_correct: judged.r_ans === 1,
-    r_ans: judged.r_ans,
-    r_logic: judged.r_logic,
-    r_graph: judged.r_graph,
-    r_total: totalReward(judged, weights),
+    scaffold: a.output as RolloutRecord["scaffold"],
+    answer: d.answer,
+    is_correct: a.correct!,
+    r_ans: d.r_ans,
+    r_logic: d.r_logic,
+    r_graph: d.r_graph,
+    r_total: a.score!,
   };
-  if (judged.notes.length > 0) rec.error = judged.notes.join("; ");
+  if (d.notes.length > 0) rec.error = d.notes.join("; ");
   return rec;
 }
 
@@ -172,10 +127,13 @@ function sameText(a: string, b: string): boolean {
 }
 
 /**
- * One generator over a list of problems: N rollouts per problem, group statistics, experience
- * update when the group disagrees, one complete JSONL line per problem. A rerun skips complete
- * problems and redoes exactly the failed parts of the others (the failed rollouts, or only the
- * learning step); a group teaches the library only once every rollout of it succeeded.
+ * One generator over a list of problems, as a client of TrainingFreeGRPO: a rollout is one
+ * scaffold request, its reward the judge and the answer check (their weighted total), a group
+ * the N rollouts of one problem, and the learning step the seed's extraction; the rollout cache
+ * in the seed's layout is the record TrainingFreeGRPO resumes from. One complete JSONL line per
+ * problem. A rerun skips complete problems and redoes exactly the failed parts of the others (the
+ * failed rollouts, or only the learning step); a group teaches the library only once every
+ * rollout of it succeeded.
  */
 export async function runGenerator(opts: GeneratorOptions): Promise<GeneratorSummary> {
   const agent = generatorAgent(opts.id);
@@ -202,7 +160,7 @@ export async function runGenerator(opts: GeneratorOptions): Promise<GeneratorSum
     warnings: [],
     records: [],
   };
-  const todo: { problem: ProblemRef; prev?: ProblemRecord }[] = [];
+  const todo: ProblemRef[] = [];
   const seen = new Set<string>();
   for (const p of opts.problems) {
     // a problem listed twice (two data sets sharing it) is solved and written once
@@ -218,170 +176,212 @@ export async function runGenerator(opts: GeneratorOptions): Promise<GeneratorSum
       );
     }
     if (prev && isCompleteRecord(prev, { learn })) summary.alreadyComplete++;
-    else todo.push({ problem: p, ...(prev ? { prev } : {}) });
+    else todo.push(p);
   }
-  const library = opts.experiences.library(agent);
-  const shared = opts.experiences.library("shared");
   if (summary.alreadyComplete > 0)
     opts.progress?.tick(summary.alreadyComplete, { done: summary.alreadyComplete });
+  if (todo.length === 0) {
+    opts.progress?.stop();
+    return summary;
+  }
+  const library = opts.experiences.library(agent);
   const now = () => (opts.now ? opts.now() : new Date());
-  const fail = (where: string, err: unknown) => {
-    const kind = guard.failure(agent, where, err);
-    if (kind !== "stopped") summary.failures[kind] = (summary.failures[kind] ?? 0) + 1;
-    return kind;
+  const previous = (id: string) => {
+    const prev = cache.problems.get(id);
+    return prev && prev.rollouts.length > 0 ? prev : undefined;
   };
+  const rolloutId = (id: string, index: number) => previous(id)?.rollouts[index]?.rollout_id ?? index + 1;
+  let ticked = 0;
+  const tick = (fields: Record<string, string | number>) => {
+    ticked++;
+    opts.progress?.tick(1, fields);
+  };
+  /** The guard's kind of each failed attempt, by problem and index. */
+  const kinds = new Map<string, string>();
   const write = (record: ProblemRecord) => {
     appendProblemRecord(cachePath, record);
     summary.records.push(record);
   };
+  const base = (g: GroupEnd<ProblemRef, StoredScaffold>, rollouts: RolloutRecord[]) => ({
+    problem_id: g.task.id,
+    problem_text: g.task.text,
+    ground_truth: g.task.answer,
+    rollouts,
+    timestamp: now().toISOString(),
+  });
+  /** The group's rollouts as the cache records them; a rollout kept from the cache stays the same object. */
+  const rolloutsOf = (g: GroupEnd<ProblemRef, StoredScaffold>): RolloutRecord[] => {
+    const prev = previous(g.taskId);
+    return g.attempts.map((a, i) => {
+      const id = rolloutId(g.taskId, i);
+      const before = prev?.rollouts[i];
+      if (a?.status === "ok") return before && !isFailedRollout(before) ? before : scoredRollout(id, a);
+      if (a === undefined)
+        return failedRollout(id, "stopped before it finished", "stopped", before?.unscored_scaffold);
+      const kind = kinds.get(`${g.taskId}/${i}`) ?? a.cause ?? "error";
+      return a.stage === "reward"
+        ? failedRollout(id, `scoring failed: ${a.error}`, kind, a.output)
+        : failedRollout(id, `scaffold request failed: ${a.error}`, kind);
+    });
+  };
+  const learnt = new Map<string, RolloutRecord[]>();
+  const withStats = (g: ScoredGroupEnd<ProblemRef, StoredScaffold>) => ({
+    ...base(g, learnt.get(g.taskId) ?? rolloutsOf(g)),
+    mean: g.summary.mean,
+    std: g.summary.std,
+  });
 
-  await mapPool(todo, opts.problemConcurrency ?? 1, async ({ problem, prev }) => {
-    if (guard.stopped) {
-      summary.skipped++;
-      opts.progress?.tick(1, { skipped: problem.id });
-      return;
-    }
-    const experiencesText = useExperiences ? library.formatForPrompt(shared.entries()) : "(none)";
-    const redo = prev ? prev.rollouts.filter(isFailedRollout).length : opts.rollouts;
-    if (useExperiences && learn && redo > 0) library.markUsed();
-    const ctx = (unscored?: Scaffold | string): RolloutContext => ({
+  const trainer = agentTrainer({
+    client: opts.client,
+    prompts: opts.prompts,
+    extraction,
+    library: useExperiences ? library : ExperienceLibrary.inMemory({ agent }),
+    shared: opts.experiences.library("shared"),
+    useExperiences,
+    now,
+    async rollout(problem, ctx) {
+      const prompt = opts.prompts.render("generator_scaffold", {
+        problem: problem.text,
+        experiences: ctx.experiences.text,
+      });
+      const scaffold = await requestScaffold(opts.client, prompt, {
+        what: "scaffold",
+        temperature: opts.temperature,
+        signal: ctx.signal,
+      });
+      return { output: scaffold };
+    },
+    async reward(problem, attempt, ctx) {
+      const judged = await judgeScaffold(opts.client, opts.prompts, problem, attempt.output as Scaffold, {
+        llmEquivalence: opts.llmEquivalence,
+        signal: ctx.signal,
+      });
+      const details: ScaffoldDetails = {
+        id: rolloutId(problem.id, ctx.index),
+        answer: judged.answer,
+        r_ans: judged.r_ans,
+        r_logic: judged.r_logic,
+        r_graph: judged.r_graph,
+        notes: judged.notes,
+      };
+      return { score: totalReward(judged, weights), correct: judged.r_ans === 1, details };
+    },
+  });
+
+  await trainer.fit(
+    todo,
+    agentFitOptions({
       agent,
       guard,
-      ...(unscored !== undefined ? { unscored } : {}),
-    });
-    const rollouts = await Promise.all(
-      prev && prev.rollouts.length > 0
-        ? prev.rollouts.map((r) =>
-            isFailedRollout(r)
-              ? runRollout(opts, problem, r.rollout_id, experiencesText, weights, ctx(r.unscored_scaffold))
-              : Promise.resolve(r),
-          )
-        : Array.from({ length: opts.rollouts }, (_, i) =>
-            runRollout(opts, problem, i + 1, experiencesText, weights, ctx()),
-          ),
-    );
-    const base = {
-      problem_id: problem.id,
-      problem_text: problem.text,
-      ground_truth: problem.answer,
-      rollouts,
-    };
-    const failedNow = rollouts.filter(isFailedRollout);
-    if (failedNow.length > 0) {
-      const real = failedNow.filter((r) => r.error_kind !== "stopped");
-      for (const r of real) summary.failures[r.error_kind!] = (summary.failures[r.error_kind!] ?? 0) + 1;
-      summary.failedRollouts += real.length;
-      const newlyDone = rollouts.filter(
-        (r, i) => !isFailedRollout(r) && (!prev || isFailedRollout(prev.rollouts[i]!)),
-      );
-      // Keep what succeeded (it was paid for); a problem only interrupted by the stop, with
-      // nothing new to keep, is left as it was.
-      if (real.length > 0 || newlyDone.length > 0) {
-        write({
-          ...base,
-          timestamp: now().toISOString(),
-          extraction: {
-            triggered: false,
-            reason: `incomplete: ${failedNow.length} of ${rollouts.length} rollouts failed`,
-          },
-        });
-      }
-      if (real.length > 0) summary.failed++;
-      else summary.skipped++;
-      opts.progress?.tick(1, { failed: failedNow.length });
-      return;
-    }
-    const totals = rollouts.map((r) => r.r_total);
-    const decision = decideExtraction(
-      totals,
-      rollouts.map((r) => r.is_correct),
-      extraction,
-    );
-    const { mean, std } = groupStats(totals);
-    const learns = decision.extract && learn;
-    if (!learns) {
-      write({
-        ...base,
-        timestamp: now().toISOString(),
-        mean,
-        std,
-        extraction: { triggered: false, reason: decision.reason },
-      });
-      summary.completed++;
-      opts.progress?.tick(1, { μ: mean, σ: std, learn: "no" });
-      return;
-    }
-    // The group is on disk before its learning step, so a failure or a crash there costs only
-    // that step on the rerun, never the rollouts.
-    const onDisk =
-      (prev?.extraction?.pending || prev?.extraction?.failed) &&
-      prev.rollouts.every((r, i) => r === rollouts[i]);
-    if (!onDisk) {
-      write({
-        ...base,
-        timestamp: now().toISOString(),
-        mean,
-        std,
-        extraction: { triggered: true, reason: decision.reason, pending: true },
-      });
-    }
-    const outcome = await extractExperiences({
-      client: opts.client,
-      prompts: opts.prompts,
-      library,
-      problem,
-      attempts: rollouts.map((r) => ({
-        id: r.rollout_id,
-        scaffoldText: typeof r.scaffold === "string" ? r.scaffold : JSON.stringify(r.scaffold),
-        answer: r.answer === null ? null : String(r.answer),
-        isCorrect: r.is_correct,
-        reward: r.r_total,
-      })),
-      temperature: extraction.temperature,
-      now,
-      signal: guard.signal,
-    });
-    for (const w of outcome.warnings) {
-      summary.warnings.push(w);
-      opts.progress?.log(`warning: ${w}`);
-    }
-    if (outcome.error) {
-      const kind = fail(`problem ${problem.id}, learning step`, outcome.cause ?? new Error(outcome.error));
-      write({
-        ...base,
-        timestamp: now().toISOString(),
-        mean,
-        std,
-        extraction: { triggered: true, reason: decision.reason, failed: true, error: outcome.error },
-      });
-      if (kind === "stopped") summary.skipped++;
-      else summary.failed++;
-      opts.progress?.tick(1, { μ: mean, σ: std, learn: "failed" });
-      return;
-    }
-    // The library is saved before the final line: a crash in between redoes the learning step
-    // (which may then learn twice from this group) instead of losing what was learned.
-    await library.saveAsync();
-    summary.extractions++;
-    write({
-      ...base,
-      timestamp: now().toISOString(),
-      mean,
-      std,
-      extraction: {
-        triggered: true,
-        reason: decision.reason,
-        added: outcome.added,
-        modified: outcome.modified,
-        deleted: outcome.deleted,
-        merged: outcome.merged,
+      problemsInFlight: opts.problemConcurrency ?? 1,
+      maxGroupSize: Math.max(opts.rollouts, ...todo.map((p) => previous(p.id)?.rollouts.length ?? 0)),
+      groupSize: (p) => previous(p.id)?.rollouts.length ?? opts.rollouts,
+      learn,
+      where: (f) =>
+        f.stage === "learner"
+          ? `problem ${f.task}, learning step`
+          : `problem ${f.task}, rollout ${rolloutId(f.task, f.index!)}${f.stage === "reward" ? " (scoring)" : ""}`,
+      counted: (f, kind) => {
+        summary.failures[kind] = (summary.failures[kind] ?? 0) + 1;
+        if (f.index !== undefined) kinds.set(`${f.task}/${f.index}`, kind);
       },
-    });
-    summary.completed++;
-    opts.progress?.tick(1, { μ: mean, σ: std, learn: "yes" });
-  });
+      warn: (line) => {
+        summary.warnings.push(line);
+        opts.progress?.log(`warning: ${line}`);
+      },
+      store: {
+        recall(problem) {
+          const prev = previous(problem.id);
+          const redo = prev ? prev.rollouts.filter(isFailedRollout).length : opts.rollouts;
+          if (useExperiences && learn && redo > 0) library.markUsed();
+          return prev
+            ? {
+                attempts: prev.rollouts.map((r) =>
+                  recalledScaffold({ ...r, unscored: r.unscored_scaffold }, r.rollout_id),
+                ),
+              }
+            : undefined;
+        },
+        incomplete(g) {
+          const rollouts = rolloutsOf(g);
+          const prev = previous(g.taskId);
+          const failedNow = rollouts.filter(isFailedRollout);
+          const real = failedNow.filter((r) => r.error_kind !== "stopped");
+          summary.failedRollouts += real.length;
+          const newlyDone = rollouts.filter(
+            (r, i) => !isFailedRollout(r) && (!prev || isFailedRollout(prev.rollouts[i]!)),
+          );
+          // Keep what succeeded (it was paid for); a problem only interrupted by the stop, with
+          // nothing new to keep, is left as it was.
+          if (real.length > 0 || newlyDone.length > 0)
+            write({
+              ...base(g, rollouts),
+              extraction: {
+                triggered: false,
+                reason: `incomplete: ${failedNow.length} of ${rollouts.length} rollouts failed`,
+              },
+            });
+          if (real.length > 0) summary.failed++;
+          tick({ failed: failedNow.length });
+        },
+        scored(g) {
+          const { mean, std, learn: learns, reason } = g.summary;
+          if (!learns) {
+            write({ ...withStats(g), extraction: { triggered: false, reason } });
+            summary.completed++;
+            tick({ μ: mean, σ: std, learn: "no" });
+            return;
+          }
+          const rollouts = rolloutsOf(g);
+          learnt.set(g.taskId, rollouts);
+          // The group is on disk before its learning step, so a failure or a crash there costs
+          // only that step on the rerun, never the rollouts.
+          const prev = previous(g.taskId);
+          const onDisk =
+            (prev?.extraction?.pending || prev?.extraction?.failed) &&
+            prev.rollouts.every((r, i) => r === rollouts[i]);
+          if (!onDisk) write({ ...withStats(g), extraction: { triggered: true, reason, pending: true } });
+        },
+        learningFailed(g, failure) {
+          write({
+            ...withStats(g),
+            extraction: {
+              triggered: true,
+              reason: g.summary.reason,
+              failed: true,
+              error: learningError(failure),
+            },
+          });
+          summary.failed++;
+          tick({ μ: g.summary.mean, σ: g.summary.std, learn: "failed" });
+        },
+        learnt(g, change) {
+          // The library is saved before this final line: a crash in between redoes the learning
+          // step (which may then learn twice from this group) instead of losing what was learned.
+          summary.extractions++;
+          write({
+            ...withStats(g),
+            extraction: {
+              triggered: true,
+              reason: g.summary.reason,
+              added: change.added,
+              modified: change.modified,
+              deleted: change.deleted,
+              merged: change.merged,
+            },
+          });
+          summary.completed++;
+          tick({ μ: g.summary.mean, σ: g.summary.std, learn: "yes" });
+        },
+      },
+    }),
+  );
   // usage counts move on every problem, not only on those that taught the library
-  if (learn && useExperiences && todo.length > 0) await library.saveAsync();
+  if (learn && useExperiences) await library.saveAsync();
+  // What the run did not complete or fail (it stopped first) is skipped.
+  summary.skipped = summary.requested - summary.alreadyComplete - summary.completed - summary.failed;
+  const notReached = todo.length - ticked;
+  if (notReached > 0) opts.progress?.tick(notReached, { skipped: notReached });
   opts.progress?.stop();
   return summary;
 }

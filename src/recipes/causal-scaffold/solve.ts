@@ -20,6 +20,20 @@ export function scaffoldReplyParser(what: string): (text: string) => Scaffold {
   };
 }
 
+/** One scaffold request (a generator's scaffold, the critic's fusion); a reply without a scaffold is asked again. */
+export async function requestScaffold(
+  client: ChatClient,
+  prompt: string,
+  opts: { what: string; temperature: number; signal?: AbortSignal },
+): Promise<Scaffold> {
+  const r = await client.chat(userMessage(prompt), {
+    temperature: opts.temperature,
+    parse: scaffoldReplyParser(opts.what),
+    signal: opts.signal,
+  });
+  return r.value;
+}
+
 export interface ProblemRef {
   id: string;
   text: string;

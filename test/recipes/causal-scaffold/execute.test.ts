@@ -177,6 +177,15 @@ describe("executeScaffold", () => {
     assert.match(safeEvaluate('evaluate("1")').error ?? "", /disabled/);
   });
 
+  test("an expression compiled once evaluates with each call's own variables", () => {
+    const scope = (o: Record<string, number>) => new Map(Object.entries(o));
+    assert.equal(safeEvaluate("a * b + pi", scope({ a: 2, b: 3 })).value, 6 + Math.PI);
+    assert.deepEqual(safeEvaluate("a * b + pi", scope({ a: 5 })).missing, ["b"]);
+    assert.equal(safeEvaluate("a * b + pi", scope({ a: 1, b: 1, pi: 0 })).value, 1);
+    assert.equal(safeEvaluate("cos(a)", scope({ a: 0 })).value, 1);
+    assert.deepEqual(safeEvaluate("cos(a)").missing, ["a"]);
+  });
+
   test("never throws on odd input", () => {
     const odd = {
       target_variable: "x",
