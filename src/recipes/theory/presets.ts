@@ -33,8 +33,8 @@ export const QUICK_GRAMMAR_VALID_THEORIES = 37_706;
 export const QUICK_RUN_SECONDS = "about a minute of CPU";
 export const QUICK_RUN_MEASURED =
   "Measured on 2 cores without OpenBLAS: the share of valid theories rises from 0% to 48%, with 9 distinct valid " +
-  "theories found, none of them demonstrated, in 53 s of CPU (198 s of wall time while other jobs loaded the machine " +
-  "to a load average of 16-19).";
+  "theories found, none of them demonstrated, in 56 s of CPU (3 min 35 s of wall time while other jobs loaded the " +
+  "machine to a load average of 12-17).";
 
 /** Demonstrations drawn for the warm start. */
 export const DEMONSTRATIONS = 4096;
