@@ -8,9 +8,12 @@
  * nothing else.
  */
 
+// Parametric GRPO (gradients on an in-process policy): TRL's GRPOTrainer over Hugging Face model
+// directories, its config (TRL's names) and datasets
+export type { GrpoConfig, LoraSettings, LossType } from "./core/config.ts";
+export { GRPO_DEFAULTS } from "./core/config.ts";
 // Answers: extraction from a reply and deterministic equivalence (integers, fractions, LaTeX, units)
 export { answersEquivalent, answerToNumber, extractAnswer, normalizeAnswer } from "./data/answers.ts";
-
 // Chat models: the port any backend can implement, and the project's client for OpenAI-compatible endpoints
 export {
   type LLMChatOptions,
@@ -33,8 +36,17 @@ export {
   TrainingFreeGRPOTrainer,
   type TrainingReport,
 } from "./recipes/causal-scaffold/trainer.ts";
+export { checkDataset, type DatasetRow, loadDataset, type Prompt, type PromptMessage } from "./rl/dataset.ts";
+export {
+  type ChatTokenizer,
+  type Completion,
+  GRPOTrainer,
+  type GRPOTrainerOptions,
+  type LogEntry,
+  type RewardFunc,
+  type RewardFuncArgs,
+  type RewardFuncSpec,
+  type TrainOutput,
+} from "./rl/grpo-trainer.ts";
 // Training-free GRPO
 export * from "./training-free/index.ts";
-
-// Parametric GRPO (gradients on an in-process policy): GRPOTrainer and its config are exported
-// here from src/rl once its public API is settled.

@@ -6,6 +6,7 @@
 import { type Command, Option } from "commander";
 import {
   type GrpoConfig,
+  type GrpoFlagKey,
   IMPORTANCE_SAMPLING_LEVELS,
   KL_ESTIMATORS,
   LOSS_TYPES,
@@ -13,7 +14,7 @@ import {
 } from "../core/config.ts";
 import { floatFlag, intFlag } from "./flags.ts";
 
-export type GrpoKey = keyof GrpoConfig;
+export type GrpoKey = GrpoFlagKey;
 
 interface FlagSpec {
   description: string;

@@ -8,11 +8,16 @@
  * Papers: GRPO — DeepSeekMath (arXiv 2402.03300); PPO (1707.06347); DAPO (2503.14476);
  * Dr. GRPO — "Understanding R1-Zero-Like Training" (2503.20783); GSPO (2507.18071); batch-level
  * reward scaling — "Tricks or Traps? A Deep Dive into RL for LLM Reasoning" (2508.08221); KL
- * estimators k1/k2/k3 — J. Schulman, "Approximating KL Divergence" (2020).
+ * estimators k1/k2/k3 — J. Schulman, "Approximating KL Divergence" (2020); CISPO — MiniMax-M1
+ * (2506.13585).
  */
 
-/** How the token losses of a batch become one number (see core/loss.ts aggregationWeights). */
-export const LOSS_TYPES = ["grpo", "bnpo", "dr_grpo", "dapo"] as const;
+/**
+ * How the token losses of a batch become one number (see core/loss.ts aggregationWeights); `cispo`
+ * also changes the per-token objective (clipped importance weight times A·log π, MiniMax-M1) and
+ * aggregates as dapo does.
+ */
+export const LOSS_TYPES = ["grpo", "bnpo", "dr_grpo", "dapo", "cispo"] as const;
 export type LossType = (typeof LOSS_TYPES)[number];
 export const KL_ESTIMATORS = ["k1", "k2", "k3"] as const;
 export type KlEstimator = (typeof KL_ESTIMATORS)[number];
@@ -21,6 +26,18 @@ export const SCALE_REWARDS = ["group", "batch", "none"] as const;
 export type ScaleRewards = (typeof SCALE_REWARDS)[number];
 export const IMPORTANCE_SAMPLING_LEVELS = ["token", "sequence"] as const;
 export type ImportanceSamplingLevel = (typeof IMPORTANCE_SAMPLING_LEVELS)[number];
+
+/** LoRA adapters, with the names of PEFT's LoraConfig (r, lora_alpha, lora_dropout, target_modules). */
+export interface LoraSettings {
+  /** rank of A·B. PEFT: 8. */
+  r: number;
+  /** the adapter's output is scaled by loraAlpha / r. PEFT: 8. */
+  loraAlpha: number;
+  /** dropout on the adapter's input while training. PEFT: 0. */
+  loraDropout: number;
+  /** module names, matched as PEFT matches them (q_proj, v_proj, …; GPT-2: c_attn, c_proj, c_fc). */
+  targetModules: string[];
+}
 
 export interface GrpoConfig {
   // Sampling
@@ -60,13 +77,18 @@ export interface GrpoConfig {
   klEstimator: KlEstimator;
   /** ε, the clip range of the importance ratio below 1 (PPO). TRL: 0.2. */
   epsilon: number;
-  /** The clip range above 1; unset: epsilon. DAPO's clip-higher uses 0.28. TRL: unset. */
+  /**
+   * The clip range above 1; unset: epsilon. DAPO's clip-higher uses 0.28. TRL: unset. Under
+   * `cispo` the importance weight is capped at 1 + epsilonHigh (MiniMax-M1's 1 + ε_high^IS); TRL's
+   * epsilon_high is the cap itself there (ScaleRL's ε_max, recommended 5.0, i.e. epsilonHigh 4).
+   */
   epsilonHigh?: number;
   /** α, weight of the entropy bonus −α·H: keeps the policy exploring rather than collapsing onto one answer (PPO). TRL: none. */
   entropyCoef: number;
   /**
    * Aggregation of the token losses: grpo (mean of per-sequence means, DeepSeekMath), bnpo,
-   * dr_grpo (Dr. GRPO) or dapo (DAPO). TRL: "dapo"; here "grpo", the rule the recipes were tuned with.
+   * dr_grpo (Dr. GRPO) or dapo (DAPO); or cispo (MiniMax-M1: −sg(min(ρ, 1+ε_high))·A·log π per
+   * token, aggregated as dapo). TRL: "dapo"; here "grpo", the rule the recipes were tuned with.
    */
   lossType: LossType;
   /** "token": one ratio per token; "sequence": GSPO's length-normalised sequence ratio. TRL: "token". */
@@ -77,6 +99,31 @@ export interface GrpoConfig {
   maskTruncatedCompletions: boolean;
   /** Drop the groups whose rewards are all equal from the update (DAPO's dynamic sampling). TRL: none. */
   dynamicSampling: boolean;
+
+  // The run, as GRPOTrainer (src/rl/grpo-trainer.ts) reads it; the recipes' own trainer counts
+  // prompts per step and says evalEvery/saveEvery (src/rl/trainer.ts TrainerConfig) instead.
+  /**
+   * Completions per step, TRL's per_device_train_batch_size on one device with no gradient
+   * accumulation: a step samples perDeviceTrainBatchSize / numGenerations prompts (it must
+   * divide). TRL: 8.
+   */
+  perDeviceTrainBatchSize: number;
+  /** One weight per reward function, in their order; unset: 1 each. TRL: None (1 each). */
+  rewardWeights?: number[];
+  /** Train LoRA adapters over the frozen base; null trains every weight. TRL: none (its peft_config argument). */
+  lora: LoraSettings | null;
+  /** Report the mean of the metrics every N steps. TRL: 10. */
+  loggingSteps: number;
+  /** Write checkpoint-N every N steps; 0: never. TRL: 500. */
+  saveSteps: number;
+  /** Evaluate on the eval dataset every N steps; unset: loggingSteps. TRL: None (then logging_steps). */
+  evalSteps?: number;
+  /** Completions per eval prompt; unset: numGenerations. TRL: None (then num_generations). */
+  numGenerationsEval?: number;
+  /** Visit the training rows in a new random order each epoch (else in file order). TRL: true. */
+  shuffleDataset: boolean;
+  /** More variables for the chat template (e.g. enable_thinking for Qwen3). TRL: None. */
+  chatTemplateKwargs?: Record<string, unknown>;
 }
 
 export const GRPO_DEFAULTS: Readonly<GrpoConfig> = Object.freeze({
@@ -99,36 +146,56 @@ export const GRPO_DEFAULTS: Readonly<GrpoConfig> = Object.freeze({
   scaleRewards: "group",
   maskTruncatedCompletions: false,
   dynamicSampling: false,
+  perDeviceTrainBatchSize: 8,
+  lora: null,
+  loggingSteps: 10,
+  saveSteps: 500,
+  shuffleDataset: true,
 });
 
-// Every field once, in the order the CLI lists them; the Record type makes the list complete.
-const FIELDS: Record<keyof GrpoConfig, true> = {
-  maxSteps: true,
-  numGenerations: true,
-  maxCompletionLength: true,
-  learningRate: true,
-  temperature: true,
-  topP: true,
-  topK: true,
-  beta: true,
-  klEstimator: true,
-  epsilon: true,
-  epsilonHigh: true,
-  entropyCoef: true,
-  lossType: true,
-  importanceSamplingLevel: true,
-  scaleRewards: true,
-  maskTruncatedCompletions: true,
-  dynamicSampling: true,
-  numIterations: true,
-  maxGradNorm: true,
-  seed: true,
-};
+// Every field once: "flag" for the knobs every parametric recipe's command takes (in the order
+// the CLI lists them), "run" for those only GRPOTrainer reads. The type makes the list complete.
+const FIELDS = {
+  maxSteps: "flag",
+  numGenerations: "flag",
+  maxCompletionLength: "flag",
+  learningRate: "flag",
+  temperature: "flag",
+  topP: "flag",
+  topK: "flag",
+  beta: "flag",
+  klEstimator: "flag",
+  epsilon: "flag",
+  epsilonHigh: "flag",
+  entropyCoef: "flag",
+  lossType: "flag",
+  importanceSamplingLevel: "flag",
+  scaleRewards: "flag",
+  maskTruncatedCompletions: "flag",
+  dynamicSampling: "flag",
+  numIterations: "flag",
+  maxGradNorm: "flag",
+  seed: "flag",
+  perDeviceTrainBatchSize: "run",
+  rewardWeights: "run",
+  lora: "run",
+  loggingSteps: "run",
+  saveSteps: "run",
+  evalSteps: "run",
+  numGenerationsEval: "run",
+  shuffleDataset: "run",
+  chatTemplateKwargs: "run",
+} as const satisfies Record<keyof GrpoConfig, "flag" | "run">;
 
-/** GrpoConfig's fields but `except` (those a recipe fixes itself or reads elsewhere). */
-export function grpoKeysExcept<E extends keyof GrpoConfig>(...except: E[]): Exclude<keyof GrpoConfig, E>[] {
+/** The GrpoConfig fields a recipe's command offers as flags (the loss, sampling and optimiser knobs). */
+export type GrpoFlagKey = {
+  [K in keyof GrpoConfig]-?: (typeof FIELDS)[K] extends "flag" ? K : never;
+}[keyof GrpoConfig];
+
+/** GrpoConfig's flag fields but `except` (those a recipe fixes itself or reads elsewhere). */
+export function grpoKeysExcept<E extends GrpoFlagKey>(...except: E[]): Exclude<GrpoFlagKey, E>[] {
   return (Object.keys(FIELDS) as (keyof GrpoConfig)[]).filter(
-    (k): k is Exclude<keyof GrpoConfig, E> => !except.includes(k as E),
+    (k): k is Exclude<GrpoFlagKey, E> => FIELDS[k] === "flag" && !except.includes(k as E),
   );
 }
 

@@ -1,6 +1,7 @@
 /**
  * The GRPO policy loss on plain arrays: clipped surrogate (token- or sequence-level importance
- * ratio), KL to a reference policy, entropy bonus, loss masks and the four aggregations, with the
+ * ratio) or CISPO's clipped importance weight, KL to a reference policy, entropy bonus, loss
+ * masks and the aggregations, with the
  * analytic gradient with respect to the policy's log-probabilities. This is the reference the
  * tensor implementation is tested against; docs/algorithm.md has the equations.
  *
@@ -91,9 +92,9 @@ export interface PolicyLossResult {
   kl: number;
   /** Mean entropy over active tokens (0 without `entropy`). */
   entropy: number;
-  /** Fraction of active tokens with ρ < 1 − epsilon and A < 0. */
+  /** Fraction of active tokens with ρ < 1 − epsilon and A < 0 (always 0 under cispo, which has no lower clip). */
   clipRatioLow: number;
-  /** Fraction of active tokens with ρ > 1 + epsilonHigh and A > 0. */
+  /** Fraction of active tokens with ρ > 1 + epsilonHigh and A > 0 (under cispo: whose weight is capped). */
   clipRatioHigh: number;
   /**
    * d loss / d logp[i][t], analytic (0 on masked positions). Covers the surrogate and the KL term;
@@ -209,6 +210,7 @@ function countActive(mask: number[][]): number {
  *   bnpo    1 / N                N = active tokens in this batch
  *   dr_grpo 1 / (B · L)          L = maxCompletionLength (default: widest row)
  *   dapo    1 / N_acc            N_acc = active tokens in the accumulated batch (default N)
+ *   cispo   1 / N_acc            as dapo (TRL and MiniMax-M1 normalise CISPO by the active tokens)
  * Every denominator is clamped to ≥ 1 so an all-masked batch aggregates to 0, never NaN.
  */
 export function aggregationWeights(
@@ -234,7 +236,8 @@ export function aggregationWeights(
       const d = Math.max(1, B * L);
       return mask.map((row) => row.map((m) => (m !== 0 ? 1 / d : 0)));
     }
-    case "dapo": {
+    case "dapo":
+    case "cispo": {
       const nAcc = opts.activeTokensInAccumulatedBatch ?? countActive(mask);
       if (!(nAcc >= 0) || !Number.isFinite(nAcc)) {
         throw new RangeError(`activeTokensInAccumulatedBatch: must be ≥ 0, got ${nAcc}`);
@@ -244,12 +247,12 @@ export function aggregationWeights(
     }
     default:
       throw new RangeError(
-        `lossType: expected "grpo", "bnpo", "dr_grpo" or "dapo", got ${JSON.stringify(lossType)}`,
+        `lossType: expected "grpo", "bnpo", "dr_grpo", "dapo" or "cispo", got ${JSON.stringify(lossType)}`,
       );
   }
 }
 
-/** Aggregates per-token values into a scalar loss; see aggregationWeights for the four rules. */
+/** Aggregates per-token values into a scalar loss; see aggregationWeights for the rules. */
 export function aggregate(
   values: number[][],
   mask: number[][],
@@ -306,6 +309,15 @@ function clippedSurrogate(
   return { value: -unclipped, dRatio: -adv };
 }
 
+/**
+ * CISPO's term −sg(ŵ)·A·log π with ŵ = min(ρ, hi): the weight is clipped and held constant, so
+ * every token keeps a gradient −ŵ·A (none is dropped by the clip, unlike the surrogate's).
+ */
+function cispoTerm(ratio: number, adv: number, hi: number, logp: number): { value: number; dLogp: number } {
+  const w = Math.min(ratio, hi);
+  return { value: -w * adv * logp, dLogp: -w * adv };
+}
+
 export function policyLoss(batch: SequenceBatch, cfg: PolicyLossConfig = {}): PolicyLossResult {
   const {
     epsilon: epsLow,
@@ -346,6 +358,7 @@ export function policyLoss(batch: SequenceBatch, cfg: PolicyLossConfig = {}): Po
   });
 
   const w = aggregationWeights(mask, lossType, cfg);
+  const cispo = lossType === "cispo";
   const lo = 1 - epsLow;
   const hi = 1 + epsHigh;
   let loss = 0;
@@ -379,12 +392,21 @@ export function policyLoss(batch: SequenceBatch, cfg: PolicyLossConfig = {}): Po
       active++;
       const wt = w[i]![t]!;
       const ratio = sampling === "token" ? Math.exp(lp[t]! - old[t]!) : seqRatio;
-      const sur = sampling === "token" ? clippedSurrogate(ratio, A, lo, hi) : seqSur;
-      if (ratio < lo && A < 0) lowCount++;
+      let sur: { value: number };
+      if (cispo) {
+        // The weight is a constant, so the sequence ratio needs no chain rule either.
+        const c = cispoTerm(ratio, A, hi, lp[t]!);
+        sur = c;
+        g[t] = wt * c.dLogp;
+      } else {
+        const s = sampling === "token" ? clippedSurrogate(ratio, A, lo, hi) : seqSur;
+        sur = s;
+        if (sampling === "token") g[t] = wt * s.dRatio * ratio;
+        else seqWeight += wt;
+        if (ratio < lo && A < 0) lowCount++;
+      }
       if (ratio > hi && A > 0) highCount++;
       let perToken = sur.value;
-      if (sampling === "token") g[t] = wt * sur.dRatio * ratio;
-      else seqWeight += wt;
       if (batch.refLogp) {
         const kl = klEstimate(lp[t]!, batch.refLogp[i]![t]!, kind);
         klSum += kl;
@@ -400,7 +422,7 @@ export function policyLoss(batch: SequenceBatch, cfg: PolicyLossConfig = {}): Po
       policy += wt * sur.value;
       loss += wt * perToken;
     }
-    if (sampling === "sequence" && n > 0) {
+    if (sampling === "sequence" && !cispo && n > 0) {
       // d seqRatio / d logp[t] = seqRatio / n for every active token.
       const d = (seqWeight * seqSur.dRatio * seqRatio) / n;
       for (let t = 0; t < mrow.length; t++) if (mrow[t] !== 0) g[t] = g[t]! + d;

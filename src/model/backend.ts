@@ -77,3 +77,13 @@ function quietCpuBanner(): void {
   const be = tf.findBackend("cpu") as { firstUse?: boolean } | null;
   if (be && "firstUse" in be) be.firstUse = false;
 }
+
+/**
+ * The backend in use; when nothing has chosen one yet, the default (wasm, see initBackend) is
+ * initialised first. For library entry points that create tensors on the caller's behalf.
+ */
+export async function ensureBackend(): Promise<string> {
+  const engine = tf.engine() as unknown as { backendInstance: unknown };
+  if (engine.backendInstance != null) return tf.getBackend();
+  return initBackend();
+}

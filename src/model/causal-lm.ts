@@ -33,6 +33,12 @@ export interface DecoderModel {
  * shape) plus sampling.
  */
 export interface CausalLM extends DecoderModel {
+  /** The enabled LoRA adapters' settings, or null (then every weight trains). */
+  readonly loraConfig: {
+    readonly r: number;
+    readonly alpha: number;
+    readonly targetModules: readonly string[];
+  } | null;
   /** logits [B, T, V] for int32 ids [B, T] (causal). */
   forward(ids: tf.Tensor2D): tf.Tensor3D;
   /** log π(ids[:, t+1] | ids[:, ≤t]) for t = 0..T-2 → [B, T-1], optionally the entropy per position. */

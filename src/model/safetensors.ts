@@ -63,12 +63,8 @@ function adapterBase(dir: string): string {
  * Loads a model directory: the project's GPT (config.json model_type "grpo-ts-gpt") or a
  * Hugging Face causal LM (LlamaForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM,
  * GPT2LMHeadModel). A directory with adapter_config.json loads its base and the adapter.
- * The `rng` form is the project's GPT only (what src/rl checkpoints hold).
  */
-export function loadModel(dir: string, rng: Rng): GPT;
-export function loadModel(dir: string, opts?: LoadOptions): CausalLM;
-export function loadModel(dir: string, arg?: Rng | LoadOptions): CausalLM {
-  const opts: LoadOptions = arg instanceof Rng ? { rng: arg } : (arg ?? {});
+export function loadModel(dir: string, opts: LoadOptions = {}): CausalLM {
   const rng = opts.rng ?? new Rng(0);
   // A directory holding adapter_config.json is an adapter over base_model_name_or_path.
   const ownAdapter = opts.adapter === undefined && existsSync(join(dir, ADAPTER_CONFIG_FILE));
@@ -82,10 +78,6 @@ export function loadModel(dir: string, arg?: Rng | LoadOptions): CausalLM {
     // The GPT's own loader handles its adapters (base_model_name_or_path beside or elsewhere).
     model = loadGpt(dir, rng);
   } else {
-    if (arg instanceof Rng)
-      throw new Error(
-        `${join(baseDir, CONFIG_FILE)}: expected the project's GPT checkpoint (model_type "grpo-ts-gpt")`,
-      );
     const m = loadPretrained(baseDir);
     if (adapterDir !== undefined) {
       try {

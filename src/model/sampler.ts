@@ -36,6 +36,16 @@ export interface SampleOptions {
   // biome-ignore lint/suspicious/noExplicitAny: constraints of any state type are accepted
   constraint?: TokenConstraint<any>;
   rng: Rng;
+  /**
+   * One stream per row, in place of `rng`: a row then samples the same whatever shares its
+   * batch (rows may share a stream; their draws keep row order).
+   */
+  rowRngs?: readonly Rng[];
+  /**
+   * Called after each token a row takes, with everything the row generated so far; true ends
+   * that row (finished). For per-row limits and stop strings of rows that share a batch.
+   */
+  rowDone?: (row: number, tokens: readonly number[]) => boolean;
 }
 
 export interface SampleResult {
@@ -43,7 +53,7 @@ export interface SampleResult {
   tokens: number[][];
   /** log π of each sampled token, see the module comment for which distribution. */
   logprobs: number[][];
-  /** True when the row emitted eosId or its constraint reached a done state. */
+  /** True when the row emitted eosId, its constraint reached a done state, or rowDone said so. */
   finished: boolean[];
 }
 
@@ -163,6 +173,8 @@ function validate(model: DecoderModel, prompts: number[][], opts: SampleOptions)
   if (opts.topP !== undefined && !(opts.topP > 0 && opts.topP <= 1)) {
     throw new Error(`sample: topP must be in (0, 1], got ${opts.topP}`);
   }
+  if (opts.rowRngs && opts.rowRngs.length !== prompts.length)
+    throw new Error(`sample: ${opts.rowRngs.length} row streams for ${prompts.length} prompts`);
   if (opts.topK !== undefined && (!Number.isInteger(opts.topK) || opts.topK < 0)) {
     throw new Error(`sample: topK must be a non-negative integer, got ${opts.topK}`);
   }
@@ -232,7 +244,7 @@ export function sample(model: DecoderModel, prompts: number[][], opts: SampleOpt
           throw new Error(`sample: constraint mask has length ${allowed.length}, expected vocabSize ${V}`);
         }
         const row = all.subarray(r * V, (r + 1) * V);
-        const u = opts.rng.next();
+        const u = (opts.rowRngs?.[r] ?? opts.rng).next();
         let pick: { token: number; logprob: number };
         try {
           pick = chooseToken(row, allowed, temperature, opts.topK, opts.topP, u);
@@ -247,6 +259,7 @@ export function sample(model: DecoderModel, prompts: number[][], opts: SampleOpt
           if (constraint.isDone(states[r])) finished[r] = true;
         }
         if (eos.has(pick.token)) finished[r] = true;
+        else if (opts.rowDone?.(r, tokens[r]!)) finished[r] = true;
       }
       if (s === maxNew - 1 || finished.every(Boolean)) {
         logits = tf.zeros([0]);

@@ -3,7 +3,8 @@ import { join, relative } from "node:path";
 import * as tf from "@tensorflow/tfjs-core";
 import { Rng } from "../core/rng.ts";
 import { FileFormatError, writeFileAtomic, writeJsonAtomic } from "../io/files.ts";
-import type { GPT } from "../model/gpt.ts";
+import type { CausalLM } from "../model/causal-lm.ts";
+import { GPT } from "../model/gpt.ts";
 import {
   loadModel,
   parseSafetensors,
@@ -106,8 +107,8 @@ export function writeMetadata(dir: string, meta: CheckpointMetadata): void {
 export async function writeCheckpoint(
   dir: string,
   parts: {
-    policy: GPT;
-    reference?: GPT;
+    policy: CausalLM;
+    reference?: CausalLM | null;
     optimizer?: tf.Optimizer;
     state?: unknown;
     metadata: CheckpointMetadata;
@@ -115,15 +116,22 @@ export async function writeCheckpoint(
     baseModelDir?: string;
   },
 ): Promise<void> {
+  const baseFrom = (d: string) =>
+    parts.baseModelDir === undefined ? undefined : relative(d, parts.baseModelDir) || ".";
   if (parts.policy.loraConfig) {
     // Only the adapter is trained: store it, over the base it was trained on.
-    const base = parts.baseModelDir === undefined ? undefined : relative(dir, parts.baseModelDir) || ".";
-    saveModel(dir, parts.policy, { lora: true, baseModelPath: base });
+    saveModel(dir, parts.policy, { lora: true, baseModelPath: baseFrom(dir) });
   } else saveModel(dir, parts.policy);
   writeMetadata(dir, parts.metadata);
   if (parts.state !== undefined) {
     const sdir = join(dir, STATE_DIR);
-    if (parts.reference) saveModel(join(sdir, "reference"), parts.reference);
+    const ref = parts.reference;
+    const refDir = join(sdir, "reference");
+    // A pretrained model's frozen copy is its adapter over the same base, not another copy of
+    // the base's weights (hundreds of MB per checkpoint).
+    if (ref?.loraConfig && !(ref instanceof GPT) && parts.baseModelDir !== undefined)
+      saveModel(refDir, ref, { lora: true, baseModelPath: baseFrom(refDir) });
+    else if (ref) saveModel(refDir, ref);
     if (parts.optimizer)
       writeFileAtomic(join(sdir, OPTIMIZER_FILE), await serializeOptimizer(parts.optimizer));
     // Written last: its presence marks the checkpoint as resumable.
@@ -142,8 +150,21 @@ export function listResumableCheckpoints(outputDir: string): { step: number; dir
     .sort((a, b) => a.step - b.step);
 }
 
-/** Loads the policy of a checkpoint directory, with errors that name the offending file. */
-export function loadPolicy(dir: string, seed = 0): GPT {
+/**
+ * Loads the model of a checkpoint directory, whatever it is (the project's GPT, a Hugging Face
+ * model, or an adapter over its base), with errors that name the offending file.
+ */
+export function loadCheckpointModel(dir: string, seed = 0): CausalLM {
   if (!existsSync(dir)) throw new Error(`${dir}: checkpoint directory not found`);
-  return loadModel(dir, new Rng(seed));
+  return loadModel(dir, { rng: new Rng(seed) });
+}
+
+/** The project's GPT from a checkpoint directory (what the recipes' own models are). */
+export function loadPolicy(dir: string, seed = 0): GPT {
+  const model = loadCheckpointModel(dir, seed);
+  if (model instanceof GPT) return model;
+  model.dispose();
+  throw new Error(
+    `${join(dir, "config.json")}: expected the project's GPT checkpoint (model_type "grpo-ts-gpt")`,
+  );
 }

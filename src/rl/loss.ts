@@ -74,7 +74,8 @@ function aggregate(
     }
     case "bnpo":
       return tf.div(tf.sum(masked), tf.maximum(tf.sum(mask), 1));
-    case "dapo": {
+    case "dapo":
+    case "cispo": {
       const denom = activeTokensInBatch ?? tf.maximum(tf.sum(mask), 1);
       return tf.div(tf.sum(masked), typeof denom === "number" ? Math.max(denom, 1) : denom);
     }
@@ -88,8 +89,9 @@ function aggregate(
 
 /**
  * Per token: ρ = exp(logπθ − logπold) (or GSPO's exp of the masked mean log-ratio of the
- * row), surrogate −min(ρA, clip(ρ, 1−ε_low, 1+ε_high)A), plus β·KL, minus α·H; then the
- * aggregation chosen by `lossType`. Call inside `tf.tidy` / a gradient function.
+ * row), surrogate −min(ρA, clip(ρ, 1−ε_low, 1+ε_high)A) — or under `cispo`
+ * −sg(min(ρ, 1+ε_high))·A·logπθ — plus β·KL, minus α·H; then the aggregation chosen by
+ * `lossType`. Call inside `tf.tidy` / a gradient function.
  */
 export function grpoLossTensors(inp: GrpoLossInputs, cfg: GrpoLossConfig): GrpoLossTensors {
   const { logp, oldLogp, mask } = inp;
@@ -124,9 +126,17 @@ export function grpoLossTensors(inp: GrpoLossInputs, cfg: GrpoLossConfig): GrpoL
     ratio = tf.exp(logRatio);
   }
   const adv = tf.expandDims(inp.advantages, 1) as tf.Tensor2D;
-  const unclipped = tf.mul(ratio, adv);
-  const clipped = tf.mul(tf.clipByValue(ratio, 1 - cfg.epsilon, 1 + cfg.epsilonHigh), adv);
-  const surrogate = tf.neg(tf.minimum(unclipped, clipped)) as tf.Tensor2D;
+  const cispo = cfg.lossType === "cispo";
+  let surrogate: tf.Tensor2D;
+  if (cispo) {
+    // −sg(min(ρ, 1+ε_high))·A·log π: the weight is a constant, the gradient flows through log π.
+    const weight = stopGradient(tf.minimum(ratio, 1 + cfg.epsilonHigh));
+    surrogate = tf.neg(tf.mul(tf.mul(weight, adv), clean(logp))) as tf.Tensor2D;
+  } else {
+    const unclipped = tf.mul(ratio, adv);
+    const clipped = tf.mul(tf.clipByValue(ratio, 1 - cfg.epsilon, 1 + cfg.epsilonHigh), adv);
+    surrogate = tf.neg(tf.minimum(unclipped, clipped)) as tf.Tensor2D;
+  }
 
   let perToken: tf.Tensor2D = surrogate;
   const activeTokens = tf.maximum(tf.sum(mask), 1);
@@ -143,7 +153,10 @@ export function grpoLossTensors(inp: GrpoLossInputs, cfg: GrpoLossConfig): GrpoL
     if (cfg.entropyCoef !== 0) perToken = tf.sub(perToken, tf.mul(cfg.entropyCoef, ent));
   }
 
-  const lowClipped = tf.logicalAnd(tf.less(ratio, 1 - cfg.epsilon), tf.less(adv, 0));
+  // CISPO has no lower clip.
+  const lowClipped = cispo
+    ? tf.zeros(ratio.shape, "bool")
+    : tf.logicalAnd(tf.less(ratio, 1 - cfg.epsilon), tf.less(adv, 0));
   const highClipped = tf.logicalAnd(tf.greater(ratio, 1 + cfg.epsilonHigh), tf.greater(adv, 0));
   const share = (b: tf.Tensor) =>
     tf.div(tf.sum(tf.mul(tf.cast(b, "float32"), mask)), activeTokens) as tf.Scalar;

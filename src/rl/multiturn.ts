@@ -11,7 +11,7 @@
  * call (the sampler left-pads, and a row's result does not depend on its batch-mates).
  */
 import type { Rng } from "../core/rng.ts";
-import { GPT } from "../model/gpt.ts";
+import type { CausalLM, DecoderModel } from "../model/causal-lm.ts";
 import { sample } from "../model/sampler.ts";
 import type { Rollout } from "./types.ts";
 
@@ -71,7 +71,7 @@ export interface TurnResult {
   logprobs: number[][];
 }
 
-/** Anything that writes the next turn: a GPT through the sampler, or a script in tests. */
+/** Anything that writes the next turn: a model through the sampler, or a script in tests. */
 export type TurnPolicy = (contexts: number[][], req: TurnRequest) => TurnResult;
 
 export interface MultiTurnOptions {
@@ -128,7 +128,7 @@ export interface MultiTurnRollout<S = unknown> {
 export type EpisodeFactory<S = unknown> = (index: number, limits: EpisodeLimits) => Episode<S>;
 
 /** Samples with the KV-cached sampler; contexts of unequal length share one batch. */
-export function gptTurnPolicy(model: GPT): TurnPolicy {
+export function gptTurnPolicy(model: DecoderModel): TurnPolicy {
   return (contexts, req) => {
     // One call per distinct limit would fragment the batch: sample to the largest and cut.
     const maxNew = Math.max(...req.maxNewTokens);
@@ -185,14 +185,14 @@ function append<S>(r: Running<S>, ids: readonly number[], mask: number, logprobs
 
 /** Runs G = `count` episodes to the end, batching each turn over the unfinished ones. */
 export function runMultiTurnRollouts<S>(
-  policy: GPT | TurnPolicy,
+  policy: CausalLM | TurnPolicy,
   episodeFactory: EpisodeFactory<S>,
   count: number,
   opts: MultiTurnOptions,
 ): MultiTurnRollout<S>[] {
-  const generate = policy instanceof GPT ? gptTurnPolicy(policy) : policy;
+  const generate = typeof policy === "function" ? policy : gptTurnPolicy(policy);
   const contextLength =
-    opts.contextLength ?? (policy instanceof GPT ? policy.config.contextLength : Number.POSITIVE_INFINITY);
+    opts.contextLength ?? (typeof policy === "function" ? Number.POSITIVE_INFINITY : policy.contextLength);
   validateOptions(opts, contextLength);
   if (!Number.isInteger(count) || count < 1)
     throw new Error(`multi-turn rollout: count must be a positive integer, got ${count}`);
@@ -326,7 +326,7 @@ export function runMultiTurnRollouts<S>(
 
 /** One episode; see runMultiTurnRollouts. */
 export function runMultiTurnRollout<S>(
-  policy: GPT | TurnPolicy,
+  policy: CausalLM | TurnPolicy,
   episodeFactory: EpisodeFactory<S>,
   opts: MultiTurnOptions,
 ): MultiTurnRollout<S> {

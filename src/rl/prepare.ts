@@ -4,6 +4,7 @@
  */
 import { join } from "node:path";
 import { assertWritableDir } from "../io/writable.ts";
+import type { CausalLM } from "../model/causal-lm.ts";
 import type { GPT } from "../model/gpt.ts";
 import { loadPolicy } from "./checkpoint.ts";
 import {
@@ -36,11 +37,12 @@ export interface RecipeRun {
  * warm start is wasted on a run that cannot be written — trains on the model `build` returns.
  * Either way the output directory must be a directory that takes files (checkpoints go there).
  */
-export async function resumeOrStartTrainer(
+export async function resumeOrStartTrainer<P extends CausalLM = GPT>(
   run: RecipeRun,
   hooks: RecipeHooks,
-  build: () => GPT | Promise<GPT>,
-): Promise<GrpoTrainer> {
+  // NoInfer: a build that only throws (a run that must resume) leaves P at its default.
+  build: () => NoInfer<P> | Promise<NoInfer<P>>,
+): Promise<GrpoTrainer<P>> {
   const opts = {
     task: run.task,
     config: run.config,
@@ -51,12 +53,12 @@ export async function resumeOrStartTrainer(
   };
   assertWritableDir(run.outputDir, "--output-dir");
   if (run.resume) {
-    const trainer = await GrpoTrainer.resume(opts);
+    const trainer = await GrpoTrainer.resume<P>(opts);
     hooks.log(`resumed at step ${trainer.step} from ${run.outputDir}`);
     return trainer;
   }
   assertFreshOutputDir(run.outputDir);
-  return new GrpoTrainer(await build(), opts);
+  return new GrpoTrainer<P>(await build(), opts);
 }
 
 /**

@@ -8,12 +8,13 @@ import { resolveLossConfig } from "../core/loss.ts";
 import { completionMetrics, METRICS } from "../core/metrics.ts";
 import { Rng } from "../core/rng.ts";
 import { appendJsonl, readJsonChecked, readJsonl, writeFileAtomic, writeJsonAtomic } from "../io/files.ts";
+import type { CausalLM } from "../model/causal-lm.ts";
 import type { GPT } from "../model/gpt.ts";
-import { sample as sampleGpt } from "../model/sampler.ts";
+import { sample as sampleModel } from "../model/sampler.ts";
 import {
   type CheckpointMetadata,
   listResumableCheckpoints,
-  loadPolicy,
+  loadCheckpointModel,
   OPTIMIZER_FILE,
   restoreOptimizer,
   STATE_DIR,
@@ -54,6 +55,8 @@ export interface TrainerConfig extends GrpoConfig {
   targetAccuracy?: number;
   /** evaluate once before the first step (TRL's eval_on_start): training_stats.json's `initial`. */
   evalOnStart?: boolean;
+  /** false: never evaluate (a task without held-out data), so no best_model/ either; default true. */
+  evaluate?: boolean;
 }
 
 export const DEFAULT_TRAINER_CONFIG: Readonly<TrainerConfig> = Object.freeze({
@@ -95,14 +98,17 @@ const stateSchema = z.object({
 });
 type TrainerState = z.infer<typeof stateSchema>;
 
-export interface TrainerOptions {
+export interface TrainerOptions<P extends CausalLM = GPT> {
   task: RlTask;
   config: TrainerConfig;
   /** where history.jsonl, training_stats.json and the checkpoints go; none: nothing is written. */
   outputDir?: string;
-  /** the frozen KL reference; default: a copy of the policy as it is now. */
-  reference?: GPT;
-  sample?: SampleFn<GPT>;
+  /**
+   * the frozen KL reference; default: a copy of the policy as it is now when β > 0, none when
+   * β = 0 (the loss never reads it then, and a pretrained model's copy costs its size again).
+   */
+  reference?: CausalLM;
+  sample?: SampleFn<P>;
   /** for lines that should stay in the log (phase changes, saves). */
   log?: (line: string) => void;
   /** extra fields for metadata.json / training_stats.json (recipe name, model size...). */
@@ -117,12 +123,13 @@ export interface TrainerOptions {
 /**
  * Parametric GRPO: sample G completions per prompt under the task's constraint, reward them,
  * turn rewards into group-relative advantages, and take μ clipped-surrogate steps with KL to a
- * frozen reference. Owns the policy's optimizer, RNG stream and output directory.
+ * frozen reference. Owns the policy's optimizer, RNG stream and output directory. `P` is the
+ * policy's model type: any CausalLM (the project's GPT, which the recipes train, by default).
  */
-export class GrpoTrainer {
+export class GrpoTrainer<P extends CausalLM = GPT> {
   step = 0;
   readonly rng: Rng;
-  readonly reference: GPT;
+  readonly reference: CausalLM | null;
   readonly optimizer: tf.Optimizer;
   readonly curriculum?: Curriculum;
   readonly replay?: ReplayBuffer;
@@ -130,7 +137,7 @@ export class GrpoTrainer {
   lastEval: EvalResult | null = null;
   /** the evaluation before the first step, with config.evalOnStart. */
   initialEval: EvalResult | null = null;
-  private readonly sampleFn: SampleFn<GPT>;
+  private readonly sampleFn: SampleFn<P>;
   private readonly cfg: TrainerConfig;
   private readonly task: RlTask;
   private readonly outputDir?: string;
@@ -141,17 +148,17 @@ export class GrpoTrainer {
   stoppedEarly = false;
 
   constructor(
-    readonly policy: GPT,
-    opts: TrainerOptions,
+    readonly policy: P,
+    opts: TrainerOptions<P>,
   ) {
     this.cfg = opts.config;
     validateConfig(this.cfg);
     this.task = opts.task;
     this.outputDir = opts.outputDir;
     this.rng = new Rng(this.cfg.seed);
-    this.reference = opts.reference ?? policy.clone();
+    this.reference = opts.reference ?? (this.cfg.beta > 0 ? policy.clone() : null);
     this.optimizer = tf.train.adam(this.cfg.learningRate);
-    this.sampleFn = opts.sample ?? sampleGpt;
+    this.sampleFn = opts.sample ?? sampleModel;
     this.log = opts.log ?? (() => {});
     this.runInfo = opts.runInfo ?? {};
     this.baseModelDir = opts.baseModelDir;
@@ -252,7 +259,7 @@ export class GrpoTrainer {
         ? null
         : grpoUpdate(
             this.policy,
-            this.reference,
+            this.reference ?? undefined,
             this.optimizer,
             buildBatch(all, advantages.flat(), { ...maskOpts, padId: this.task.eosId }),
             {
@@ -492,7 +499,7 @@ export class GrpoTrainer {
   ): Promise<StepRecord[]> {
     const records: StepRecord[] = [];
     const started = performance.now();
-    if (this.cfg.evalOnStart && this.step === 0 && this.initialEval === null) {
+    if (this.cfg.evalOnStart && this.cfg.evaluate !== false && this.step === 0 && this.initialEval === null) {
       // The baseline that later evaluations must beat to be announced as a new best.
       this.initialEval = await this.evaluateAndTrack({ announce: false });
       this.log(`evaluation before training: ${evalSummary(this.initialEval, this.task.successLabel)}`);
@@ -501,7 +508,7 @@ export class GrpoTrainer {
       const r = this.trainStep(false);
       records.push(r);
       let e: EvalResult | null = null;
-      if (this.cfg.evalEvery > 0 && this.step % this.cfg.evalEvery === 0) {
+      if (this.cfg.evaluate !== false && this.cfg.evalEvery > 0 && this.step % this.cfg.evalEvery === 0) {
         e = await this.evaluateAndTrack();
         r.eval_success_rate = e.successRate;
         r.eval_reward = e.reward;
@@ -526,7 +533,8 @@ export class GrpoTrainer {
       const evaluatedNow =
         this.stoppedEarly ||
         (this.cfg.evalEvery > 0 && this.step % this.cfg.evalEvery === 0 && this.lastEval !== null);
-      const e = evaluatedNow ? this.lastEval! : await this.evaluateAndTrack();
+      const e =
+        this.cfg.evaluate === false ? null : evaluatedNow ? this.lastEval! : await this.evaluateAndTrack();
       this.writeMemory();
       await this.saveCheckpoint(join(this.outputDir, "final"));
       this.writeStats(e, (performance.now() - started) / 1000);
@@ -534,7 +542,7 @@ export class GrpoTrainer {
     return records;
   }
 
-  writeStats(finalEval: EvalResult, wallSeconds: number): void {
+  writeStats(finalEval: EvalResult | null, wallSeconds: number): void {
     if (!this.outputDir) return;
     const history = readJsonl(join(this.outputDir, "history.jsonl")).records.map(
       (r) => r.value as StepRecord,
@@ -548,7 +556,7 @@ export class GrpoTrainer {
       final_eval: finalEval,
       // The figures by the history's names, before the first step (with evalOnStart) and at the end.
       initial: this.initialEval ? evalFigures(this.initialEval) : null,
-      final: evalFigures(finalEval),
+      final: finalEval ? evalFigures(finalEval) : null,
       best: this.best,
       phase: this.phase,
       reward_first_steps: mean(first.map((r) => r[METRICS.reward] ?? 0)),
@@ -564,9 +572,13 @@ export class GrpoTrainer {
    * policy, reference, Adam state, RNG, curriculum, replay buffer and step counter, and cuts
    * history.jsonl back to that step so the continued log matches an uninterrupted one.
    */
-  static async resume(
-    opts: Omit<TrainerOptions, "reference"> & { checkpointDir?: string },
-  ): Promise<GrpoTrainer> {
+  static async resume<P extends CausalLM = GPT>(
+    opts: Omit<TrainerOptions<P>, "reference"> & {
+      checkpointDir?: string;
+      /** how to load the policy from a checkpoint directory; default: whatever model it holds. */
+      loadPolicy?: (dir: string) => P;
+    },
+  ): Promise<GrpoTrainer<P>> {
     let dir = opts.checkpointDir;
     if (!dir) {
       if (!opts.outputDir) throw new Error("resume: needs a checkpoint directory or an output directory");
@@ -577,11 +589,13 @@ export class GrpoTrainer {
     }
     const stateFile = join(dir, STATE_DIR, STATE_FILE);
     const state = readJsonChecked(stateFile, stateSchema);
-    const policy = loadPolicy(dir);
-    let reference: GPT | undefined;
+    const policy = opts.loadPolicy ? opts.loadPolicy(dir) : (loadCheckpointModel(dir) as P);
+    let reference: CausalLM | undefined;
     try {
-      reference = loadPolicy(join(dir, STATE_DIR, "reference"));
-      const t = new GrpoTrainer(policy, { ...opts, reference });
+      // A run with β = 0 has no reference to restore.
+      const refDir = join(dir, STATE_DIR, "reference");
+      if (existsSync(refDir)) reference = loadCheckpointModel(refDir);
+      const t = new GrpoTrainer<P>(policy, { ...opts, ...(reference ? { reference } : {}) });
       const optFile = join(dir, STATE_DIR, OPTIMIZER_FILE);
       if (!existsSync(optFile)) throw new Error(`${optFile}: file not found`);
       await restoreOptimizer(t.optimizer, new Uint8Array(readFileSync(optFile)), optFile);
@@ -609,7 +623,7 @@ export class GrpoTrainer {
 
   dispose(): void {
     this.optimizer.dispose();
-    this.reference.dispose();
+    this.reference?.dispose();
   }
 }
 

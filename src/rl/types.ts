@@ -1,13 +1,13 @@
 import type * as tf from "@tensorflow/tfjs-core";
 import type { Rng } from "../core/rng.ts";
-import type { GPT } from "../model/gpt.ts";
+import type { CausalLM } from "../model/causal-lm.ts";
 import type { SampleOptions, SampleResult, TokenConstraint } from "../model/sampler.ts";
 
 // The sampler's contract is the trainer's too: one definition, re-exported for rl callers.
 export type { SampleOptions, SampleResult, TokenConstraint };
 
 /**
- * What the trainer needs from a policy. `src/model` GPT satisfies it structurally; tests use
+ * What the trainer needs from a policy. Every CausalLM of `src/model` satisfies it; tests use
  * smaller models with the same shape so that the trainer is checked on its own.
  */
 export interface PolicyModel {
@@ -77,7 +77,7 @@ export interface RlTask {
    * the task samples and scores them itself, `numGenerations` per item, item k's rollouts carrying
    * group k. When present the trainer uses it instead of trainPrompts/evalPrompts + reward.
    */
-  rollouts?(policy: GPT, request: EpisodeRequest): Rollout[];
+  rollouts?(policy: CausalLM, request: EpisodeRequest): Rollout[];
   /**
    * Scores one training step's completions together, for a reward that depends on the others
    * (how often the group, or the run so far, produced the same answer). `groups[i]` is the group

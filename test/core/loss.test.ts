@@ -101,7 +101,7 @@ describe("aggregate", () => {
     assert.equal(aggregate([[1, 1], []], [[1, 1], []], "bnpo"), 1);
   });
   it("all masked gives 0 for every loss type, never NaN", () => {
-    for (const t of ["grpo", "bnpo", "dr_grpo", "dapo"] as const) {
+    for (const t of ["grpo", "bnpo", "dr_grpo", "dapo", "cispo"] as const) {
       assert.equal(aggregate([[Number.NaN, 5]], [[0, 0]], t), 0, t);
       assert.equal(aggregate([], [], t), 0, t);
       assert.equal(aggregate([[]], [[]], t), 0, t);
@@ -323,5 +323,77 @@ describe("policyLoss, sequence-level (GSPO)", () => {
     close(r.loss, 1.1);
     // grad = 1 · (−A = 1) · 1.1 / 2 on active tokens
     closeRows(r.gradLogp, [[0.55, 0, 0.55]]);
+  });
+});
+
+describe("policyLoss, cispo (MiniMax-M1's clipped importance weight)", () => {
+  // ratios ρ = [1.5, 0.5, 1.0], logp = log-ratio − 1 = [ln 1.5 − 1, ln 0.5 − 1, −1]
+  //        = [−0.59453489, −1.69314718, −1]; ε_high = 0.2 caps the weight at 1.2
+  const lr = [Math.log(1.5), Math.log(0.5), 0];
+
+  it("A = +1: the weight is capped above, every token keeps a gradient", () => {
+    // weights ŵ = min(ρ, 1.2) = [1.2, 0.5, 1]; per token −ŵ·A·logp = [0.71344187, 0.84657359, 1]
+    // Σ = 2.56001546, over the 3 active tokens (dapo's normaliser) = 0.85333849
+    const r = policyLoss(batch(lr, 1), { lossType: "cispo" });
+    close(r.loss, 0.8533384869);
+    close(r.policyLoss, 0.8533384869);
+    // d/d logp = −ŵ·A / 3: the capped token still learns, with weight 1.2 (the surrogate gives it 0)
+    closeRows(r.gradLogp, [[-0.4, -0.5 / 3, -1 / 3]]);
+    close(r.clipRatioHigh, 1 / 3);
+    assert.equal(r.clipRatioLow, 0);
+  });
+
+  it("A = −1: no lower clip, the small ratio weighs 0.5", () => {
+    const r = policyLoss(batch(lr, -1), { lossType: "cispo" });
+    close(r.loss, -0.8533384869);
+    closeRows(r.gradLogp, [[0.4, 0.5 / 3, 1 / 3]]);
+    assert.equal(r.clipRatioLow, 0);
+    assert.equal(r.clipRatioHigh, 0);
+  });
+
+  it("sequence-level weight: one capped ratio for every token of the completion", () => {
+    // log-ratios [ln 2, 0] → ρ = √2 = 1.41421356 → ŵ = 1.2; logp = [ln 2 − 1, −1] = [−0.30685282, −1]
+    // loss (1.2·0.30685282 + 1.2) / 2 = 0.78411169; grad −1.2 / 2 = −0.6 on both
+    const r = policyLoss(batch([Math.log(2), 0], 1), {
+      lossType: "cispo",
+      importanceSamplingLevel: "sequence",
+    });
+    close(r.loss, 0.7841116917);
+    closeRows(r.gradLogp, [[-0.6, -0.6]]);
+    assert.equal(r.clipRatioHigh, 1);
+  });
+
+  it("on-policy (ρ = 1) its gradient is dapo's, with KL and entropy added the same way", () => {
+    const b: SequenceBatch = {
+      logp: [
+        [-0.3, -1.2, -2],
+        [-0.7, -0.1, Number.NaN],
+      ],
+      oldLogp: [
+        [-0.3, -1.2, -2],
+        [-0.7, -0.1, 0],
+      ],
+      refLogp: [
+        [-0.5, -1, -1.5],
+        [-0.6, -0.4, 0],
+      ],
+      entropy: [
+        [1, 2, 0.5],
+        [0.3, 0.2, 0],
+      ],
+      advantages: [1.5, -0.5],
+      mask: [
+        [1, 1, 1],
+        [1, 1, 0],
+      ],
+    };
+    const cfg = { beta: 0.1, entropyCoef: 0.02 };
+    const dapo = policyLoss(b, { ...cfg, lossType: "dapo" });
+    const cispo = policyLoss(b, { ...cfg, lossType: "cispo" });
+    closeRows(cispo.gradLogp, dapo.gradLogp, 1e-12);
+    close(cispo.kl, dapo.kl);
+    close(cispo.entropy, dapo.entropy);
+    // the values differ (A·log π against A·ρ), the gradients do not
+    assert.notEqual(cispo.policyLoss, dapo.policyLoss);
   });
 });

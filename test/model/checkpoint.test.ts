@@ -28,7 +28,7 @@ describe("saveModel / loadModel", () => {
     assert.equal(cfg.n_embd, 8);
     assert.equal(cfg.n_layer, 2);
     assert.equal(cfg.vocab_size, 7);
-    const loaded = loadModel(out, new Rng(99));
+    const loaded = loadModel(out, { rng: new Rng(99) }) as GPT;
     assert.deepEqual(loaded.config, { ...TINY, positional: "learned" });
     assert.deepEqual(logitsOf(loaded), logitsOf(model));
     model.dispose();
@@ -59,13 +59,13 @@ describe("saveModel / loadModel", () => {
     const fileA = st["base_model.model.transformer.h.0.attn.q_proj.lora_A.weight"]!;
     assert.equal(fileA.data[1 * 8 + 3], memA[3]![1]);
 
-    const loaded = loadModel(out, new Rng(7));
+    const loaded = loadModel(out, { rng: new Rng(7) }) as GPT;
     assert.deepEqual(loaded.loraConfig, model.loraConfig);
     assert.deepEqual(logitsOf(loaded), logitsOf(model));
     assert.equal(loaded.trainableVariables().length, 2 * 2 * TINY.nLayers);
     // A full save of an adapted model stores merged weights with the same outputs.
     saveModel(join(dir, "merged"), model);
-    const merged = loadModel(join(dir, "merged"), new Rng(8));
+    const merged = loadModel(join(dir, "merged"), { rng: new Rng(8) }) as GPT;
     assert.equal(merged.loraConfig, null);
     const a = logitsOf(merged);
     const b = logitsOf(model);
@@ -79,14 +79,17 @@ describe("saveModel / loadModel", () => {
     model.enableLoRA({ r: 1, alpha: 1, targetModules: ["o_proj"] }, new Rng(12));
     saveModel(join(dir, "adapter-only"), model, { lora: true, baseModelPath: "../base" });
     assert.equal(existsSync(join(dir, "adapter-only", "model.safetensors")), false);
-    const loaded = loadModel(join(dir, "adapter-only"), new Rng(1));
+    const loaded = loadModel(join(dir, "adapter-only"), { rng: new Rng(1) }) as GPT;
     assert.deepEqual(logitsOf(loaded), logitsOf(model));
     model.dispose();
     loaded.dispose();
   });
 
   it("clear errors for missing, corrupt and mismatched files", () => {
-    assert.throws(() => loadModel(join(dir, "nothing"), new Rng(1)), /nothing\/config.json: file not found/);
+    assert.throws(
+      () => loadModel(join(dir, "nothing"), { rng: new Rng(1) }) as GPT,
+      /nothing\/config.json: file not found/,
+    );
     const model = new GPT(TINY, new Rng(1));
     const out = join(dir, "bad");
     saveModel(out, model);
@@ -94,17 +97,20 @@ describe("saveModel / loadModel", () => {
     const cfg = JSON.parse(readFileSync(cfgFile, "utf8"));
     writeFileSync(cfgFile, JSON.stringify({ ...cfg, n_embd: 16, n_inner: 12 }));
     assert.throws(
-      () => loadModel(out, new Rng(1)),
+      () => loadModel(out, { rng: new Rng(1) }) as GPT,
       /bad\/model.safetensors: shape mismatch for "transformer.h.0.attn.k_proj.bias": expected \[16\], got \[8\]/,
     );
     writeFileSync(cfgFile, JSON.stringify({ ...cfg, n_head: "two" }));
-    assert.throws(() => loadModel(out, new Rng(1)), /bad\/config.json: field "n_head" must be a number/);
+    assert.throws(
+      () => loadModel(out, { rng: new Rng(1) }) as GPT,
+      /bad\/config.json: field "n_head" must be a number/,
+    );
     writeFileSync(cfgFile, "{");
-    assert.throws(() => loadModel(out, new Rng(1)), /bad\/config.json: invalid JSON/);
+    assert.throws(() => loadModel(out, { rng: new Rng(1) }) as GPT, /bad\/config.json: invalid JSON/);
     writeFileSync(cfgFile, JSON.stringify(cfg));
     const st = join(out, "model.safetensors");
     writeFileSync(st, readFileSync(st).subarray(0, 100));
-    assert.throws(() => loadModel(out, new Rng(1)), /bad\/model.safetensors: /);
+    assert.throws(() => loadModel(out, { rng: new Rng(1) }) as GPT, /bad\/model.safetensors: /);
     assert.throws(() => saveModel(join(dir, "x"), model, { lora: true }), /no LoRA adapters enabled/);
     // An adapter whose config disagrees with its tensors.
     const lora = join(dir, "lora");
@@ -112,11 +118,14 @@ describe("saveModel / loadModel", () => {
     const ac = JSON.parse(readFileSync(acFile, "utf8"));
     writeFileSync(acFile, JSON.stringify({ ...ac, r: 3 }));
     assert.throws(
-      () => loadModel(lora, new Rng(1)),
+      () => loadModel(lora, { rng: new Rng(1) }) as GPT,
       /lora\/adapter_model.safetensors: shape mismatch for "transformer.h.0.attn.q_proj.lora_A.weight": expected \[8, 3\], got \[8, 2\]/,
     );
     writeFileSync(acFile, JSON.stringify({ ...ac, target_modules: ["gate_proj"] }));
-    assert.throws(() => loadModel(lora, new Rng(1)), /lora\/adapter_config.json: field "target_modules"/);
+    assert.throws(
+      () => loadModel(lora, { rng: new Rng(1) }) as GPT,
+      /lora\/adapter_config.json: field "target_modules"/,
+    );
     writeFileSync(acFile, JSON.stringify(ac));
     model.dispose();
   });

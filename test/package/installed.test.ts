@@ -9,7 +9,9 @@ import { copyFileSync, existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe, test } from "node:test";
 import { promisify } from "node:util";
+import { initBackend } from "../../src/model/backend.ts";
 import type { ScriptedServer } from "../helpers/scripted-server.ts";
+import { writeTinyChatModel } from "../helpers/tiny-chat-model.ts";
 import { tempDirs } from "../helpers/tmp.ts";
 import { startExampleServer } from "./example-world.ts";
 import { installOffline } from "./offline-install.ts";
@@ -153,6 +155,24 @@ describe("the installed package", { timeout: 300_000 }, () => {
     });
     assert.match(stdout, /learning finished: 1 lessons, \$0\.\d\d/);
     assert.match(stdout, /aime\.jsonl: Mean@4 \d+\.\d -> 100\.0, Pass@4 \d+\.\d -> 100\.0/);
+  });
+
+  test("example 4 (GRPOTrainer on a Hugging Face model directory) trains and saves a PEFT adapter with plain node", async (t) => {
+    if (skip) return t.skip(skip);
+    await initBackend("cpu");
+    const model = join(project, "tiny-model");
+    writeTinyChatModel(model, { seed: 2 });
+    copyFileSync(join(ROOT, "examples", "train-your-model", "index.mjs"), join(project, "train.mjs"));
+    const { stdout } = await run(process.execPath, ["train.mjs", model, "run"], {
+      cwd: project,
+      env: { ...process.env, MAX_STEPS: "2" },
+    });
+    assert.match(stdout, /step 2: reward -?\d\.\d{3}, mentionsAnswer \d\.\d\d, length \d+\.\d/);
+    assert.match(stdout, /2 steps, training loss -?\d\.\d{4}; adapter in run\/adapter/);
+    const cfg = JSON.parse(readFileSync(join(project, "run", "adapter", "adapter_config.json"), "utf8"));
+    assert.equal(cfg.peft_type, "LORA");
+    assert.equal(cfg.r, 16);
+    assert.ok(existsSync(join(project, "run", "adapter", "adapter_model.safetensors")));
   });
 
   test("the grpo command runs the compiled CLI, and grpo-ts/library loads nothing else of the package", async (t) => {

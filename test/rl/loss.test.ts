@@ -85,7 +85,7 @@ function close(actual: number, expected: number, what: string, tol = 2e-5): void
   );
 }
 
-const lossTypes: LossType[] = ["grpo", "bnpo", "dr_grpo", "dapo"];
+const lossTypes: LossType[] = ["grpo", "bnpo", "dr_grpo", "dapo", "cispo"];
 const estimators: KlEstimator[] = ["k1", "k2", "k3"];
 
 describe("tensor GRPO loss equals the core reference", () => {
@@ -103,7 +103,7 @@ describe("tensor GRPO loss equals the core reference", () => {
             epsilon: 0.2,
             epsilonHigh: 0.28,
             maxCompletionLength: lossType === "dr_grpo" ? 9 : undefined,
-            activeTokensInAccumulatedBatch: lossType === "dapo" ? 31 : undefined,
+            activeTokensInAccumulatedBatch: lossType === "dapo" || lossType === "cispo" ? 31 : undefined,
           };
           const ref = policyLoss(f, cfg);
           const got = tensorLoss(f, cfg);
@@ -149,6 +149,23 @@ describe("tensor GRPO loss equals the core reference", () => {
     const got = tensorLoss(f, { epsilon: 0.1, epsilonHigh: 0.1 });
     close(got.clipRatioLow, ref.clipRatioLow, "low");
     close(got.clipRatioHigh, ref.clipRatioHigh, "high");
+  });
+
+  it("cispo, hand-computed: the weight min(ρ, 1+ε_high) is held constant", () => {
+    // ρ = [1.5, 0.5], logp = [−0.5, −2], A = 1, ε_high = 0.2 → ŵ = [1.2, 0.5]
+    // loss = (1.2·0.5 + 0.5·2) / 2 = 0.8; d/d logp = −ŵ / 2 = [−0.6, −0.25]
+    const f = {
+      logp: [[-0.5, -2]],
+      oldLogp: [[-0.5 - Math.log(1.5), -2 - Math.log(0.5)]],
+      refLogp: [[-0.5, -2]],
+      entropy: [[0, 0]],
+      advantages: [1],
+      mask: [[1, 1]],
+    };
+    close(tensorLoss(f, { lossType: "cispo" }).loss, 0.8, "loss");
+    const g = tensorGrad(f, { lossType: "cispo" });
+    close(g[0]![0]!, -0.6, "grad 0", 1e-5);
+    close(g[0]![1]!, -0.25, "grad 1", 1e-5);
   });
 
   it("hand-computed value: one token, ratio 1, A = 2, k3 at equal policies", () => {

@@ -110,7 +110,10 @@ export function registerEmail(train: Command): void {
   cmd
     .option("--sft-steps <n>", "warm-start steps on demonstrations", intFlag("--sft-steps", 0), d.sftSteps)
     .option("--sft-noise <p>", "noise of the demonstrations", floatFlag("--sft-noise", 0, 1), d.sftNoise)
-    .option("--base-model <dir>", "start from this warm-started checkpoint instead (skips the warm start)")
+    .option(
+      "--base-model <dir>",
+      "start from this warm-started checkpoint instead (skips the warm start), or from a Hugging Face chat model directory (its chat template renders the episodes)",
+    )
     .option(
       "--eval-every <n>",
       "evaluate every n steps (0: only at the end)",
@@ -148,6 +151,7 @@ export function registerEmail(train: Command): void {
       "\nExamples:\n" +
         "  grpo train email                                   # masked mode → outputs/grpo_masked\n" +
         "  grpo train email --mode simple --base-model outputs/grpo_masked/base_model   # reuse a warm start\n" +
+        "  grpo train email --base-model SmolLM2-135M-Instruct --max-steps 20   # a Hugging Face chat model, LoRA\n" +
         "  MAX_STEPS=100 NUM_GENERATIONS=8 grpo train email --mode rollout\n" +
         "  grpo train email --target-accuracy 0.8 --eval-every 5\n" +
         '  grpo agent --model outputs/grpo_masked/best_model --question "When is the Apollo kickoff meeting?"',
@@ -155,13 +159,18 @@ export function registerEmail(train: Command): void {
     .action(async (opts: EmailCliOptions) => {
       const run = emailRunOptions(opts, process.env);
       // The engine loads only when the command runs, so that --help stays fast.
-      const [{ initBackend }, { prepareEmailTrainer, stepLine }] = await Promise.all([
+      const [{ initBackend }, { prepareEmailTrainer, stepLine }, chat] = await Promise.all([
         import("../../model/backend.ts"),
         import("../../recipes/email/run.ts"),
+        import("../../recipes/email/chat-template.ts"),
       ]);
       const backend = await initBackend(opts.backend);
       const progress = createProgress({ label: `grpo train email --mode ${run.mode}`, total: run.maxSteps });
-      const { trainer } = await prepareEmailTrainer(run, { log: (l) => progress.log(l) });
+      const hooks = { log: (l: string) => progress.log(l) };
+      const { trainer } =
+        run.baseModel !== undefined && chat.isPretrainedModelDir(run.baseModel)
+          ? await chat.prepareEmailChatTrainer(run, hooks)
+          : await prepareEmailTrainer(run, hooks);
       progress.log(
         `backend ${backend}; ${run.maxSteps} steps × ${run.perDeviceTrainBatchSize} questions × ${run.numGenerations} episodes → ${run.outputDir}`,
       );

@@ -46,7 +46,7 @@ export const DEMONSTRATIONS = 4096;
 export const THEORY_GRPO_KEYS = grpoKeysExcept("maxCompletionLength");
 
 /** Everything `grpo train theory` can set; the CLI flags map one to one. */
-export interface TheoryRunOptions extends Omit<GrpoConfig, "maxCompletionLength"> {
+export interface TheoryRunOptions extends Pick<GrpoConfig, (typeof THEORY_GRPO_KEYS)[number]> {
   useCurriculum: boolean;
   logInterval: number;
   saveInterval: number;

@@ -96,6 +96,12 @@ export interface Workdir {
   cleanup(): void;
 }
 
+/**
+ * The scripted server answers at once, so a request that takes this long was starved of CPU
+ * (a loaded machine), not slow: a test that means a timeout passes its own `timeoutMs`.
+ */
+const TEST_TIMEOUT_MS = 30_000;
+
 /** A temp working directory with an API config pointing every agent at `baseURL`. */
 export function makeWorkdir(
   baseURL: string,
@@ -112,7 +118,7 @@ export function makeWorkdir(
         base_url: baseURL,
         api_key: "test-key",
         max_retries: opts.maxRetries ?? 2,
-        timeout_ms: opts.timeoutMs ?? 5000,
+        timeout_ms: opts.timeoutMs ?? TEST_TIMEOUT_MS,
         max_concurrency: opts.concurrency ?? 8,
       },
       agents,
@@ -133,7 +139,7 @@ export function endpoints(
       model: MODEL_OF[a],
       apiKey: "test-key",
       maxConcurrency: opts.concurrency ?? 8,
-      timeoutMs: opts.timeoutMs ?? 5000,
+      timeoutMs: opts.timeoutMs ?? TEST_TIMEOUT_MS,
       maxRetries: opts.maxRetries ?? 2,
     };
   }
