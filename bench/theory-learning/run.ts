@@ -1,14 +1,20 @@
 /**
- * Theory-learning benchmark: from the warm-started policy, the share of sampled theories that
- * are anomaly-free and non-trivial, before and after a fixed wall-time budget of GRPO steps.
- * Prints the curve and writes training_stats.json (plus history.jsonl) to --output-dir.
+ * Theory-discovery benchmark: from the warm-started policy, a fixed wall-time budget of GRPO
+ * steps, measuring at every evaluation the share of sampled theories that are valid
+ * (anomaly-free and non-trivial), how many distinct valid theories the evaluation's samples
+ * hold, how many the run has found so far, and how many of those the demonstrations did not
+ * contain. Prints the curve, the most frequent theories of the final evaluation (one repeated
+ * theory is a collapse, whatever the share), the targets, and writes training_stats.json,
+ * history.jsonl and theories.json to --output-dir.
  *
- *   node --import tsx bench/theory-learning/run.ts [--minutes 15] [--max-steps N] [--backend wasm|cpu]
- *        [--learning-rate 5e-4] [--num-generations 256] [--downsample 64] [--sft-steps 400] [--seed 1]
- *        [--replay 2] [--no-curriculum] [--partial-credit 0] [--temperature 1] [--entropy-coef 0.01]
- *        [--beta 0.01] [--measure-every 25] [--output-dir outputs/grpo_theory_bench]
- * The defaults are the measured configuration of bench/README.md; --downsample 0 and --replay 0
- * turn those off. --group-size and --kl-coef, the flags' earlier names, still work.
+ *   node --import tsx bench/theory-learning/run.ts [--minutes 15] [--seed 1] [--preset discovery|learning|quick]
+ *        [--max-steps N] [--backend wasm|cpu] [--eval-every 100] [--eval-samples 512]
+ *        [--learning-rate x] [--num-generations n] [--downsample n] [--sft-steps n] [--replay n]
+ *        [--curriculum true|false] [--partial-credit x] [--temperature x] [--entropy-coef x] [--beta x]
+ *        [--novelty-weight x] [--demo-valid-share x] [--output-dir outputs/grpo_theory_bench]
+ *   node --import tsx bench/theory-learning/run.ts --enumerate     # the exact count of valid theories
+ * Unset flags take the preset's value (default: the discovery preset, what `grpo train theory
+ * --preset discovery` runs). --group-size and --kl-coef, earlier names, still work.
  */
 
 import { rmSync } from "node:fs";
@@ -18,153 +24,235 @@ import { parseArgs } from "node:util";
 import { Rng } from "../../src/core/rng.ts";
 import { writeJsonAtomic } from "../../src/io/files.ts";
 import { type BackendName, initBackend } from "../../src/model/backend.ts";
-import { QUICK_GRAMMAR } from "../../src/recipes/theory/presets.ts";
-import { theoryRlTask } from "../../src/recipes/theory/rl-task.ts";
+import { theoryClass } from "../../src/recipes/theory/canonical.ts";
+import { enumerateValidTheories } from "../../src/recipes/theory/enumerate.ts";
+import { parseTheory } from "../../src/recipes/theory/fields.ts";
 import {
-  measureTheories,
-  newTheoryModel,
+  DISCOVERY_THEORY_RUN,
+  LEARNING_THEORY_RUN,
+  QUICK_GRAMMAR,
+  QUICK_GRAMMAR_VALID_THEORIES,
   QUICK_THEORY_RUN,
+  type TheoryRunOptions,
+} from "../../src/recipes/theory/presets.ts";
+import {
+  newTheoryModel,
+  showDemonstrations,
+  theoryTaskFor,
   trainerConfigFor,
   warmStart,
 } from "../../src/recipes/theory/run.ts";
-import { GrpoTrainer } from "../../src/rl/trainer.ts";
+import { chiralRemainder } from "../../src/recipes/theory/spectrum.ts";
+import { type EvalResult, GrpoTrainer } from "../../src/rl/trainer.ts";
 
 const { values } = parseArgs({
   options: {
+    enumerate: { type: "boolean", default: false },
+    preset: { type: "string", default: "discovery" },
     minutes: { type: "string", default: "15" },
     "max-steps": { type: "string", default: "100000" },
     backend: { type: "string", default: "wasm" },
-    "learning-rate": { type: "string", default: "5e-4" },
-    "num-generations": { type: "string", default: "256" },
-    "group-size": { type: "string" },
-    "sft-steps": { type: "string", default: "400" },
-    "measure-every": { type: "string", default: "25" },
-    samples: { type: "string", default: "512" },
     seed: { type: "string", default: "1" },
-    replay: { type: "string", default: "2" },
-    downsample: { type: "string", default: "64" },
-    "no-curriculum": { type: "boolean", default: false },
-    "partial-credit": { type: "string", default: "0" },
-    temperature: { type: "string", default: "1" },
-    "entropy-coef": { type: "string", default: "0.01" },
-    beta: { type: "string", default: "0.01" },
+    "eval-every": { type: "string", default: "100" },
+    "eval-samples": { type: "string", default: "512" },
+    "learning-rate": { type: "string" },
+    "num-generations": { type: "string" },
+    "group-size": { type: "string" },
+    downsample: { type: "string" },
+    "sft-steps": { type: "string" },
+    replay: { type: "string" },
+    curriculum: { type: "string" },
+    "partial-credit": { type: "string" },
+    temperature: { type: "string" },
+    "entropy-coef": { type: "string" },
+    beta: { type: "string" },
     "kl-coef": { type: "string" },
+    "novelty-weight": { type: "string" },
+    "diversity-weight": { type: "string" },
+    "archive-replay": { type: "string" },
+    "demo-valid-share": { type: "string" },
     "output-dir": { type: "string", default: "outputs/grpo_theory_bench" },
   },
 });
+
+if (values.enumerate) {
+  const t0 = performance.now();
+  const space = enumerateValidTheories(QUICK_GRAMMAR);
+  console.log(
+    `QUICK_GRAMMAR (${QUICK_GRAMMAR.minFields}..${QUICK_GRAMMAR.maxFields} fields, Y6 in [${QUICK_GRAMMAR.y6Range}]): ` +
+      `${space.anomalyFreeMultisets} anomaly-free field multisets, ${space.validMultisets} of them non-trivial, ` +
+      `${space.classes} valid theories up to relabelling; by number of fields: ${space.classesByFields.join(", ")} ` +
+      `(${((performance.now() - t0) / 1000).toFixed(1)} s, load average ${loadavg()[0]!.toFixed(2)})`,
+  );
+  if (space.classes !== QUICK_GRAMMAR_VALID_THEORIES) {
+    console.error(`QUICK_GRAMMAR_VALID_THEORIES is ${QUICK_GRAMMAR_VALID_THEORIES}: update it in presets.ts`);
+    process.exitCode = 1;
+  }
+  process.exit();
+}
+
+const presets: Record<string, TheoryRunOptions> = {
+  discovery: DISCOVERY_THEORY_RUN,
+  learning: LEARNING_THEORY_RUN,
+  quick: QUICK_THEORY_RUN,
+};
+const preset = presets[values.preset!];
+if (!preset) throw new Error(`--preset: one of ${Object.keys(presets).join(", ")}, got ${values.preset}`);
 // The earlier names of two flags, still read when given.
-if (values["group-size"] !== undefined) values["num-generations"] = values["group-size"];
-if (values["kl-coef"] !== undefined) values.beta = values["kl-coef"];
-const num = (k: keyof typeof values) => {
+values["num-generations"] ??= values["group-size"];
+values.beta ??= values["kl-coef"];
+const num = (k: keyof typeof values, fallback?: number): number => {
+  if (values[k] === undefined && fallback !== undefined) return fallback;
   const v = Number(values[k]);
   if (!Number.isFinite(v)) throw new Error(`--${k}: not a number: ${values[k]}`);
   return v;
 };
+const seed = num("seed");
+const opts: TheoryRunOptions = {
+  ...preset,
+  seed,
+  learningRate: num("learning-rate", preset.learningRate),
+  numGenerations: num("num-generations", preset.numGenerations),
+  downsample: num("downsample", preset.downsample),
+  sftSteps: num("sft-steps", preset.sftSteps),
+  replay: num("replay", preset.replay),
+  useCurriculum: values.curriculum === undefined ? preset.useCurriculum : values.curriculum === "true",
+  partialCredit: num("partial-credit", preset.partialCredit),
+  temperature: num("temperature", preset.temperature),
+  entropyCoef: num("entropy-coef", preset.entropyCoef),
+  beta: num("beta", preset.beta),
+  noveltyWeight: num("novelty-weight", preset.noveltyWeight),
+  diversityWeight: num("diversity-weight", preset.diversityWeight),
+  archiveReplay: num("archive-replay", preset.archiveReplay),
+  demoValidShare: num("demo-valid-share", preset.demoValidShare),
+  evalSamples: num("eval-samples"),
+  outputDir: values["output-dir"]!,
+};
 
 const backend = await initBackend(values.backend as BackendName);
-const seed = num("seed");
-const samples = num("samples");
-const outputDir = values["output-dir"]!;
-const task = theoryRlTask({ ...QUICK_GRAMMAR, reward: { partialCredit: num("partial-credit") } });
-const rng = new Rng(seed);
-const model = newTheoryModel(task, "tiny", rng);
-
+const task = theoryTaskFor(opts);
+const rng = new Rng(seed ^ 0x5f7);
+const model = newTheoryModel(task, opts.modelSize, rng);
 // Other work on the machine slows the steps down; the load average says how much there was.
-const loadAtStart = loadavg()[0]!;
+const loadAtStart = loadavg();
 const t0 = performance.now();
 const wall = () => (performance.now() - t0) / 1000;
-const sft = warmStart(model, task, num("sft-steps"), rng);
+const demos = showDemonstrations(task, seed);
+const sft = warmStart(model, task, demos, opts.sftSteps, rng);
 const sftSeconds = wall();
-const before = measureTheories(model, task, samples, seed + 1000);
 console.log(
-  `backend ${backend}; warm start ${sft.length} steps in ${sftSeconds.toFixed(0)} s (cross-entropy ${sft[0]?.toFixed(3)} → ${sft.at(-1)?.toFixed(3)})`,
-);
-console.log(
-  `before GRPO: anomaly-free & non-trivial ${(100 * before.validShare).toFixed(1)}% of ${samples}, reward ${before.reward.toFixed(3)}`,
+  `backend ${backend}; preset ${values.preset}; warm start ${sft.length} steps in ${sftSeconds.toFixed(0)} s ` +
+    `(cross-entropy ${sft[0]?.toFixed(3)} → ${sft.at(-1)?.toFixed(3)}) on ${demos.length} demonstrations ` +
+    `holding ${task.archive.demonstrationClasses} distinct valid theories`,
 );
 
-const config = {
-  ...trainerConfigFor(
-    {
-      ...QUICK_THEORY_RUN,
-      seed,
-      learningRate: num("learning-rate"),
-      numGenerations: num("num-generations"),
-      temperature: num("temperature"),
-      entropyCoef: num("entropy-coef"),
-      beta: num("beta"),
-      useCurriculum: values["no-curriculum"] !== true,
-    },
-    task,
-  ),
-  evalEvery: 0,
-  saveEvery: 0,
-  // Prioritised replay brings back the rare groups with a clear winner (an anomaly-free theory).
-  replay: num("replay") > 0 ? { capacity: 64, perStep: num("replay") } : undefined,
-  // Sampling is cheap next to the update: sample --num-generations, update on the --downsample most varied.
-  downsample: num("downsample") > 0 ? num("downsample") : undefined,
-};
+const config = { ...trainerConfigFor(opts, task), evalEvery: 0, saveEvery: 0 };
+const outputDir = opts.outputDir;
+// The trainer appends; a previous run's lines would otherwise precede this run's.
+for (const f of ["history.jsonl", "samples.jsonl"]) rmSync(join(outputDir, f), { force: true });
 const trainer = new GrpoTrainer(model, {
   task,
   config,
   outputDir,
-  runInfo: { recipe: "theory", bench: "theory-learning" },
+  runInfo: { recipe: "theory", bench: "theory-learning", preset: values.preset },
 });
-// The trainer appends; a previous run's lines would otherwise precede this run's.
-for (const f of ["history.jsonl", "samples.jsonl"]) rmSync(join(outputDir, f), { force: true });
+
+const pct = (x: number) => `${(100 * x).toFixed(1)}%`;
+const figures = (e: EvalResult) => ({
+  success_rate: e.successRate,
+  reward: e.reward,
+  ...e.metrics,
+});
+type Point = ReturnType<typeof figures> & { step: number; seconds: number; entropy: number | null };
+const curve: Point[] = [];
+console.log("step  seconds  phase  entropy  success  distinct  novel  | run: distinct  novel");
+const report = (e: EvalResult, entropy: number | null, phase: number) => {
+  const m = e.metrics ?? {};
+  const point = { step: trainer.step, seconds: wall() - grpoStart, entropy, ...figures(e) };
+  curve.push(point);
+  console.log(
+    `${String(point.step).padStart(4)}  ${point.seconds.toFixed(0).padStart(7)}  ${String(phase).padStart(5)}  ` +
+      `${(entropy ?? Number.NaN).toFixed(3).padStart(7)}  ${pct(e.successRate).padStart(7)}  ` +
+      `${String(m.distinct_valid).padStart(8)}  ${String(m.novel_valid).padStart(5)}  |  ` +
+      `${String(m.distinct_valid_cumulative).padStart(12)}  ${String(m.novel_valid_cumulative).padStart(5)}`,
+  );
+};
+const grpoStart = wall();
+trainer.initialEval = await trainer.evaluateAndTrack();
+report(trainer.initialEval, null, trainer.phase);
+
 const budget = num("minutes") * 60;
 const maxSteps = num("max-steps");
-const every = num("measure-every");
-const grpoStart = wall();
-const curve: {
-  step: number;
-  seconds: number;
-  train_success_rate: number;
-  reward: number;
-  valid_share: number;
-}[] = [];
-console.log("step  seconds  phase  train_success  reward  valid_share(256)");
+const every = num("eval-every");
+let entropy: number | null = null;
 while (trainer.step < maxSteps && wall() - grpoStart < budget) {
+  const phase = trainer.phase;
   const r = trainer.trainStep();
-  if (trainer.step % every === 0) {
-    const m = measureTheories(model, task, 256, seed + 2000 + trainer.step);
-    const point = {
-      step: trainer.step,
-      seconds: wall() - grpoStart,
-      train_success_rate: r.success_rate ?? 0,
-      reward: r.reward ?? 0,
-      valid_share: m.validShare,
-    };
-    curve.push(point);
-    console.log(
-      `${String(point.step).padStart(4)}  ${point.seconds.toFixed(0).padStart(7)}  ${String(r.phase).padStart(5)}  ${point.train_success_rate.toFixed(3).padStart(13)}  ${point.reward.toFixed(3).padStart(6)}  ${point.valid_share.toFixed(3)}`,
-    );
-  }
+  entropy = r.entropy ?? entropy;
+  if (trainer.step % every === 0) report(await trainer.evaluateAndTrack(), entropy, phase);
 }
 const grpoSeconds = wall() - grpoStart;
-const after = measureTheories(model, task, samples, seed + 1000);
-console.log(
-  `after ${trainer.step} GRPO steps (${grpoSeconds.toFixed(0)} s): anomaly-free & non-trivial ${(100 * after.validShare).toFixed(1)}%, reward ${after.reward.toFixed(3)}`,
-);
-for (const e of after.examples) console.log(`  e.g. ${e}`);
+const evalBefore = new Map(task.archive.theories().map((t) => [t.theory, t.eval_samples]));
+const final = await trainer.evaluateAndTrack();
+if (curve.at(-1)?.step !== trainer.step) report(final, entropy, trainer.phase);
 const loadAtEnd = loadavg();
-console.log(
-  `load average: ${loadAtStart.toFixed(2)} at the start; ${loadAtEnd.map((l) => l.toFixed(2)).join(", ")} (1, 5, 15 min) at the end`,
+trainer.writeStats(final, grpoSeconds);
+
+// What the final evaluation's samples are: its most frequent theories and their counts.
+const finalCounts = task.archive
+  .theories()
+  .map((t) => ({ ...t, n: t.eval_samples - (evalBefore.get(t.theory) ?? 0) }))
+  .filter((t) => t.n > 0)
+  .sort((a, b) => b.n - a.n);
+console.log(`\nfinal evaluation (${opts.evalSamples} samples): the most frequent valid theories`);
+for (const t of finalCounts.slice(0, 8)) {
+  console.log(`  ${String(t.n).padStart(4)}×  ${t.theory}${t.in_demonstrations ? "  (demonstrated)" : ""}`);
+}
+// Vector-like pairs and neutral singlets on top of one chiral core make many distinct theories;
+// the number of distinct cores says how many really different ones were found.
+const cores = new Set(
+  task.archive.theories().map((t) => theoryClass(chiralRemainder(parseTheory(t.theory)))),
 );
-writeJsonAtomic(join(outputDir, "training_stats.json"), {
+const m = final.metrics!;
+const found = m.distinct_valid_cumulative!;
+const novelShare = found > 0 ? m.novel_valid_cumulative! / found : 0;
+console.log(
+  `\nafter ${trainer.step} GRPO steps (${grpoSeconds.toFixed(0)} s): success ${pct(trainer.initialEval.successRate)} → ${pct(final.successRate)}; ` +
+    `${found} distinct valid theories found (${m.novel_valid_cumulative} not demonstrated, ${pct(novelShare)}; ` +
+    `${cores.size} distinct chiral cores; ${pct(found / QUICK_GRAMMAR_VALID_THEORIES)} of the ${QUICK_GRAMMAR_VALID_THEORIES} the grammar allows); ` +
+    `${m.distinct_valid} distinct in the final evaluation`,
+);
+const minutes = num("minutes");
+const targets: [string, boolean][] = [
+  [`success share > 50% at the end`, final.successRate > 0.5],
+  [`≥ 50 distinct valid theories over the run`, found >= 50],
+  [`≥ 80% of them not in the demonstrations`, novelShare >= 0.8],
+  [`≥ 20 distinct among the final evaluation's samples`, m.distinct_valid! >= 20],
+];
+console.log(
+  `targets (${minutes} min budget): ${targets.map(([name, ok]) => `${name}: ${ok ? "met" : "MISSED"}`).join("; ")}`,
+);
+console.log(
+  `load average: ${loadAtStart.map((l) => l.toFixed(2)).join(", ")} at the start; ${loadAtEnd.map((l) => l.toFixed(2)).join(", ")} at the end (1, 5, 15 min)`,
+);
+writeJsonAtomic(join(outputDir, "bench_stats.json"), {
   bench: "theory-learning",
+  preset: values.preset,
   backend,
   seed,
   sft_steps: sft.length,
   sft_seconds: sftSeconds,
   grpo_steps: trainer.step,
   grpo_seconds: grpoSeconds,
-  load_average: { start_1min: loadAtStart, end_1_5_15min: loadAtEnd },
-  before,
-  after,
+  load_average: { start_1_5_15min: loadAtStart, end_1_5_15min: loadAtEnd },
+  demonstration_classes: task.archive.demonstrationClasses,
+  chiral_cores: cores.size,
+  final_top: finalCounts.slice(0, 20).map((t) => ({ theory: t.theory, samples: t.n })),
+  targets: Object.fromEntries(targets),
   curve,
+  options: opts,
   config,
 });
-console.log(`→ ${join(outputDir, "training_stats.json")}`);
+console.log(`→ ${join(outputDir, "bench_stats.json")}, training_stats.json, theories.json`);
 trainer.dispose();
 model.dispose();

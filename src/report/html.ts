@@ -13,6 +13,7 @@ import {
 } from "./charts.ts";
 import type { AgentRun, LibraryRun, ParametricRun, RunData, TrainingFreeRun } from "./load.ts";
 import { type ChartSeries, escapeXml, formatTick, lineChart } from "./svg.ts";
+import { theoriesFoundHtml } from "./theories.ts";
 
 export const escapeHtml = escapeXml;
 
@@ -145,6 +146,7 @@ function parametricDetails(r: RunData, p: ParametricRun): string {
       ),
     );
   }
+  parts.push(theoriesFoundHtml(p.theories));
   parts.push(`<details><summary>Configuration</summary>${configTable(p.config)}</details>`);
   return parts.join("\n");
 }

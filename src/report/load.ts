@@ -26,6 +26,7 @@ import {
 import { type RunSummary, summarizeRuns } from "../recipes/causal-scaffold/usage-log.ts";
 import { ExperienceLibrary, type HistoryEntry } from "../training-free/experience-library.ts";
 import type { Point } from "./svg.ts";
+import { loadTheoriesFound } from "./theories.ts";
 
 export interface FileProblem {
   /** path relative to the run directory */
@@ -60,6 +61,8 @@ export interface ParametricRun {
   checkpoints: CheckpointInfo[];
   config?: unknown;
   samples: SampleRow[];
+  /** a theory run's archive of valid theories (theories.json) */
+  theories?: ReturnType<typeof loadTheoriesFound>;
 }
 
 export interface AgentProblemStat {
@@ -253,7 +256,8 @@ function loadParametric(dir: string, problems: FileProblem[]): ParametricRun {
     }));
   const config =
     trainingStats?.config ?? final?.config ?? best?.config ?? checkpoints.at(-1)?.metadata?.config;
-  return { series, steps, trainingStats, best, final, checkpoints, config, samples };
+  const theories = loadTheoriesFound(dir, (file, reason) => problems.push({ file, reason }));
+  return { series, steps, trainingStats, best, final, checkpoints, config, samples, theories };
 }
 
 function mean(xs: readonly number[]): number {

@@ -53,6 +53,8 @@ export interface TrainerConfig extends GrpoConfig {
   evalTemperature?: number;
   /** stop once an evaluation's success rate reaches this (final/ is still written). */
   targetAccuracy?: number;
+  /** evaluate once before the first step (TRL's eval_on_start): training_stats.json's `initial`. */
+  evalOnStart?: boolean;
   /** false: never evaluate (a task without held-out data), so no best_model/ either; default true. */
   evaluate?: boolean;
 }
@@ -71,7 +73,15 @@ export type StepRecord = Record<string, number | null> & { step: number };
 export interface EvalResult {
   successRate: number;
   reward: number;
+  /** the task's own figures of the evaluation (RlTask.evalMetrics). */
+  metrics?: Record<string, number>;
 }
+
+const evalSchema = z.object({
+  successRate: z.number(),
+  reward: z.number(),
+  metrics: z.record(z.string(), z.number()).optional(),
+});
 
 const stateSchema = z.object({
   version: z.literal(1),
@@ -79,8 +89,11 @@ const stateSchema = z.object({
   rngState: z.number().int(),
   curriculum: z.object({ phase: z.number().int(), recent: z.array(z.number()) }).nullable(),
   replay: z.array(z.any()).nullable(),
-  best: z.object({ successRate: z.number(), reward: z.number(), step: z.number() }).nullable(),
-  lastEval: z.object({ successRate: z.number(), reward: z.number() }).nullable(),
+  best: evalSchema.extend({ step: z.number() }).nullable(),
+  lastEval: evalSchema.nullable(),
+  // Absent in checkpoints written before the trainer kept them.
+  initialEval: evalSchema.nullable().optional(),
+  task: z.unknown().optional(),
   config: z.any(),
 });
 type TrainerState = z.infer<typeof stateSchema>;
@@ -120,8 +133,10 @@ export class GrpoTrainer<P extends CausalLM = GPT> {
   readonly optimizer: tf.Optimizer;
   readonly curriculum?: Curriculum;
   readonly replay?: ReplayBuffer;
-  best: { successRate: number; reward: number; step: number } | null = null;
+  best: (EvalResult & { step: number }) | null = null;
   lastEval: EvalResult | null = null;
+  /** the evaluation before the first step, with config.evalOnStart. */
+  initialEval: EvalResult | null = null;
   private readonly sampleFn: SampleFn<P>;
   private readonly cfg: TrainerConfig;
   private readonly task: RlTask;
@@ -167,11 +182,20 @@ export class GrpoTrainer<P extends CausalLM = GPT> {
       constraint: this.task.constraint,
       rng,
     });
+    const groups = expanded.map((_, i) => group0 + Math.floor(i / G));
+    const scored = this.task.rewardBatch
+      ? this.task.rewardBatch(res.tokens, { phase, step: this.step, groups })
+      : res.tokens.map((tokens) => this.task.reward(tokens, phase));
+    if (scored.length !== expanded.length) {
+      throw new Error(
+        `trainer: rewardBatch returned ${scored.length} results for ${expanded.length} completions`,
+      );
+    }
     return expanded.map((prompt, i) => {
       const tokens = res.tokens[i]!;
-      const r = this.task.reward(tokens, phase);
+      const r = scored[i]!;
       return {
-        group: group0 + Math.floor(i / G),
+        group: groups[i]!,
         prompt,
         tokens,
         finished: res.finished[i]!,
@@ -199,7 +223,8 @@ export class GrpoTrainer<P extends CausalLM = GPT> {
           phase,
         })
       : this.rollouts(this.task.trainPrompts(this.rng, cfg.promptsPerStep), 0, this.rng, phase);
-    const sampled = groupRollouts(fresh, cfg.promptsPerStep).map((g) => this.keptForUpdate(g));
+    const freshGroups = groupRollouts(fresh, cfg.promptsPerStep);
+    const sampled = freshGroups.map((g) => this.keptForUpdate(this.withArchived(g, phase)));
     const rewardsByGroup = sampled.map((g) => g.map((r) => r.reward));
     // The statistics are those of every sampled group, dropped or not: they say how much signal there was.
     const adv = computeAdvantages(rewardsByGroup, { scaleRewards: cfg.scaleRewards });
@@ -280,8 +305,27 @@ export class GrpoTrainer<P extends CausalLM = GPT> {
     };
     if (write) this.appendHistory(record);
     // Samples go out even when the caller writes the history line itself (train() adds eval fields first).
-    if (this.step === 1 || this.step % Math.max(1, cfg.evalEvery) === 0) this.appendSamples(sampled[0]!);
+    if (this.step === 1 || this.step % Math.max(1, cfg.evalEvery) === 0) this.appendSamples(freshGroups[0]!);
     return record;
+  }
+
+  /** The group with the task's archived completions added (RlTask.archiveSamples). */
+  private withArchived(group: Rollout[], phase: number): Rollout[] {
+    if (!this.task.archiveSamples) return group;
+    const extra = this.task.archiveSamples(this.rng, { phase, step: this.step });
+    const { group: index, prompt } = group[0]!;
+    return [
+      ...group,
+      ...extra.map(({ tokens, reward }) => ({
+        group: index,
+        prompt,
+        tokens,
+        finished: tokens.at(-1) === this.task.eosId,
+        reward: reward.total,
+        success: reward.success,
+        ...(reward.components ? { rewardComponents: reward.components } : {}),
+      })),
+    ];
   }
 
   private keptForUpdate(group: Rollout[]): Rollout[] {
@@ -323,8 +367,9 @@ export class GrpoTrainer<P extends CausalLM = GPT> {
   evaluate(samples = this.cfg.evalSamples): EvalResult {
     const rng = new Rng(this.cfg.seed ^ 0x5eed_e7a1);
     const temperature = this.cfg.evalTemperature ?? this.cfg.temperature;
-    const phase = this.phase;
+    const phase = this.task.evalPhase ?? this.phase;
     const scored: RewardResult[] = [];
+    const completions: number[][] = [];
     if (this.task.rollouts) {
       const rs = this.task.rollouts(this.policy, {
         split: "eval",
@@ -336,7 +381,10 @@ export class GrpoTrainer<P extends CausalLM = GPT> {
         rng,
         phase,
       });
-      for (const r of rs) scored.push({ total: r.reward, success: r.success });
+      for (const r of rs) {
+        scored.push({ total: r.reward, success: r.success });
+        completions.push(r.tokens);
+      }
     } else {
       for (const prompt of this.task.evalPrompts()) {
         const res = this.sampleFn(
@@ -352,13 +400,24 @@ export class GrpoTrainer<P extends CausalLM = GPT> {
             rng,
           },
         );
-        for (const tokens of res.tokens) scored.push(this.task.reward(tokens, phase));
+        for (const tokens of res.tokens) {
+          scored.push(this.task.reward(tokens, phase));
+          completions.push(tokens);
+        }
       }
     }
     const n = scored.length;
     const successes = scored.filter((r) => r.success).length;
     const total = scored.reduce((a, r) => a + r.total, 0);
-    return { successRate: n ? successes / n : 0, reward: n ? total / n : 0 };
+    const e: EvalResult = { successRate: n ? successes / n : 0, reward: n ? total / n : 0 };
+    if (this.task.evalMetrics) e.metrics = this.task.evalMetrics(completions, { phase, step: this.step });
+    return e;
+  }
+
+  /** The task's memory as a file beside history.jsonl, for reports (RlTask.memory). */
+  private writeMemory(): void {
+    const memory = this.task.memory;
+    if (this.outputDir && memory?.file) writeJsonAtomic(join(this.outputDir, memory.file), memory.save());
   }
 
   private metadata(e: EvalResult | null): CheckpointMetadata {
@@ -380,6 +439,8 @@ export class GrpoTrainer<P extends CausalLM = GPT> {
       replay: this.replay?.getState() ?? null,
       best: this.best,
       lastEval: this.lastEval,
+      initialEval: this.initialEval,
+      task: this.task.memory?.save() ?? null,
       config: this.cfg,
     };
   }
@@ -401,9 +462,10 @@ export class GrpoTrainer<P extends CausalLM = GPT> {
    * reward. The log line names the measure that improved, so an equal success rate is never
    * announced as a new best.
    */
-  async evaluateAndTrack(): Promise<EvalResult> {
+  async evaluateAndTrack(opts: { announce?: boolean } = {}): Promise<EvalResult> {
     const e = this.evaluate();
     this.lastEval = e;
+    this.writeMemory();
     const prev = this.best;
     const higherSuccess = !prev || e.successRate > prev.successRate;
     const better = higherSuccess || (e.successRate === prev!.successRate && e.reward > prev!.reward);
@@ -416,11 +478,12 @@ export class GrpoTrainer<P extends CausalLM = GPT> {
           baseModelDir: this.baseModelDir,
         });
         const label = this.task.successLabel ?? "accuracy";
-        this.log(
-          higherSuccess
-            ? `New best ${label}: ${e.successRate.toFixed(4)} (step ${this.step})`
-            : `Best model updated: eval reward ${prev!.reward.toFixed(4)} → ${e.reward.toFixed(4)} at equal ${label} ${e.successRate.toFixed(4)} (step ${this.step})`,
-        );
+        if (opts.announce !== false)
+          this.log(
+            higherSuccess
+              ? `New best ${label}: ${e.successRate.toFixed(4)} (step ${this.step})`
+              : `Best model updated: eval reward ${prev!.reward.toFixed(4)} → ${e.reward.toFixed(4)} at equal ${label} ${e.successRate.toFixed(4)} (step ${this.step})`,
+          );
       }
     }
     return e;
@@ -436,6 +499,11 @@ export class GrpoTrainer<P extends CausalLM = GPT> {
   ): Promise<StepRecord[]> {
     const records: StepRecord[] = [];
     const started = performance.now();
+    if (this.cfg.evalOnStart && this.cfg.evaluate !== false && this.step === 0 && this.initialEval === null) {
+      // The baseline that later evaluations must beat to be announced as a new best.
+      this.initialEval = await this.evaluateAndTrack({ announce: false });
+      this.log(`evaluation before training: ${evalSummary(this.initialEval, this.task.successLabel)}`);
+    }
     while (this.step < totalSteps) {
       const r = this.trainStep(false);
       records.push(r);
@@ -444,6 +512,7 @@ export class GrpoTrainer<P extends CausalLM = GPT> {
         e = await this.evaluateAndTrack();
         r.eval_success_rate = e.successRate;
         r.eval_reward = e.reward;
+        for (const [name, v] of Object.entries(e.metrics ?? {})) r[`eval_${name}`] = v;
       }
       this.appendHistory(r);
       if (this.outputDir && this.cfg.saveEvery > 0 && this.step % this.cfg.saveEvery === 0) {
@@ -466,6 +535,7 @@ export class GrpoTrainer<P extends CausalLM = GPT> {
         (this.cfg.evalEvery > 0 && this.step % this.cfg.evalEvery === 0 && this.lastEval !== null);
       const e =
         this.cfg.evaluate === false ? null : evaluatedNow ? this.lastEval! : await this.evaluateAndTrack();
+      this.writeMemory();
       await this.saveCheckpoint(join(this.outputDir, "final"));
       this.writeStats(e, (performance.now() - started) / 1000);
     }
@@ -484,6 +554,9 @@ export class GrpoTrainer<P extends CausalLM = GPT> {
       steps: this.step,
       wall_seconds_this_run: wallSeconds,
       final_eval: finalEval,
+      // The figures by the history's names, before the first step (with evalOnStart) and at the end.
+      initial: this.initialEval ? evalFigures(this.initialEval) : null,
+      final: finalEval ? evalFigures(finalEval) : null,
       best: this.best,
       phase: this.phase,
       reward_first_steps: mean(first.map((r) => r[METRICS.reward] ?? 0)),
@@ -532,6 +605,10 @@ export class GrpoTrainer<P extends CausalLM = GPT> {
       if (t.replay && state.replay) t.replay.setState(state.replay as ReplayGroup[]);
       t.best = state.best;
       t.lastEval = state.lastEval;
+      t.initialEval = state.initialEval ?? null;
+      if (t.task.memory && state.task !== undefined && state.task !== null) {
+        t.task.memory.load(state.task, stateFile);
+      }
       if (opts.outputDir) {
         truncateHistory(join(opts.outputDir, "history.jsonl"), state.step);
         truncateHistory(join(opts.outputDir, "samples.jsonl"), state.step);
@@ -620,6 +697,16 @@ export function rewardComponentMetrics(rollouts: readonly Rollout[]): Record<str
     out[`rewards/${name}/std`] = std;
   }
   return out;
+}
+
+/** An evaluation as history.jsonl names its figures: success_rate, reward, then the task's own. */
+export function evalFigures(e: EvalResult): Record<string, number> {
+  return { success_rate: e.successRate, reward: e.reward, ...e.metrics };
+}
+
+function evalSummary(e: EvalResult, label = "accuracy"): string {
+  const extra = Object.entries(e.metrics ?? {}).map(([k, v]) => `, ${k} ${Number(v.toPrecision(4))}`);
+  return `${label} ${e.successRate.toFixed(4)}, reward ${e.reward.toFixed(4)}${extra.join("")}`;
 }
 
 function mean(xs: number[]): number {

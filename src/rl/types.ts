@@ -78,10 +78,62 @@ export interface RlTask {
    * group k. When present the trainer uses it instead of trainPrompts/evalPrompts + reward.
    */
   rollouts?(policy: CausalLM, request: EpisodeRequest): Rollout[];
+  /**
+   * Scores one training step's completions together, for a reward that depends on the others
+   * (how often the group, or the run so far, produced the same answer). `groups[i]` is the group
+   * of completion i; `step` counts the steps taken before this one. Default: `reward` on each.
+   * Evaluation always uses `reward`.
+   */
+  rewardBatch?(completions: readonly number[][], ctx: BatchContext): RewardResult[];
+  /**
+   * Figures of one evaluation beyond the success rate and mean reward, from all its completions
+   * (how many distinct answers, say); history.jsonl logs each as `eval_<name>`.
+   */
+  evalMetrics?(
+    completions: readonly number[][],
+    ctx: { phase: number; step: number },
+  ): Record<string, number>;
+  /**
+   * Completions from the task's own archive, with their rewards, to add to every training group
+   * beside the sampled ones: earlier rare successes, say, so that one lucky sample is learnt from
+   * again rather than forgotten. They count in the group's advantages and in the update, but not
+   * in the step's reward and success figures: the policy did not write them this step.
+   */
+  archiveSamples?(
+    rng: Rng,
+    ctx: { phase: number; step: number },
+  ): { tokens: number[]; reward: RewardResult }[];
+  /** What the task keeps from step to step; see TaskMemory. */
+  readonly memory?: TaskMemory;
+  /**
+   * The phase evaluations score in, whatever phase the curriculum has reached: the task's real
+   * goal, so that success rates stay comparable over a run. Default: the current phase.
+   */
+  readonly evalPhase?: number;
   /** the number of curriculum phases; 1 when the task has none. */
   readonly phases?: number;
   /** what the logs call the success rate at evaluation ("accuracy", "success"); default "accuracy". */
   readonly successLabel?: string;
+}
+
+export interface BatchContext {
+  phase: number;
+  step: number;
+  groups: readonly number[];
+}
+
+/**
+ * State a task accumulates over a run (an archive of the answers found so far): saved in every
+ * checkpoint and restored on resume, so that a resumed run counts on as an uninterrupted one,
+ * and written to `<outputDir>/<file>` after every evaluation and at the end, for reports.
+ */
+export interface TaskMemory {
+  /** file name beside history.jsonl; none: the state lives in checkpoints only. */
+  readonly file?: string;
+  /** a JSON value. */
+  save(): unknown;
+  /** restores what `save` returned; `source` names where it came from, for error messages. */
+  load(state: unknown, source: string): void;
 }
 
 /** One sampled completion with what the trainer needs to learn from it. */

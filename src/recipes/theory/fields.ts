@@ -54,6 +54,23 @@ export function conjugateField(f: Field): Field {
   return { su3, su2: f.su2, y6: -f.y6 };
 }
 
+/** Position of a representation in the conventional order of fields (see compareFields). */
+export const SU3_ORDER: Readonly<Record<SU3, number>> = { "3": 0, "3b": 1, "1": 2 };
+export const SU2_ORDER: Readonly<Record<SU2, number>> = { "2": 0, "1": 1 };
+
+/**
+ * The conventional order of fields: coloured before colourless, doublets before singlets, then
+ * by hypercharge — for the SM generation Q, u^c, d^c, L, e^c.
+ */
+export function compareFields(a: Field, b: Field): number {
+  return SU3_ORDER[a.su3] - SU3_ORDER[b.su3] || SU2_ORDER[a.su2] - SU2_ORDER[b.su2] || a.y6 - b.y6;
+}
+
+/** The fields in the conventional order (the order a theory is listed in, not part of its identity). */
+export function sortedTheory(t: Theory): Theory {
+  return [...t].sort(compareFields);
+}
+
 export function sameField(a: Field, b: Field): boolean {
   return a.su3 === b.su3 && a.su2 === b.su2 && a.y6 === b.y6;
 }

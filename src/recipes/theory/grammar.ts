@@ -1,4 +1,13 @@
-import { type Field, formatY6, type SU2, type SU3, type Theory } from "./fields.ts";
+import {
+  type Field,
+  formatY6,
+  type SU2,
+  SU2_ORDER,
+  type SU3,
+  SU3_ORDER,
+  sortedTheory,
+  type Theory,
+} from "./fields.ts";
 
 /**
  * Token vocabulary and constraint automaton for writing a theory. Each field is three tokens —
@@ -16,6 +25,11 @@ export interface GrammarOptions {
   maxFields?: number;
   /** Inclusive range of Y6 = 6·Y. Default [-12, 12]. */
   y6Range?: [number, number];
+  /**
+   * Fields only in the conventional order (fields.ts's compareFields), so that every theory — a
+   * multiset of fields — has exactly one spelling instead of up to n! of them. Default false.
+   */
+  sortedFields?: boolean;
 }
 
 export interface TheoryGrammarState {
@@ -24,6 +38,10 @@ export interface TheoryGrammarState {
   /** Next token position inside the field: 0 = SU(3) (or <eos>), 1 = SU(2), 2 = hypercharge. */
   readonly slot: 0 | 1 | 2;
   readonly done: boolean;
+  /** With sortedFields: the last complete field and the reps chosen so far for the next one. */
+  readonly last?: Field;
+  readonly su3?: SU3;
+  readonly su2?: SU2;
 }
 
 const SLOT_NAMES = ["SU(3) rep or <eos>", "SU(2) rep", "hypercharge"] as const;
@@ -40,6 +58,7 @@ export class TheoryGrammar {
   readonly minFields: number;
   readonly maxFields: number;
   readonly y6Range: [number, number];
+  readonly sortedFields: boolean;
   /** Longest completion the grammar can produce, <eos> included (the prompt's <bos> is not). */
   readonly maxLength: number;
 
@@ -69,6 +88,7 @@ export class TheoryGrammar {
     this.minFields = minFields;
     this.maxFields = maxFields;
     this.y6Range = [lo, hi];
+    this.sortedFields = opts.sortedFields ?? false;
     this.maxLength = 3 * maxFields + 1;
 
     this.vocab = ["<pad>", "<bos>", "<eos>", "1", "2", "3", "3b"];
@@ -94,10 +114,27 @@ export class TheoryGrammar {
       m[this.padId] = 1;
       return m;
     }
-    if (state.slot !== 0) return this.slotMasks[state.slot].slice();
-    const m = state.fields < this.maxFields ? this.slotMasks[0].slice() : new Uint8Array(this.vocab.length);
-    if (state.fields >= this.minFields) m[this.eosId] = 1;
+    const m =
+      state.slot !== 0 || state.fields < this.maxFields
+        ? this.slotMasks[state.slot].slice()
+        : new Uint8Array(this.vocab.length);
+    if (this.sortedFields && state.last) this.keepSorted(state, m);
+    if (state.slot === 0 && state.fields >= this.minFields) m[this.eosId] = 1;
     return m;
+  }
+
+  /** Clears, in a slot's mask, the tokens that would put the field before the previous one. */
+  private keepSorted(state: TheoryGrammarState, m: Uint8Array): void {
+    const last = state.last!;
+    const clear = (tokens: readonly string[], below: (tok: string) => boolean) => {
+      for (const tok of tokens) if (below(tok)) m[this.index.get(tok)!] = 0;
+    };
+    if (state.slot === 0) clear(SU3_REPS, (r) => SU3_ORDER[r as SU3] < SU3_ORDER[last.su3]);
+    else if (state.slot === 1) {
+      if (state.su3 === last.su3) clear(SU2_REPS, (r) => SU2_ORDER[r as SU2] < SU2_ORDER[last.su2]);
+    } else if (state.su3 === last.su3 && state.su2 === last.su2) {
+      clear(this.vocab.slice(7), (y) => Number(y) < last.y6);
+    }
   }
 
   /** The state after `token`; throws if the token is not allowed in `state`. */
@@ -113,9 +150,16 @@ export class TheoryGrammar {
       throw new Error(`theory grammar: token ${token} ("${name}") is not allowed ${where}`);
     }
     if (state.done) return state;
-    if (token === this.eosId) return { fields: state.fields, slot: 0, done: true };
-    if (state.slot === 2) return { fields: state.fields + 1, slot: 0, done: false };
-    return { fields: state.fields, slot: state.slot === 0 ? 1 : 2, done: false };
+    if (token === this.eosId) return { ...state, slot: 0, done: true };
+    if (!this.sortedFields) {
+      if (state.slot === 2) return { fields: state.fields + 1, slot: 0, done: false };
+      return { fields: state.fields, slot: state.slot === 0 ? 1 : 2, done: false };
+    }
+    const text = this.vocab[token]!;
+    if (state.slot === 0) return { ...state, slot: 1, su3: text as SU3 };
+    if (state.slot === 1) return { ...state, slot: 2, su2: text as SU2 };
+    const last: Field = { su3: state.su3!, su2: state.su2!, y6: Number(text) };
+    return { fields: state.fields + 1, slot: 0, done: false, last };
   }
 
   isDone(state: TheoryGrammarState): boolean {
@@ -146,16 +190,18 @@ export class TheoryGrammar {
     return state.done ? theory : null;
   }
 
-  /** Tokens of a theory, without <bos>, with <eos>. Throws if the theory is outside the grammar. */
-  encode(t: Theory): number[] {
-    if (t.length < this.minFields || t.length > this.maxFields) {
+  /**
+   * Tokens of a theory, without <bos>, with <eos> (with sortedFields, of its fields in the
+   * conventional order). Throws if the theory is outside the grammar.
+   */
+  encode(theory: Theory): number[] {
+    if (theory.length < this.minFields || theory.length > this.maxFields) {
       throw new Error(
-        `theory grammar: a theory needs ${this.minFields}..${this.maxFields} fields, got ${t.length}`,
+        `theory grammar: a theory needs ${this.minFields}..${this.maxFields} fields, got ${theory.length}`,
       );
     }
-    const out: number[] = [];
-    t.forEach((f: Field, i) => {
-      const [lo, hi] = this.y6Range;
+    const [lo, hi] = this.y6Range;
+    theory.forEach((f: Field, i) => {
       if (!SU3_REPS.includes(f.su3))
         throw new Error(`theory grammar: field ${i + 1} su3: unknown rep "${f.su3}"`);
       if (!SU2_REPS.includes(f.su2))
@@ -163,8 +209,13 @@ export class TheoryGrammar {
       if (!Number.isInteger(f.y6) || f.y6 < lo || f.y6 > hi) {
         throw new Error(`theory grammar: field ${i + 1} y6: ${f.y6} is outside [${lo}, ${hi}]`);
       }
-      out.push(this.index.get(f.su3)!, this.index.get(f.su2)!, this.index.get(formatY6(f.y6))!);
     });
+    const fields = this.sortedFields ? sortedTheory(theory) : theory;
+    const out = fields.flatMap((f) => [
+      this.index.get(f.su3)!,
+      this.index.get(f.su2)!,
+      this.index.get(formatY6(f.y6))!,
+    ]);
     out.push(this.eosId);
     return out;
   }

@@ -6,7 +6,7 @@ import {
   type PerturbativeAnomaly,
 } from "./anomalies.ts";
 import type { Theory } from "./fields.ts";
-import { chiralRemainder, hasFractionalCharge, isGaugeSinglet, lightChargedExotics } from "./spectrum.ts";
+import { chargedChiralFields, hasFractionalCharge, isNonTrivial, lightChargedExotics } from "./spectrum.ts";
 
 /**
  * Reward for a generated theory, shaped so that partial progress pays.
@@ -141,9 +141,9 @@ export function anomalyScore(
 }
 
 function chirality(t: Theory): { nonTrivial: boolean; score: number } {
-  const charged = chiralRemainder(t).filter((f) => !isGaugeSinglet(f));
-  const nonTrivial = charged.length >= 3 && charged.some((f) => f.su3 !== "1" || f.su2 !== "1");
-  return { nonTrivial, score: nonTrivial ? 1 : (0.5 * Math.min(charged.length, 3)) / 3 };
+  const nonTrivial = isNonTrivial(t);
+  const charged = chargedChiralFields(t).length;
+  return { nonTrivial, score: nonTrivial ? 1 : (0.5 * Math.min(charged, 3)) / 3 };
 }
 
 export function theoryReward(t: Theory | null, cfg: TheoryRewardConfig = {}): TheoryReward {

@@ -1,38 +1,145 @@
 import type { Rng } from "../../core/rng.ts";
-import type { RlTask, TokenConstraint } from "../../rl/types.ts";
-import { formatTheory } from "./fields.ts";
+import type { RewardResult, RlTask, TokenConstraint } from "../../rl/types.ts";
+import { ARCHIVE_FILE, pickRare, TheoryArchive } from "./archive.ts";
+import { isValidTheory, theoryClass } from "./canonical.ts";
+import { formatTheory, parseTheory } from "./fields.ts";
 import { QUICK_GRAMMAR } from "./presets.ts";
+import type { TheoryReward } from "./reward.ts";
 import { createTheoryTask, type TheoryTask, type TheoryTaskOptions } from "./task.ts";
 
 /**
  * The theory recipe: a small transformer writes a list of fields (SU(3) rep, SU(2) rep,
- * hypercharge) under the grammar's constraint; the reward is the environment's anomaly reward.
+ * hypercharge) under the grammar's constraint; the reward is the environment's anomaly reward
+ * ("physics"), plus, with a novelty weight, a reward for valid theories the run has rarely seen.
  */
+
+export interface TheoryRlTaskOptions extends TheoryTaskOptions {
+  /**
+   * Weight of the novelty reward: a valid theory earns weight / √n, n = how often the run has
+   * sampled it in training (this step's samples included) plus how often the demonstrations
+   * showed it. 0 (default): the physics reward alone.
+   */
+  noveltyWeight?: number;
+  /**
+   * Weight of the diversity reward: −(1 − 1/m) for a valid theory written m times in the step's
+   * samples, so that a group made of one repeated theory no longer pays in full. 0 (default): none.
+   */
+  diversityWeight?: number;
+  /**
+   * Valid theories from the archive added to every training group (RlTask.archiveSamples): the
+   * run's own finds, the rarely seen ones most likely, rewarded as if sampled (novelty included),
+   * so that a theory found once is learnt from again. 0 (default): none.
+   */
+  archiveReplay?: number;
+  /** Valid theory classes the grammar allows (enumerate.ts), for the share found; unset: unknown. */
+  validTheories?: number;
+}
 
 export interface TheoryRlTask extends RlTask {
   readonly theory: TheoryTask;
   readonly vocabSize: number;
   /** prompt + longest completion. */
   readonly contextLength: number;
+  /** The valid theories sampled so far, and the demonstrations' ones. */
+  readonly archive: TheoryArchive;
+  /** The class (canonical.ts) of a completion that is a valid theory; null otherwise. */
+  validClass(tokens: readonly number[]): string | null;
 }
 
-export function theoryRlTask(opts: TheoryTaskOptions = QUICK_GRAMMAR): TheoryRlTask {
+export function theoryRlTask(opts: TheoryRlTaskOptions = QUICK_GRAMMAR): TheoryRlTask {
   const theory = createTheoryTask(opts);
   const g = theory.grammar;
+  const noveltyWeight = opts.noveltyWeight ?? 0;
+  if (!(noveltyWeight >= 0 && Number.isFinite(noveltyWeight))) {
+    throw new Error(`theory task: noveltyWeight must be ≥ 0, got ${noveltyWeight}`);
+  }
+  const diversityWeight = opts.diversityWeight ?? 0;
+  if (!(diversityWeight >= 0 && Number.isFinite(diversityWeight))) {
+    throw new Error(`theory task: diversityWeight must be ≥ 0, got ${diversityWeight}`);
+  }
+  const archiveReplay = opts.archiveReplay ?? 0;
+  if (!(Number.isInteger(archiveReplay) && archiveReplay >= 0)) {
+    throw new Error(`theory task: archiveReplay must be an integer ≥ 0, got ${archiveReplay}`);
+  }
+  const archive = new TheoryArchive(opts.validTheories ?? null);
+  const validClass = (tokens: readonly number[]): string | null => {
+    const t = g.decode(tokens);
+    return t && isValidTheory(t) ? theoryClass(t) : null;
+  };
+  /** physics + the exploration terms of one sample of class `c` written `copies` times in its step. */
+  const compose = (r: TheoryReward, c: string | null, copies: number): RewardResult => {
+    const components: Record<string, number> = { physics: r.total };
+    let total = r.total;
+    if (noveltyWeight > 0) {
+      components.novelty = c ? 1 / Math.sqrt(Math.max(1, archive.timesSeen(c))) : 0;
+      total += noveltyWeight * components.novelty;
+    }
+    if (diversityWeight > 0) {
+      components.diversity = c ? 1 / copies - 1 : 0;
+      total += diversityWeight * components.diversity;
+    }
+    return { total, success: r.success, components };
+  };
+  /** The class's own representative, in the grammar's tokens; null when it does not fit the grammar. */
+  const encodeClass = (c: string): number[] | null => {
+    try {
+      return g.encode(parseTheory(c));
+    } catch {
+      return null;
+    }
+  };
   return {
     name: "theory",
     successLabel: "success",
     theory,
+    archive,
+    validClass,
     eosId: g.eosId,
     vocabSize: g.vocab.length,
     contextLength: 1 + g.maxLength,
     phases: 3,
+    // Success means anomaly-free and non-trivial, in whichever phase the curriculum is.
+    evalPhase: 3,
     constraint: g as TokenConstraint<unknown> as TokenConstraint,
     trainPrompts: (_rng: Rng, n: number) => Array.from({ length: n }, () => theory.promptTokens()),
     evalPrompts: () => [theory.promptTokens()],
     reward(tokens, phase) {
       const r = theory.reward(tokens, phase as 1 | 2 | 3);
       return { total: r.total, success: r.success };
+    },
+    rewardBatch(completions, { phase, step }) {
+      const physics = completions.map((c) => theory.reward(c, phase as 1 | 2 | 3));
+      const classes = completions.map(validClass);
+      archive.record(classes, step + 1, "train");
+      const copies = new Map<string, number>();
+      for (const c of classes) if (c !== null) copies.set(c, (copies.get(c) ?? 0) + 1);
+      return physics.map((r, i) => compose(r, classes[i]!, copies.get(classes[i]!) ?? 1));
+    },
+    archiveSamples(rng, { phase }) {
+      if (archiveReplay === 0) return [];
+      const picked = pickRare(archive, archiveReplay, rng);
+      return picked.flatMap((c) => {
+        const tokens = encodeClass(c);
+        return tokens ? [{ tokens, reward: compose(theory.reward(tokens, phase as 1 | 2 | 3), c, 1) }] : [];
+      });
+    },
+    evalMetrics(completions, { step }) {
+      const classes = completions.map(validClass);
+      archive.record(classes, step, "eval");
+      const distinct = new Set(classes.filter((c): c is string => c !== null));
+      const novel = [...distinct].filter((c) => !archive.inDemonstrations(c)).length;
+      return {
+        distinct_valid: distinct.size,
+        novel_valid: novel,
+        distinct_valid_cumulative: archive.distinct,
+        novel_valid_cumulative: archive.novel,
+        ...(archive.validInGrammar ? { found_share: archive.distinct / archive.validInGrammar } : {}),
+      };
+    },
+    memory: {
+      file: ARCHIVE_FILE,
+      save: () => archive.save(),
+      load: (state, source) => archive.load(state, source),
     },
     describe(tokens) {
       const t = g.decode(tokens);
@@ -47,10 +154,5 @@ export function theoryRlTask(opts: TheoryTaskOptions = QUICK_GRAMMAR): TheoryRlT
 /** The figure the benchmark tracks: share of completions that are anomaly-free and non-trivial. */
 export function validShare(task: TheoryRlTask, completions: number[][]): number {
   if (completions.length === 0) return 0;
-  let ok = 0;
-  for (const c of completions) {
-    const r = task.theory.reward(c, 3);
-    if (r.anomalyFree && r.nonTrivial) ok++;
-  }
-  return ok / completions.length;
+  return completions.filter((c) => task.validClass(c) !== null).length / completions.length;
 }

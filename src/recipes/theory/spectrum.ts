@@ -81,3 +81,18 @@ export function hasFractionalCharge(f: Field): boolean {
 export function lightChargedExotics(t: Theory): Theory {
   return chiralRemainder(t).filter((f) => !isGaugeSinglet(f) && !isStandardModelField(f));
 }
+
+/** The unpaired fields that carry some gauge charge. */
+export function chargedChiralFields(t: Theory): Theory {
+  return chiralRemainder(t).filter((f) => !isGaugeSinglet(f));
+}
+
+/**
+ * At least three gauge-charged fields stay unpaired and one of them is an SU(3) or SU(2)
+ * multiplet: a theory with a chiral non-abelian sector, not one made of vector-like pairs or of
+ * a couple of charged singlets.
+ */
+export function isNonTrivial(t: Theory): boolean {
+  const charged = chargedChiralFields(t);
+  return charged.length >= 3 && charged.some((f) => f.su3 !== "1" || f.su2 !== "1");
+}

@@ -139,6 +139,20 @@ describe("anomalyCoefficients", () => {
     assert.equal(isAnomalyFree(c), true);
   });
 
+  it("keep Witten's condition: (1,2,0) alone cancels every perturbative anomaly and is still anomalous", () => {
+    const c = anomalyCoefficients(parseTheory("(1,2,0)"));
+    assert.deepEqual(c, { su3Cubed: 0, su3SqU1: 0, su2SqU1: 0, u1Cubed: 0, gravU1: 0, witten: 1 });
+    assert.equal(isAnomalyFree(c), false, "an odd number of SU(2) doublets is inconsistent");
+    assert.equal(isAnomalyFree(anomalyCoefficients(parseTheory("(1,2,0) (1,2,0)"))), true);
+  });
+
+  it("catch a theory anomalous only in U(1)³", () => {
+    // Y6 = 1, 1, −2: Σ Y6 = 0 (gravitational), no coloured fields or doublets, but Σ Y6³ = 1 + 1 − 8.
+    const c = anomalyCoefficients(parseTheory("(1,1,+1) (1,1,+1) (1,1,-2)"));
+    assert.deepEqual(c, { su3Cubed: 0, su3SqU1: 0, su2SqU1: 0, u1Cubed: -6, gravU1: 0, witten: 0 });
+    assert.equal(isAnomalyFree(c), false);
+  });
+
   it("count a single colour-triplet doublet as three Witten doublets", () => {
     assert.equal(anomalyCoefficients(parseTheory("(3,2,0)")).witten, 1);
     assert.equal(anomalyCoefficients(parseTheory("(3,2,0) (1,2,0)")).witten, 0);

@@ -2,7 +2,14 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { Rng } from "../../../src/core/rng.ts";
 import type { TokenConstraint } from "../../../src/model/sampler.ts";
-import { parseTheory, STANDARD_MODEL_GENERATION, type Theory } from "../../../src/recipes/theory/fields.ts";
+import {
+  compareFields,
+  formatTheory,
+  parseTheory,
+  STANDARD_MODEL_GENERATION,
+  sortedTheory,
+  type Theory,
+} from "../../../src/recipes/theory/fields.ts";
 import {
   type GrammarOptions,
   TheoryGrammar,
@@ -195,5 +202,47 @@ describe("TheoryGrammar automaton", () => {
     const m = g.allowed(g.initial());
     m.fill(0);
     assert.equal(g.allowed(g.initial())[tokenId(g, "3")], 1);
+  });
+});
+
+describe("TheoryGrammar with sortedFields", () => {
+  const g = new TheoryGrammar({ maxFields: 8, y6Range: [-6, 6], sortedFields: true });
+
+  it("writes every theory in the conventional order only: one spelling per multiset", () => {
+    const rng = new Rng(5);
+    const spelled = new Map<string, string>();
+    for (let i = 0; i < 3000; i++) {
+      const tokens = randomWalk(g, rng);
+      const t = g.decode(tokens)!;
+      assert.deepEqual(t, sortedTheory(t), g.tokensToString(tokens));
+      for (let k = 1; k < t.length; k++) assert.ok(compareFields(t[k - 1]!, t[k]!) <= 0);
+      const key = formatTheory(t);
+      assert.equal(spelled.get(key) ?? g.tokensToString(tokens), g.tokensToString(tokens));
+      spelled.set(key, g.tokensToString(tokens));
+    }
+  });
+
+  it("encodes any order sorted, and refuses to decode an unsorted spelling", () => {
+    const shuffled = new Rng(2).shuffle([...SM]);
+    const tokens = g.encode(shuffled);
+    assert.equal(g.tokensToString(tokens), "3 2 +1 3b 1 -4 3b 1 +2 1 2 -3 1 1 +6 <eos>");
+    assert.deepEqual(g.decode(tokens), SM);
+    const unsorted = new TheoryGrammar({ maxFields: 8, y6Range: [-6, 6] }).encode(
+      parseTheory("(1,1,+6) (3,2,+1)"),
+    );
+    assert.equal(g.decode(unsorted), null);
+    assert.throws(() => g.encode(parseTheory("(3,2,+1) (1,1,+9)")), /field 2 y6: 9 is outside/);
+  });
+
+  it("narrows each slot to what keeps the order, and never to nothing", () => {
+    const names = (mask: Uint8Array) => [...mask].flatMap((ok, i) => (ok ? [g.vocab[i]] : []));
+    let s = g.initial();
+    for (const tok of ["3b", "1", "+2"]) s = g.advance(s, tokenId(g, tok));
+    assert.deepEqual(names(g.allowed(s)), ["<eos>", "1", "3b"]);
+    s = g.advance(s, tokenId(g, "3b"));
+    assert.deepEqual(names(g.allowed(s)), ["1"]);
+    s = g.advance(s, tokenId(g, "1"));
+    assert.deepEqual(names(g.allowed(s)), ["+2", "+3", "+4", "+5", "+6"]);
+    assert.throws(() => g.advance(s, tokenId(g, "+1")), /not allowed at field 2, hypercharge/);
   });
 });

@@ -1,0 +1,84 @@
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { parseTheory, STANDARD_MODEL_GENERATION } from "../../../src/recipes/theory/fields.ts";
+import { QUICK_GRAMMAR } from "../../../src/recipes/theory/presets.ts";
+import { theoryRlTask } from "../../../src/recipes/theory/rl-task.ts";
+
+const SM_TEXT = "(3,2,+1) (3b,1,-4) (3b,1,+2) (1,2,-3) (1,1,+6)";
+
+function setup(opts: { noveltyWeight?: number; diversityWeight?: number } = {}) {
+  const task = theoryRlTask({ ...QUICK_GRAMMAR, ...opts });
+  const g = task.theory.grammar;
+  const sm = g.encode(STANDARD_MODEL_GENERATION);
+  const smNu = g.encode(parseTheory(`${SM_TEXT} (1,1,0)`));
+  const anomalous = g.encode(parseTheory("(3,2,+1) (1,1,+6)"));
+  return { task, sm, smNu, anomalous };
+}
+
+describe("theory task rewards", () => {
+  it("keeps the physics reward as it is and adds novelty: weight / √(times seen)", () => {
+    const { task, sm, smNu, anomalous } = setup({ noveltyWeight: 0.5 });
+    const phys = (t: number[]) => task.reward(t, 3).total;
+    const batch = (cs: number[][], step: number) =>
+      task.rewardBatch!(cs, { phase: 3, step, groups: cs.map(() => 0) });
+    const first = batch([sm, sm, anomalous, smNu], 0);
+    assert.deepEqual(
+      first.map((r) => r.components!.physics),
+      [sm, sm, anomalous, smNu].map(phys),
+    );
+    assert.deepEqual(
+      first.map((r) => r.components!.novelty),
+      [1 / Math.SQRT2, 1 / Math.SQRT2, 0, 1],
+    );
+    first.forEach((r, i) => {
+      assert.ok(
+        Math.abs(r.total - (r.components!.physics! + 0.5 * r.components!.novelty!)) < 1e-12,
+        `sample ${i}`,
+      );
+    });
+    assert.deepEqual(
+      first.map((r) => r.success),
+      [true, true, false, true],
+    );
+    // Seen twice before: the third sighting earns 1/√3; evaluation samples do not count.
+    task.evalMetrics!([sm, sm, sm], { phase: 3, step: 1 });
+    assert.equal(batch([sm], 1)[0]!.components!.novelty, 1 / Math.sqrt(3));
+    assert.equal(task.archive.theories().find((t) => t.theory === SM_TEXT)!.first_step, 1);
+  });
+
+  it("counts demonstrated theories as seen", () => {
+    const { task, sm } = setup({ noveltyWeight: 1 });
+    task.archive.addDemonstrations([task.validClass(sm), task.validClass(sm), task.validClass(sm)]);
+    const [r] = task.rewardBatch!([sm], { phase: 3, step: 0, groups: [0] });
+    assert.equal(r!.components!.novelty, 0.5);
+  });
+
+  it("diversity: a valid theory written m times in a step earns −(1 − 1/m)", () => {
+    const { task, sm, smNu, anomalous } = setup({ diversityWeight: 2 });
+    const rs = task.rewardBatch!([sm, sm, sm, sm, smNu, anomalous], {
+      phase: 3,
+      step: 0,
+      groups: [0, 0, 0, 0, 0, 0],
+    });
+    assert.deepEqual(
+      rs.map((r) => r.components!.diversity),
+      [-0.75, -0.75, -0.75, -0.75, 0, 0],
+    );
+    assert.ok(Math.abs(rs[0]!.total - (task.reward(sm, 3).total - 1.5)) < 1e-12);
+    assert.equal(rs[0]!.components!.novelty, undefined, "no novelty term without its weight");
+  });
+
+  it("evaluation figures: distinct and novel in the samples, and over the run", () => {
+    const { task, sm, smNu, anomalous } = setup();
+    task.archive.addDemonstrations([task.validClass(sm)]);
+    task.rewardBatch!([smNu], { phase: 3, step: 0, groups: [0] });
+    const m = task.evalMetrics!([sm, sm, anomalous], { phase: 3, step: 1 });
+    assert.deepEqual(m, {
+      distinct_valid: 1,
+      novel_valid: 0,
+      distinct_valid_cumulative: 2,
+      novel_valid_cumulative: 1,
+    });
+    assert.throws(() => theoryRlTask({ noveltyWeight: -1 }), /noveltyWeight must be ≥ 0/);
+  });
+});
