@@ -4,10 +4,14 @@ import type { Command } from "commander";
 import { capitalize, firstSentence, wrapText } from "../../src/cli/help.ts";
 import { buildProgram } from "../../src/cli/program.ts";
 
-/** Every command that runs something, with its path ("train theory"). */
+/** Every command, with its path ("train theory"), groups of commands ("train") included. */
 function leaves(cmd: Command, path: string[] = []): { path: string; cmd: Command }[] {
-  if (cmd.commands.length === 0) return [{ path: path.join(" "), cmd }];
-  return cmd.commands.filter((c) => c.name() !== "help").flatMap((c) => leaves(c, [...path, c.name()]));
+  const self = path.length > 0 ? [{ path: path.join(" "), cmd }] : [];
+  if (cmd.commands.length === 0) return self;
+  return [
+    ...self,
+    ...cmd.commands.filter((c) => c.name() !== "help").flatMap((c) => leaves(c, [...path, c.name()])),
+  ];
 }
 
 function helpAt(cmd: Command, columns: number): string {

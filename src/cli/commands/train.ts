@@ -258,7 +258,14 @@ function registerTheory(train: Command): void {
 export function register(program: Command): void {
   const train = program
     .command("train")
-    .description("Parametric GRPO: train an in-process policy on a recipe");
+    .description("Parametric GRPO: train an in-process policy on a recipe")
+    .addHelpText(
+      "after",
+      "\nExamples:\n" +
+        `  grpo train theory                                  # the main job (${QUICK_RUN_SECONDS})\n` +
+        "  grpo train email                                   # the tool-using email agent, masked mode\n" +
+        "  grpo train theory --help                           # a recipe's own options",
+    );
   registerTheory(train);
   registerEmail(train);
 }
