@@ -8,33 +8,10 @@ import { mkdirSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import { HFTokenizer } from "../../src/model/hf/tokenizer.ts";
+import { byteChars, LLAMA3_PATTERN } from "../helpers/tiny-chat-model.ts";
 import { tempDirs } from "../helpers/tmp.ts";
 
 const tmp = tempDirs("grpo-hf-tok-")();
-
-/** GPT-2's byte → printable character table (bytes_to_unicode). */
-function byteChars(): string[] {
-  const bs: number[] = [];
-  for (let b = 33; b <= 126; b++) bs.push(b);
-  for (let b = 161; b <= 172; b++) bs.push(b);
-  for (let b = 174; b <= 255; b++) bs.push(b);
-  const cs = [...bs];
-  let n = 0;
-  for (let b = 0; b < 256; b++) {
-    if (!bs.includes(b)) {
-      bs.push(b);
-      cs.push(256 + n++);
-    }
-  }
-  const out: string[] = new Array(256);
-  bs.forEach((b, i) => {
-    out[b] = String.fromCodePoint(cs[i]!);
-  });
-  return out;
-}
-
-const LLAMA3_PATTERN =
-  "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+";
 
 /** A byte-level BPE vocabulary: the 256 byte characters, then one token per merge, then specials. */
 function byteLevelBpe(merges: [string, string][], specials: string[]) {
