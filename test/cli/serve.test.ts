@@ -16,49 +16,21 @@ import { register as registerServe } from "../../src/cli/commands/serve.ts";
 import { initBackend } from "../../src/model/backend.ts";
 import { cacheDir, generatorCachePath } from "../../src/recipes/causal-scaffold/paths.ts";
 import { readRolloutCache } from "../../src/recipes/causal-scaffold/rollout-cache.ts";
+import { type ChildOptions, GRPO_BIN, startChild } from "../helpers/child.ts";
 import { writeTinyChatModel } from "../helpers/tiny-chat-model.ts";
 import { tempDirs } from "../helpers/tmp.ts";
 import { EXAMPLE_DATASET_CONFIG } from "../recipes/causal-scaffold/harness.ts";
 
 const ROOT = join(import.meta.dirname, "..", "..");
-const BIN = join(ROOT, "bin", "grpo.js");
 const tmp = tempDirs("grpo-serve-cli-");
 // the tiny models are written from this process, and `grpo generate` runs in it
 await initBackend("wasm");
 
-interface Outcome {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function run(
-  cmd: string,
-  args: string[],
-  opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {},
-): Promise<Outcome> {
-  const child = spawn(cmd, args, {
-    stdio: ["ignore", "pipe", "pipe"],
-    cwd: opts.cwd,
-    env: opts.env ?? process.env,
-  });
-  let stdout = "";
-  let stderr = "";
-  child.stdout!.on("data", (d: Buffer) => {
-    stdout += d.toString();
-  });
-  child.stderr!.on("data", (d: Buffer) => {
-    stderr += d.toString();
-  });
-  return new Promise((resolve, reject) => {
-    child.on("error", reject);
-    child.on("exit", (code) => resolve({ code, stdout, stderr }));
-  });
-}
+const run = (cmd: string, args: string[], opts: ChildOptions = {}) => startChild(cmd, args, opts).done;
 
 /** `grpo serve` in a child process; resolves with its URL once it listens. */
 async function serve(args: string[]): Promise<{ child: ChildProcess; url: string; log: () => string }> {
-  const child = spawn(process.execPath, [BIN, "serve", "--port", "0", ...args], {
+  const child = spawn(process.execPath, [GRPO_BIN, "serve", "--port", "0", ...args], {
     stdio: ["ignore", "pipe", "pipe"],
   });
   let out = "";
@@ -144,7 +116,7 @@ describe("grpo serve, end to end", { timeout: 600_000 }, () => {
       return file;
     };
     const args = (model: string) => [
-      BIN,
+      GRPO_BIN,
       "generator",
       "--id",
       "1",

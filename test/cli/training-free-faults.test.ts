@@ -3,7 +3,6 @@
  * process, the real openai SDK, a scripted server on 127.0.0.1) against endpoints that fail.
  */
 import assert from "node:assert/strict";
-import { type ChildProcess, spawn } from "node:child_process";
 import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, test } from "node:test";
@@ -19,6 +18,7 @@ import {
 } from "../../src/recipes/causal-scaffold/paths.ts";
 import { readRolloutCache } from "../../src/recipes/causal-scaffold/rollout-cache.ts";
 import { ExperienceLibrary } from "../../src/training-free/experience-library.ts";
+import { type Outcome, startGrpo } from "../helpers/child.ts";
 import { type Responder, startScriptedServer } from "../helpers/scripted-server.ts";
 import {
   agentOfModel,
@@ -31,32 +31,7 @@ import {
   taskOf,
 } from "../recipes/causal-scaffold/harness.ts";
 
-const BIN = join(import.meta.dirname, "..", "..", "bin", "grpo.js");
-
-interface Outcome {
-  code: number | null;
-  signal: string | null;
-  stdout: string;
-  stderr: string;
-}
-
-function start(args: string[]): { child: ChildProcess; done: Promise<Outcome> } {
-  const child = spawn(process.execPath, [BIN, ...args], { stdio: ["ignore", "pipe", "pipe"] });
-  let stdout = "";
-  let stderr = "";
-  child.stdout!.on("data", (d: Buffer) => {
-    stdout += d.toString();
-  });
-  child.stderr!.on("data", (d: Buffer) => {
-    stderr += d.toString();
-  });
-  const done = new Promise<Outcome>((resolve, reject) => {
-    child.on("error", reject);
-    child.on("exit", (code, signal) => resolve({ code, signal, stdout, stderr }));
-  });
-  return { child, done };
-}
-
+const start = startGrpo;
 const run = (args: string[]) => start(args).done;
 
 function program(): Command {

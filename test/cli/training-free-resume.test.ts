@@ -1,10 +1,9 @@
 import assert from "node:assert/strict";
-import { spawn } from "node:child_process";
 import { appendFileSync, existsSync, readFileSync } from "node:fs";
-import { join } from "node:path";
 import { test } from "node:test";
 import { cacheDir, generatorCachePath, runSummaryPath } from "../../src/recipes/causal-scaffold/paths.ts";
 import { readRolloutCache } from "../../src/recipes/causal-scaffold/rollout-cache.ts";
+import { type Outcome, startGrpo } from "../helpers/child.ts";
 import { startScriptedServer } from "../helpers/scripted-server.ts";
 import {
   EXAMPLE_DATASET_CONFIG,
@@ -16,8 +15,6 @@ import {
   taskOf,
 } from "../recipes/causal-scaffold/harness.ts";
 
-const BIN = join(import.meta.dirname, "..", "..", "bin", "grpo.js");
-
 function lineCount(path: string): number {
   if (!existsSync(path)) return 0;
   return readFileSync(path, "utf8")
@@ -25,24 +22,12 @@ function lineCount(path: string): number {
     .filter((l) => l.trim() !== "").length;
 }
 
-function runCli(
-  args: string[],
-  onTick?: (kill: () => void) => void,
-): Promise<{ code: number | null; signal: string | null; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { stdio: ["ignore", "pipe", "pipe"] });
-    let stderr = "";
-    child.stderr.on("data", (d: Buffer) => {
-      stderr += d.toString();
-    });
-    child.stdout.resume();
-    const timer = onTick ? setInterval(() => onTick(() => child.kill("SIGKILL")), 20) : undefined;
-    child.on("error", reject);
-    child.on("exit", (code, signal) => {
-      if (timer) clearInterval(timer);
-      resolve({ code, signal, stderr });
-    });
-  });
+/** `grpo args`; `onTick` every 20 ms may kill it. */
+function runCli(args: string[], onTick?: (kill: () => void) => void): Promise<Outcome> {
+  const { child, done } = startGrpo(args);
+  if (!onTick) return done;
+  const timer = setInterval(() => onTick(() => child.kill("SIGKILL")), 20);
+  return done.finally(() => clearInterval(timer));
 }
 
 test("a generator killed mid-run resumes: every problem exactly once, none lost", {
