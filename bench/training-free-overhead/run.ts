@@ -14,13 +14,17 @@
  *
  *   node --import tsx bench/training-free-overhead/run.ts [--problems 30] [--concurrency 16] [--latency 100]
  *       [--rollouts 3] [--problems-in-flight N] [--server process|worker|in-process] [--dist]
+ *       [--cpu-profile FILE] [--allocations]
+ * --cpu-profile writes FILE (the pipeline pass) and FILE's .transport.cpuprofile (the
+ * transport-only pass); --allocations prints the bytes allocated per call of the pipeline.
  * The server runs in a child process by default, as an endpoint runs outside the client's
  * process, so that the CPU time printed is the client's alone; `--server worker` runs it in a
  * worker thread (its CPU then counts), `--server in-process` on the bench's own event loop.
  *   TRAINING_FREE_BENCH_TIMELINE=1 … also prints how many requests started in each 100 ms window.
  */
 import { fork } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { Session } from "node:inspector/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -39,6 +43,8 @@ const { values } = parseArgs({
     "problems-in-flight": { type: "string" },
     server: { type: "string", default: "process" },
     dist: { type: "boolean", default: false },
+    "cpu-profile": { type: "string" },
+    allocations: { type: "boolean", default: false },
   },
 });
 
@@ -181,9 +187,10 @@ const inFlight = values["problems-in-flight"] ? Number(values["problems-in-fligh
 const engine = new CausalScaffoldEngine({ clients, workdir, concurrency, problemsInFlight: inFlight });
 const experiences = new ExperienceManager({ workdir });
 
-let peakRss = process.memoryUsage().rss;
+// rss() alone: memoryUsage() also walks the heap's spaces, a cost the bench would charge the run.
+let peakRss = process.memoryUsage.rss();
 const sampler = setInterval(() => {
-  peakRss = Math.max(peakRss, process.memoryUsage().rss);
+  peakRss = Math.max(peakRss, process.memoryUsage.rss());
 }, 20);
 
 // One call through the same client stack before the clock: the process's first HTTP request
@@ -194,13 +201,46 @@ await clients.critic.chat([{ role: "user", content: "TASK: LOGIC JUDGE warm-up" 
 safeEvaluate("1 + 1");
 await server.reset();
 
+// --cpu-profile FILE: a V8 CPU profile of the pipeline pass alone (not the module loading, the
+// warm-up or the transport-only pass), for Chrome DevTools or any .cpuprofile reader.
+const profiler = values["cpu-profile"] ? new Session() : undefined;
+if (profiler) {
+  profiler.connect();
+  await profiler.post("Profiler.enable");
+  await profiler.post("Profiler.setSamplingInterval", { interval: 200 });
+  await profiler.post("Profiler.start");
+}
+// --allocations: V8's sampling heap profiler over the pipeline pass, keeping the samples of
+// objects the GC has already collected, estimates the bytes allocated per call — a figure the
+// load of a shared machine does not move, unlike CPU time (the sampling itself costs CPU).
+const allocations = values.allocations ? new Session() : undefined;
+if (allocations) {
+  allocations.connect();
+  await allocations.post("HeapProfiler.enable");
+  await allocations.post("HeapProfiler.startSampling", {
+    samplingInterval: 4096,
+    includeObjectsCollectedByMajorGC: true,
+    includeObjectsCollectedByMinorGC: true,
+  } as never);
+}
 const cpu0 = process.cpuUsage();
 const t0 = performance.now();
 const summaries = await engine.runGenerators({ problems, rollouts, experiences });
 const wallMs = performance.now() - t0;
 const cpu = process.cpuUsage(cpu0);
+let allocatedBytes: number | undefined;
+if (allocations) {
+  const { profile } = await allocations.post("HeapProfiler.stopSampling");
+  allocatedBytes = sampledBytes(profile.head);
+  allocations.disconnect();
+}
+if (profiler) {
+  const { profile } = await profiler.post("Profiler.stop");
+  writeFileSync(values["cpu-profile"]!, JSON.stringify(profile));
+  profiler.disconnect();
+}
 clearInterval(sampler);
-peakRss = Math.max(peakRss, process.memoryUsage().rss, process.resourceUsage().maxRSS * 1024);
+peakRss = Math.max(peakRss, process.memoryUsage.rss(), process.resourceUsage().maxRSS * 1024);
 
 const pipelineStats = await server.stats();
 const calls = pipelineStats.requests.length;
@@ -209,6 +249,12 @@ const ratio = wallMs / idealMs;
 // Transport baseline: the same number of calls straight through one client and the same
 // limiter, no pipeline. Its ratio is what HTTP, the SDK and timers cost on this machine.
 const baselineCalls = calls;
+if (profiler) {
+  profiler.connect();
+  await profiler.post("Profiler.enable");
+  await profiler.post("Profiler.setSamplingInterval", { interval: 200 });
+  await profiler.post("Profiler.start");
+}
 const cpuB0 = process.cpuUsage();
 const tb = performance.now();
 let issued = 0;
@@ -224,6 +270,14 @@ await Promise.all(
 );
 const baselineMs = performance.now() - tb;
 const cpuB = process.cpuUsage(cpuB0);
+if (profiler) {
+  const { profile } = await profiler.post("Profiler.stop");
+  writeFileSync(
+    values["cpu-profile"]!.replace(/(\.cpuprofile)?$/, ".transport.cpuprofile"),
+    JSON.stringify(profile),
+  );
+  profiler.disconnect();
+}
 const baselineRatio = baselineMs / ((baselineCalls * latencyMs) / concurrency);
 const rows = summaries.map(
   (s) =>
@@ -266,6 +320,12 @@ console.log(
   `  transport CPU    ${((cpuB.user + cpuB.system) / 1000 / baselineCalls).toFixed(3)} ms per call of the transport-only pass (client, SDK, HTTP)`,
 );
 console.log(`  pipeline share   ${(wallMs / baselineMs).toFixed(3)} (wall time / transport-only time)`);
+if (allocatedBytes !== undefined)
+  console.log(`  allocated        ${(allocatedBytes / calls / 1024).toFixed(1)} KB per call (sampled)`);
 console.log(
   `  peak RSS         ${(peakRss / 2 ** 20).toFixed(0)} MB  (target < 300 MB) ${peakRss < 300 * 2 ** 20 ? "OK" : "ABOVE TARGET"}`,
 );
+
+function sampledBytes(node: { selfSize: number; children: (typeof node)[] }): number {
+  return node.children.reduce((sum, c) => sum + sampledBytes(c), node.selfSize);
+}

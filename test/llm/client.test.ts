@@ -71,6 +71,12 @@ describe("LLMClient over HTTP", () => {
     assert.equal(req.body.max_tokens, 64);
     assert.deepEqual(req.body.response_format, { type: "json_object" });
     assert.equal(req.headers.authorization, "Bearer sk-test");
+    assert.match(String(req.headers["user-agent"]), /^OpenAI\/JS /);
+    // the SDK's telemetry headers are built per request for nothing an endpoint reads
+    assert.deepEqual(
+      Object.keys(req.headers).filter((h) => h.startsWith("x-stainless")),
+      [],
+    );
 
     const stats = client.stats();
     assert.equal(stats.calls, 1);

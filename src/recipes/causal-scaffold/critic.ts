@@ -136,8 +136,19 @@ function failedFusion(
 /** A fusion that cannot be asked for: the generator's record holds no scaffold to fuse. */
 class FusionInputError extends Error {}
 
+interface FusionInput {
+  sources: number[];
+  text: string;
+  count: number;
+}
+
+/** A record's input is asked for by the fusion, its reward and its result line: parsed once. */
+const fusionInputs = new WeakMap<ProblemRecord, FusionInput>();
+
 /** The parseable scaffolds of a generator's record, the fusion's input, with their rollout ids. */
-function fusionInput(record: ProblemRecord): { sources: number[]; text: string; count: number } {
+function fusionInput(record: ProblemRecord): FusionInput {
+  const known = fusionInputs.get(record);
+  if (known) return known;
   const sources: number[] = [];
   const scaffolds: Scaffold[] = [];
   for (const r of record.rollouts) {
@@ -148,7 +159,9 @@ function fusionInput(record: ProblemRecord): { sources: number[]; text: string; 
     }
   }
   const text = scaffolds.map((s, i) => `Scaffold ${i + 1}:\n${JSON.stringify(s)}`).join("\n\n");
-  return { sources, text, count: scaffolds.length };
+  const input = { sources, text, count: scaffolds.length };
+  fusionInputs.set(record, input);
+  return input;
 }
 
 /**
