@@ -27,6 +27,7 @@ export {
 export type { Pricing } from "./llm/config.ts";
 export { type OpenAICompatibleOptions, openAICompatible } from "./llm/openai-compatible.ts";
 export type { ChatClient, ChatFunction, ChatMessage, ChatOptions, ChatResult } from "./llm/port.ts";
+export { TransportThreads } from "./llm/transport-threads.ts";
 export { type CausalEngineOptions, CausalScaffoldEngine } from "./recipes/causal-scaffold/engine.ts";
 export { ExperienceManager, LIBRARY_OWNERS, type LibraryOwner } from "./recipes/causal-scaffold/libraries.ts";
 // The seed's multi-agent causal-scaffold solver

@@ -14,7 +14,7 @@
  *
  *   node --import tsx bench/training-free-overhead/run.ts [--problems 30] [--concurrency 16] [--latency 100]
  *       [--rollouts 3] [--problems-in-flight N] [--server process|worker|in-process] [--dist]
- *       [--cpu-profile FILE] [--allocations]
+ *       [--cpu-profile FILE] [--allocations] [--transport-threads N]
  * --cpu-profile writes FILE (the pipeline pass) and FILE's .transport.cpuprofile (the
  * transport-only pass); --allocations prints the bytes allocated per call of the pipeline.
  * The server runs in a child process by default, as an endpoint runs outside the client's
@@ -45,6 +45,7 @@ const { values } = parseArgs({
     dist: { type: "boolean", default: false },
     "cpu-profile": { type: "string" },
     allocations: { type: "boolean", default: false },
+    "transport-threads": { type: "string", default: "0" },
   },
 });
 
@@ -60,7 +61,8 @@ const load = <M>(path: string): Promise<M> =>
   });
 const { Rng } = await load<typeof import("../../src/core/rng.ts")>("core/rng");
 const { safeEvaluate } = await load<typeof import("../../src/data/safe-math.ts")>("data/safe-math");
-const { AGENTS, createClients, Limiter } = await load<typeof import("../../src/llm/index.ts")>("llm/index");
+const { AGENTS, createClients, Limiter, TransportThreads } =
+  await load<typeof import("../../src/llm/index.ts")>("llm/index");
 const { CausalScaffoldEngine } = await load<typeof import("../../src/recipes/causal-scaffold/engine.ts")>(
   "recipes/causal-scaffold/engine",
 );
@@ -181,7 +183,9 @@ for (const agent of AGENTS) {
   };
 }
 const limiter = new Limiter(concurrency);
-const clients = createClients(endpoints, { limiter, rng: new Rng(1) });
+const nThreads = Number(values["transport-threads"]);
+const threads = nThreads > 0 ? new TransportThreads(nThreads) : undefined;
+const clients = createClients(endpoints, { limiter, rng: new Rng(1), ...(threads ? { threads } : {}) });
 const workdir = mkdtempSync(join(tmpdir(), "training-free-bench-"));
 const inFlight = values["problems-in-flight"] ? Number(values["problems-in-flight"]) : undefined;
 const engine = new CausalScaffoldEngine({ clients, workdir, concurrency, problemsInFlight: inFlight });
@@ -293,10 +297,12 @@ if (process.env.TRAINING_FREE_BENCH_TIMELINE) {
   console.log(`  requests started per 100 ms: ${Array.from(buckets, (v) => v ?? 0).join(" ")}`);
 }
 await server.close();
+await threads?.close();
 rmSync(workdir, { recursive: true, force: true });
 
 console.log(
-  `training-free-overhead: ${nProblems} problems × 3 generators × ${rollouts} rollouts, latency ${latencyMs} ms, concurrency ${concurrency}`,
+  `training-free-overhead: ${nProblems} problems × 3 generators × ${rollouts} rollouts, latency ${latencyMs} ms, concurrency ${concurrency}` +
+    (threads ? `, ${threads.size} transport thread${threads.size === 1 ? "" : "s"}` : ""),
 );
 for (const r of rows) console.log(`  ${r}`);
 console.log(`  LLM calls        ${calls} (peak in flight ${pipelineStats.maxInFlight})`);

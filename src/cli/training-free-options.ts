@@ -88,6 +88,13 @@ export function addSolverOptions(cmd: Command): Command {
       "LLM requests in flight per agent (overrides max_concurrency)",
       intFlag("--concurrency", 1),
     )
+    .option(
+      "--transport-threads <n>",
+      "send the LLM requests from n worker threads, leaving the main thread to the solver " +
+        "(for runs with a hundred or more requests in flight; 0: the main thread sends them)",
+      intFlag("--transport-threads", 0),
+      0,
+    )
     .option("--seed <n>", "seed of retry jitter", intFlag("--seed", 0), 0)
     .option("--prompts-dir <dir>", "folder with prompt templates overriding the built-in ones")
     .addOption(

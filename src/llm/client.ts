@@ -1,4 +1,4 @@
-import OpenAI, { APIConnectionError, APIConnectionTimeoutError, APIError, APIUserAbortError } from "openai";
+import type OpenAI from "openai";
 import { Rng } from "../core/rng.ts";
 import type { CacheKeyInput, RequestCache } from "./cache.ts";
 import { type AgentEndpoint, DEFAULT_CONFIG_PATH } from "./config.ts";
@@ -7,6 +7,17 @@ import { Limiter } from "./limiter.ts";
 import { errorText } from "./messages.ts";
 import type { ChatClient, ChatMessage, ChatOptions, ChatResult } from "./port.ts";
 import { splitReasoning } from "./reasoning.ts";
+import {
+  type AttemptFailure,
+  type ChatRequestBody,
+  classify,
+  ERROR_KINDS,
+  type LLMErrorKind,
+  type SendResult,
+  sdkClient,
+  sendWholeBody,
+} from "./send.ts";
+import type { TransportThreads } from "./transport-threads.ts";
 
 /**
  * The client's options: the port's, with the temperature optional (the endpoint's default) and
@@ -33,17 +44,7 @@ export interface LLMChatResult<T> extends ChatResult<T> {
   reasoning?: string;
 }
 
-export const ERROR_KINDS = [
-  "rate_limit",
-  "server",
-  "timeout",
-  "schema",
-  "auth",
-  "not_found",
-  "bad_request",
-  "network",
-] as const;
-export type LLMErrorKind = (typeof ERROR_KINDS)[number];
+export { ERROR_KINDS, type LLMErrorKind, retryAfterMs } from "./send.ts";
 
 const RETRYABLE: ReadonlySet<LLMErrorKind> = new Set([
   "rate_limit",
@@ -55,18 +56,6 @@ const RETRYABLE: ReadonlySet<LLMErrorKind> = new Set([
 
 /** Failures of one replica rather than of the request: another replica may well answer. */
 const REPLICA_FAULTS: ReadonlySet<LLMErrorKind> = new Set(["server", "timeout", "network"]);
-
-/**
- * The SDK's own telemetry headers (language, OS, runtime, retry count…), which no
- * OpenAI-compatible server needs. Each one is built, copied, sorted and logged on every request:
- * at a hundred requests in flight they were a sixth of the client's allocations
- * (bench/README.md, training-free-overhead). A null default removes a header.
- */
-const SDK_TELEMETRY_HEADERS: Record<string, null> = Object.fromEntries(
-  ["Lang", "Package-Version", "OS", "Arch", "Runtime", "Runtime-Version", "Retry-Count", "Timeout"].map(
-    (h) => [`X-Stainless-${h}`, null],
-  ),
-);
 
 /** System error codes that mean nothing answers at that address. */
 const UNREACHABLE_CODES = new Set([
@@ -163,6 +152,12 @@ export interface LLMClientDeps {
   /** How long a failing replica is skipped at first; doubles on each further failure (≤ 5 min). */
   replicaCooldownMs?: number;
   now?: () => number;
+  /**
+   * Send requests from worker threads (the SDK and HTTP off the main thread), for runs with so
+   * many requests in flight that the main thread would be busy with them; shared by clients.
+   * Not used with a custom `fetch`, which lives in this thread.
+   */
+  threads?: TransportThreads;
 }
 
 /** Cap on a server-provided Retry-After, so that a bogus header cannot park a run for hours. */
@@ -226,27 +221,6 @@ export function emptyUsage(): Omit<UsageStats, "agent" | "model"> {
 }
 
 /** Parses `retry-after-ms`, or `retry-after` as seconds or an HTTP date; undefined if absent/invalid. */
-export function retryAfterMs(headers: Headers | undefined, now = Date.now()): number | undefined {
-  if (!headers) return undefined;
-  const ms = headers.get("retry-after-ms");
-  if (ms !== null && ms.trim() !== "" && Number.isFinite(Number(ms)) && Number(ms) >= 0) return Number(ms);
-  const ra = headers.get("retry-after");
-  if (ra === null || ra.trim() === "") return undefined;
-  const seconds = Number(ra);
-  if (Number.isFinite(seconds)) return seconds >= 0 ? seconds * 1000 : undefined;
-  const date = Date.parse(ra);
-  return Number.isNaN(date) ? undefined : Math.max(0, date - now);
-}
-
-interface AttemptFailure {
-  kind: LLMErrorKind;
-  message: string;
-  status?: number;
-  retryAfterMs?: number;
-  /** A system error code found in the cause chain (ECONNREFUSED, …). */
-  code?: string;
-  cause: unknown;
-}
 
 /** One base URL of an agent's endpoint, with what the picker needs to know about it. */
 interface Replica {
@@ -283,6 +257,7 @@ export class LLMClient implements ChatClient {
   private readonly baseBackoffMs: number;
   private readonly maxBackoffMs: number;
   private readonly usage: UsageStats;
+  private readonly threads: TransportThreads | undefined;
   private readonly cache: RequestCache | undefined;
   private readonly onCall: ((usage: UsageStats) => void) | undefined;
   private readonly warn: (line: string) => void;
@@ -296,13 +271,11 @@ export class LLMClient implements ChatClient {
     const urls = endpoint.baseURLs && endpoint.baseURLs.length > 0 ? endpoint.baseURLs : [endpoint.baseURL];
     this.replicas = urls.map((url) => ({
       url,
-      openai: new OpenAI({
+      openai: sdkClient({
         apiKey: endpoint.apiKey,
         baseURL: url,
-        maxRetries: 0,
-        timeout: endpoint.timeoutMs,
+        timeoutMs: endpoint.timeoutMs,
         fetch: deps.fetch ?? sharedHttpFetch(),
-        defaultHeaders: SDK_TELEMETRY_HEADERS,
       }),
       inFlight: 0,
       downUntil: 0,
@@ -319,6 +292,7 @@ export class LLMClient implements ChatClient {
     this.warn = deps.warn ?? ((line) => process.emitWarning(line));
     this.cooldownMs = deps.replicaCooldownMs ?? DEFAULT_REPLICA_COOLDOWN_MS;
     this.now = deps.now ?? Date.now;
+    this.threads = deps.threads;
     this.usage = { agent: endpoint.agent, model: endpoint.model, ...emptyUsage() };
   }
 
@@ -626,47 +600,9 @@ export class LLMClient implements ChatClient {
       ...(format ? { response_format: format } : {}),
       ...(opts.seed !== undefined ? { seed: opts.seed } : {}),
     };
-    let completion: unknown;
-    if (replica.wholeBody) {
-      // The SDK's own timer and abort signal are all it takes: a second pair per call costs
-      // measurable CPU at a hundred calls in flight (bench/README.md, training-free-overhead).
-      try {
-        completion = await replica.openai.chat.completions.create(body, {
-          ...(opts.signal ? { signal: opts.signal } : {}),
-          maxRetries: 0,
-          timeout: this.endpoint.timeoutMs,
-        });
-      } catch (err) {
-        if (opts.signal?.aborted) throw opts.signal.reason;
-        return { ok: false, failure: classify(err, false) };
-      }
-    } else {
-      // Another fetch may hand the body over as a stream, which the SDK's timer (armed until the
-      // headers) does not cover: our own covers the whole exchange.
-      const controller = new AbortController();
-      let timedOut = false;
-      const timer = setTimeout(() => {
-        timedOut = true;
-        controller.abort();
-      }, this.endpoint.timeoutMs);
-      const onAbort = () => controller.abort();
-      opts.signal?.addEventListener("abort", onAbort, { once: true });
-      // The signal may have fired while this call waited for a limiter slot.
-      if (opts.signal?.aborted) controller.abort();
-      try {
-        completion = await replica.openai.chat.completions.create(body, {
-          signal: controller.signal,
-          maxRetries: 0,
-          timeout: this.endpoint.timeoutMs,
-        });
-      } catch (err) {
-        if (opts.signal?.aborted) throw opts.signal.reason;
-        return { ok: false, failure: classify(err, timedOut) };
-      } finally {
-        clearTimeout(timer);
-        opts.signal?.removeEventListener("abort", onAbort);
-      }
-    }
+    const sent = await this.send(replica, body, opts.signal);
+    if (!sent.ok) return sent;
+    const completion = sent.completion;
 
     const reply = readCompletion(completion);
     if (reply.usage) {
@@ -693,6 +629,49 @@ export class LLMClient implements ChatClient {
     }
   }
 
+  /** One request to one replica: on a transport thread when there are some, else here. */
+  private async send(
+    replica: Replica,
+    body: ChatRequestBody,
+    signal: AbortSignal | undefined,
+  ): Promise<SendResult> {
+    const timeoutMs = this.endpoint.timeoutMs;
+    if (replica.wholeBody) {
+      if (this.threads)
+        return this.threads.send(
+          { baseURL: replica.url, apiKey: this.endpoint.apiKey, timeoutMs, body },
+          signal,
+        );
+      return sendWholeBody(replica.openai, body, { ...(signal ? { signal } : {}), timeoutMs });
+    }
+    // Another fetch may hand the body over as a stream, which the SDK's timer (armed until the
+    // headers) does not cover: our own covers the whole exchange.
+    const controller = new AbortController();
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      controller.abort();
+    }, timeoutMs);
+    const onAbort = () => controller.abort();
+    signal?.addEventListener("abort", onAbort, { once: true });
+    // The signal may have fired while this call waited for a limiter slot.
+    if (signal?.aborted) controller.abort();
+    try {
+      const completion = await replica.openai.chat.completions.create(body, {
+        signal: controller.signal,
+        maxRetries: 0,
+        timeout: timeoutMs,
+      });
+      return { ok: true, completion };
+    } catch (err) {
+      if (signal?.aborted) throw signal.reason;
+      return { ok: false, failure: classify(err, timedOut) };
+    } finally {
+      clearTimeout(timer);
+      signal?.removeEventListener("abort", onAbort);
+    }
+  }
+
   /** Tokens count as soon as a reply arrives, failed or not: they are billed either way. */
   private addTokens(call: UsageStats, prompt: number, completion: number): void {
     const p = this.endpoint.pricing;
@@ -713,60 +692,6 @@ function keyFix(e: AgentEndpoint, config: string): string {
     return `check $OPENAI_API_KEY, or set api_key_env for ${e.agent} in ${config}`;
   if (env) return `check api_key_env for ${e.agent} in ${config} (the key comes from $${env})`;
   return `check api_key for ${e.agent} in ${config}`;
-}
-
-/**
- * The first system error code (ECONNREFUSED, …) along an error's cause chain. fetch refuses the
- * ports on its block list (6000, 9, 25, …) with a bare "bad port"; that is named BAD_PORT.
- */
-function errnoCode(err: unknown): string | undefined {
-  for (let e = err, depth = 0; e && depth < 8; e = (e as { cause?: unknown }).cause, depth++) {
-    const code = (e as { code?: unknown }).code;
-    if (typeof code === "string" && /^E[A-Z_]+$/.test(code)) return code;
-    if (e instanceof Error && e.message === "bad port") return "BAD_PORT";
-    const errors = (e as { errors?: unknown }).errors;
-    if (Array.isArray(errors))
-      for (const sub of errors) {
-        const c = errnoCode(sub);
-        if (c) return c;
-      }
-  }
-  return undefined;
-}
-
-function classify(err: unknown, timedOut: boolean): AttemptFailure {
-  if (timedOut || err instanceof APIConnectionTimeoutError) {
-    return { kind: "timeout", message: "request timed out", cause: err };
-  }
-  if (err instanceof APIUserAbortError) return { kind: "network", message: "request aborted", cause: err };
-  if (err instanceof APIConnectionError) {
-    const cause = (err as { cause?: unknown }).cause;
-    const code = errnoCode(err);
-    return {
-      kind: "network",
-      message: `${err.message}${cause ? ` (${errorText(cause)})` : ""}${code ? ` [${code}]` : ""}`,
-      ...(code ? { code } : {}),
-      cause: err,
-    };
-  }
-  if (err instanceof APIError && err.status !== undefined) {
-    const status = err.status;
-    const message = err.message;
-    if (status === 429)
-      return { kind: "rate_limit", status, message, retryAfterMs: retryAfterMs(err.headers), cause: err };
-    if (status === 401 || status === 403) return { kind: "auth", status, message, cause: err };
-    if (status === 404) return { kind: "not_found", status, message, cause: err };
-    if (status === 408) return { kind: "timeout", status, message, cause: err };
-    if (status >= 500 || status === 409) {
-      return { kind: "server", status, message, retryAfterMs: retryAfterMs(err.headers), cause: err };
-    }
-    return { kind: "bad_request", status, message, cause: err };
-  }
-  // The SDK lets a body that claims to be JSON but is not surface as a bare SyntaxError.
-  if (err instanceof SyntaxError)
-    return { kind: "server", message: `malformed response body: ${err.message}`, cause: err };
-  const code = errnoCode(err);
-  return { kind: "network", message: errorText(err), ...(code ? { code } : {}), cause: err };
 }
 
 function readCompletion(body: unknown): {

@@ -10,6 +10,7 @@ export * from "./messages.ts";
 export * from "./openai-compatible.ts";
 export type * from "./port.ts";
 export * from "./reasoning.ts";
+export { TransportThreads } from "./transport-threads.ts";
 export * from "./usage.ts";
 
 /**

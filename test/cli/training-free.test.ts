@@ -1,13 +1,14 @@
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { describe, test } from "node:test";
+import { after, describe, test } from "node:test";
 import { Command } from "commander";
 import { register as registerCritic } from "../../src/cli/commands/critic.ts";
 import { register as registerGenerator } from "../../src/cli/commands/generator.ts";
 import { register as registerGenerators } from "../../src/cli/commands/generators.ts";
 import { register as registerEval } from "../../src/cli/commands/tf-eval.ts";
 import { register as registerTrain } from "../../src/cli/commands/tf-train.ts";
+import { TransportThreads } from "../../src/llm/index.ts";
 import {
   cacheDir,
   criticResultsPath,
@@ -79,6 +80,51 @@ describe("commands", () => {
       cmd.outputHelp();
       assert.match(out, new RegExp(`Example:\\n  grpo ${name} `), name);
     }
+  });
+
+  test("--transport-threads: the requests go from worker threads and the caches are the same", async () => {
+    const problems = exampleProblems(["toy-math"]).slice(0, 2);
+    const caches: unknown[] = [];
+    const send = TransportThreads.prototype.send;
+    let sentFromThreads = 0;
+    TransportThreads.prototype.send = function (this: TransportThreads, ...args) {
+      sentFromThreads++;
+      return send.apply(this, args);
+    };
+    after(() => {
+      TransportThreads.prototype.send = send;
+    });
+    for (const threads of ["0", "1"]) {
+      if (threads === "1") assert.equal(sentFromThreads, 0);
+      const { wd, common, close } = await cliSession(problems, 0.5);
+      try {
+        await program().parseAsync(
+          ["generators", "--all", "--dataset", "toy-math", "--max-problems", "2", "--rollouts", "2"].concat(
+            ["--transport-threads", threads],
+            common,
+          ),
+          { from: "user" },
+        );
+        const recs = [1, 2, 3].flatMap((id) => [
+          ...readRolloutCache(generatorCachePath(cacheDir(wd.dir), id as 1 | 2 | 3)).problems.values(),
+        ]);
+        caches.push(
+          recs.map(({ timestamp: _, ...r }) => r).sort((a, b) => a.problem_id.localeCompare(b.problem_id)),
+        );
+      } finally {
+        await close();
+      }
+    }
+    assert.equal((caches[0] as unknown[]).length, 6);
+    // 2 problems × 3 generators × 2 rollouts, each a scaffold and a judge request
+    assert.equal(sentFromThreads, 24);
+    assert.deepEqual(caches[1], caches[0]);
+    await assert.rejects(
+      program().parseAsync(["generators", "--all", "--dataset", "x", "--transport-threads", "-1"], {
+        from: "user",
+      }),
+      /--transport-threads must be an integer ≥ 0, got "-1"/,
+    );
   });
 
   test("generators --all then critic through the command line", async () => {

@@ -12,6 +12,7 @@ import {
   errorText,
   type LLMClient,
   loadApiConfig,
+  TransportThreads,
 } from "../../llm/index.ts";
 import type { LessonLimits } from "../../training-free/experience-library.ts";
 import type { ExtractionMode } from "../../training-free/triggers.ts";
@@ -41,6 +42,8 @@ export interface SolverOptions {
   maxFailures?: number;
   maxLessonWords?: number;
   maxLessonChars?: number;
+  /** Worker threads that send the LLM requests; 0 or none: the main thread sends them. */
+  transportThreads?: number;
 }
 
 function inWorkdir(workdir: string, path: string | undefined, fallback: string): string {
@@ -103,6 +106,7 @@ export function buildRuntime(
     throw new Error(`work directory ${workdir} is not writable (${errorText(err)}); nothing was run`);
   }
   const clients = createClients(endpoints, {
+    ...(opts.transportThreads ? { threads: new TransportThreads(opts.transportThreads) } : {}),
     rng: new Rng(opts.seed),
     onCall: (call) => usage.record(call),
     warn: (line) => log(`warning: ${line}`),
