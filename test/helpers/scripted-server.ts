@@ -7,6 +7,7 @@
  */
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
+import { afterEach } from "node:test";
 import type { ChatMessage } from "../../src/llm/port.ts";
 
 export interface ScriptedReply {
@@ -225,4 +226,20 @@ function send(
     ...headers,
   });
   res.end(text);
+}
+
+/** A test file's way to start servers: each one it starts is closed after the test that started it. */
+export function scriptedServers(): (
+  script: Parameters<typeof startScriptedServer>[0],
+  opts?: Parameters<typeof startScriptedServer>[1],
+) => Promise<ScriptedServer> {
+  const open: ScriptedServer[] = [];
+  afterEach(async () => {
+    while (open.length) await open.pop()!.close();
+  });
+  return async (script, opts) => {
+    const s = await startScriptedServer(script, opts);
+    open.push(s);
+    return s;
+  };
 }

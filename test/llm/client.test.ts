@@ -1,20 +1,11 @@
 import assert from "node:assert/strict";
-import { afterEach, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import { Rng } from "../../src/core/rng.ts";
 import { type AgentEndpoint, createClients, LLMClient, retryAfterMs } from "../../src/llm/index.ts";
 import { llmFailure } from "../helpers/llm-error.ts";
-import { type ScriptedServer, startScriptedServer } from "../helpers/scripted-server.ts";
+import { scriptedServers, startScriptedServer } from "../helpers/scripted-server.ts";
 
-const servers: ScriptedServer[] = [];
-afterEach(async () => {
-  while (servers.length) await servers.pop()!.close();
-});
-
-async function serve(script: Parameters<typeof startScriptedServer>[0], opts?: { latencyMs?: number }) {
-  const s = await startScriptedServer(script, opts);
-  servers.push(s);
-  return s;
-}
+const serve = scriptedServers();
 
 function endpoint(baseURL: string, over: Partial<AgentEndpoint> = {}): AgentEndpoint {
   return {

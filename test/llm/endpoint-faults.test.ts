@@ -3,22 +3,13 @@
  * listening, replicas that go down, reasoning models and servers without response_format.
  */
 import assert from "node:assert/strict";
-import { afterEach, describe, it } from "node:test";
+import { describe, it } from "node:test";
 import { z } from "zod";
 import { type AgentEndpoint, LLMClient, splitReasoning, type UsageStats } from "../../src/llm/index.ts";
 import { llmFailure } from "../helpers/llm-error.ts";
-import { type ScriptedServer, startScriptedServer } from "../helpers/scripted-server.ts";
+import { scriptedServers, startScriptedServer } from "../helpers/scripted-server.ts";
 
-const servers: ScriptedServer[] = [];
-afterEach(async () => {
-  while (servers.length) await servers.pop()!.close();
-});
-
-async function serve(script: Parameters<typeof startScriptedServer>[0]) {
-  const s = await startScriptedServer(script);
-  servers.push(s);
-  return s;
-}
+const serve = scriptedServers();
 
 /** A base URL with nothing listening: a server started and closed again. */
 async function deadURL(): Promise<string> {

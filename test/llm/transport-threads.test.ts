@@ -7,24 +7,15 @@ import assert from "node:assert/strict";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { after, afterEach, describe, it } from "node:test";
+import { after, describe, it } from "node:test";
 import { type AgentEndpoint, LLMClient, type LLMClientDeps, TransportThreads } from "../../src/llm/index.ts";
 import { startChild } from "../helpers/child.ts";
 import { llmFailure } from "../helpers/llm-error.ts";
-import { type ScriptedServer, startScriptedServer } from "../helpers/scripted-server.ts";
+import { scriptedServers, startScriptedServer } from "../helpers/scripted-server.ts";
 
-const servers: ScriptedServer[] = [];
-afterEach(async () => {
-  while (servers.length) await servers.pop()!.close();
-});
+const serve = scriptedServers();
 const threads = new TransportThreads(2);
 after(() => threads.close());
-
-async function serve(script: Parameters<typeof startScriptedServer>[0]) {
-  const s = await startScriptedServer(script);
-  servers.push(s);
-  return s;
-}
 
 function endpoint(baseURL: string, over: Partial<AgentEndpoint> = {}): AgentEndpoint {
   return {
