@@ -11,7 +11,8 @@
  *        [--max-steps N] [--backend wasm|cpu] [--eval-every 100] [--eval-samples 512]
  *        [--learning-rate x] [--num-generations n] [--downsample n] [--sft-steps n] [--replay n]
  *        [--curriculum true|false] [--partial-credit x] [--temperature x] [--entropy-coef x] [--beta x]
- *        [--novelty-weight x] [--demo-valid-share x] [--output-dir outputs/grpo_theory_bench]
+ *        [--novelty-weight x] [--core-novelty-weight x] [--diversity-weight x] [--archive-replay n]
+ *        [--demo-valid-share x] [--output-dir outputs/grpo_theory_bench]
  *   node --import tsx bench/theory-learning/run.ts --enumerate     # the exact count of valid theories
  * Unset flags take the preset's value (default: the discovery preset, what `grpo train theory
  * --preset discovery` runs). --group-size and --kl-coef, earlier names, still work.
@@ -24,9 +25,7 @@ import { parseArgs } from "node:util";
 import { Rng } from "../../src/core/rng.ts";
 import { writeJsonAtomic } from "../../src/io/files.ts";
 import { type BackendName, initBackend } from "../../src/model/backend.ts";
-import { theoryClass } from "../../src/recipes/theory/canonical.ts";
 import { enumerateValidTheories } from "../../src/recipes/theory/enumerate.ts";
-import { parseTheory } from "../../src/recipes/theory/fields.ts";
 import {
   DISCOVERY_THEORY_RUN,
   LEARNING_THEORY_RUN,
@@ -42,7 +41,6 @@ import {
   trainerConfigFor,
   warmStart,
 } from "../../src/recipes/theory/run.ts";
-import { chiralRemainder } from "../../src/recipes/theory/spectrum.ts";
 import { type EvalResult, GrpoTrainer } from "../../src/rl/trainer.ts";
 
 const { values } = parseArgs({
@@ -68,6 +66,7 @@ const { values } = parseArgs({
     beta: { type: "string" },
     "kl-coef": { type: "string" },
     "novelty-weight": { type: "string" },
+    "core-novelty-weight": { type: "string" },
     "diversity-weight": { type: "string" },
     "archive-replay": { type: "string" },
     "demo-valid-share": { type: "string" },
@@ -122,6 +121,7 @@ const opts: TheoryRunOptions = {
   entropyCoef: num("entropy-coef", preset.entropyCoef),
   beta: num("beta", preset.beta),
   noveltyWeight: num("novelty-weight", preset.noveltyWeight),
+  coreNoveltyWeight: num("core-novelty-weight", preset.coreNoveltyWeight),
   diversityWeight: num("diversity-weight", preset.diversityWeight),
   archiveReplay: num("archive-replay", preset.archiveReplay),
   demoValidShare: num("demo-valid-share", preset.demoValidShare),
@@ -165,7 +165,7 @@ const figures = (e: EvalResult) => ({
 });
 type Point = ReturnType<typeof figures> & { step: number; seconds: number; entropy: number | null };
 const curve: Point[] = [];
-console.log("step  seconds  phase  entropy  success  distinct  novel  | run: distinct  novel");
+console.log("step  seconds  phase  entropy  success  distinct  novel  | run: distinct  novel  cores");
 const report = (e: EvalResult, entropy: number | null, phase: number) => {
   const m = e.metrics ?? {};
   const point = { step: trainer.step, seconds: wall() - grpoStart, entropy, ...figures(e) };
@@ -174,7 +174,8 @@ const report = (e: EvalResult, entropy: number | null, phase: number) => {
     `${String(point.step).padStart(4)}  ${point.seconds.toFixed(0).padStart(7)}  ${String(phase).padStart(5)}  ` +
       `${(entropy ?? Number.NaN).toFixed(3).padStart(7)}  ${pct(e.successRate).padStart(7)}  ` +
       `${String(m.distinct_valid).padStart(8)}  ${String(m.novel_valid).padStart(5)}  |  ` +
-      `${String(m.distinct_valid_cumulative).padStart(12)}  ${String(m.novel_valid_cumulative).padStart(5)}`,
+      `${String(m.distinct_valid_cumulative).padStart(12)}  ${String(m.novel_valid_cumulative).padStart(5)}  ` +
+      `${String(m.chiral_cores_cumulative).padStart(5)}`,
   );
 };
 const grpoStart = wall();
@@ -208,18 +209,16 @@ console.log(`\nfinal evaluation (${opts.evalSamples} samples): the most frequent
 for (const t of finalCounts.slice(0, 8)) {
   console.log(`  ${String(t.n).padStart(4)}×  ${t.theory}${t.in_demonstrations ? "  (demonstrated)" : ""}`);
 }
+const m = final.metrics!;
 // Vector-like pairs and neutral singlets on top of one chiral core make many distinct theories;
 // the number of distinct cores says how many really different ones were found.
-const cores = new Set(
-  task.archive.theories().map((t) => theoryClass(chiralRemainder(parseTheory(t.theory)))),
-);
-const m = final.metrics!;
+const cores = m.chiral_cores_cumulative!;
 const found = m.distinct_valid_cumulative!;
 const novelShare = found > 0 ? m.novel_valid_cumulative! / found : 0;
 console.log(
   `\nafter ${trainer.step} GRPO steps (${grpoSeconds.toFixed(0)} s): success ${pct(trainer.initialEval.successRate)} → ${pct(final.successRate)}; ` +
     `${found} distinct valid theories found (${m.novel_valid_cumulative} not demonstrated, ${pct(novelShare)}; ` +
-    `${cores.size} distinct chiral cores; ${pct(found / QUICK_GRAMMAR_VALID_THEORIES)} of the ${QUICK_GRAMMAR_VALID_THEORIES} the grammar allows); ` +
+    `${cores} distinct chiral cores; ${pct(found / QUICK_GRAMMAR_VALID_THEORIES)} of the ${QUICK_GRAMMAR_VALID_THEORIES} the grammar allows); ` +
     `${m.distinct_valid} distinct in the final evaluation`,
 );
 const minutes = num("minutes");
@@ -246,7 +245,7 @@ writeJsonAtomic(join(outputDir, "bench_stats.json"), {
   grpo_seconds: grpoSeconds,
   load_average: { start_1_5_15min: loadAtStart, end_1_5_15min: loadAtEnd },
   demonstration_classes: task.archive.demonstrationClasses,
-  chiral_cores: cores.size,
+  chiral_cores: cores,
   final_top: finalCounts.slice(0, 20).map((t) => ({ theory: t.theory, samples: t.n })),
   targets: Object.fromEntries(targets),
   curve,

@@ -8,6 +8,8 @@ import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
 import { errorText } from "../llm/messages.ts";
 import { ARCHIVE_FILE, type ArchiveState, archiveStateSchema } from "../recipes/theory/archive.ts";
+import { coreClass } from "../recipes/theory/canonical.ts";
+import { parseTheory } from "../recipes/theory/fields.ts";
 import { escapeXml } from "./svg.ts";
 
 /** Rows shown; the rest are counted, and all are in theories.json. */
@@ -31,12 +33,22 @@ export function loadTheoriesFound(
   return undefined;
 }
 
+/** A theory's chiral core; a line theories.json holds that is no theory counts as its own. */
+function coreOf(theory: string): string {
+  try {
+    return coreClass(parseTheory(theory));
+  } catch {
+    return theory;
+  }
+}
+
 const pct = (x: number) => `${Number((100 * x).toPrecision(2))}%`;
 
 export function theoriesFoundHtml(a: ArchiveState | undefined): string {
   if (!a) return "";
   const novel = a.theories.filter((t) => !t.in_demonstrations).length;
   const demonstrated = Object.keys(a.demonstrations).length;
+  const cores = new Set(a.theories.map((t) => coreOf(t.theory))).size;
   const grammar = a.valid_in_grammar
     ? `; ${pct(a.theories.length / a.valid_in_grammar)} of the ${a.valid_in_grammar} the grammar allows`
     : "";
@@ -49,7 +61,7 @@ export function theoriesFoundHtml(a: ArchiveState | undefined): string {
   const more = a.theories.length - rows.length;
   return [
     "<h4>Theories found</h4>",
-    `<p>${a.theories.length} distinct valid (anomaly-free, non-trivial) theories, ${novel} of them not among the demonstrations (which held ${demonstrated})${grammar}. One row per theory: neither the order of its fields nor the relabellings 3 ↔ 3̄ and Y → −Y make another.</p>`,
+    `<p>${a.theories.length} distinct valid (anomaly-free, non-trivial) theories, ${novel} of them not among the demonstrations (which held ${demonstrated})${grammar}; ${cores} distinct chiral cores (what is left without vector-like pairs and neutral singlets), the stricter count. One row per theory: neither the order of its fields nor the relabellings 3 ↔ 3̄ and Y → −Y make another.</p>`,
     `<table class="theories"><thead><tr><th>theory (hypercharge × 6)</th><th>training samples</th><th>evaluation samples</th><th>first step</th><th>demonstrated</th></tr></thead><tbody>${rows.join("")}</tbody></table>`,
     more > 0 ? `<p>${more} more, sampled less often, in <code>${ARCHIVE_FILE}</code>.</p>` : "",
   ].join("\n");

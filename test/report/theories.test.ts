@@ -23,7 +23,7 @@ test("a theory run's report lists every theory found, with its counts, first ste
   assert.match(html, /<h4>Theories found<\/h4>/);
   assert.match(
     html,
-    /3 distinct valid \(anomaly-free, non-trivial\) theories, 2 of them not among the demonstrations \(which held 1\); 0\.3% of the 1000/,
+    /3 distinct valid \(anomaly-free, non-trivial\) theories, 2 of them not among the demonstrations \(which held 1\); 0\.3% of the 1000 the grammar allows; 2 distinct chiral cores/,
   );
   // Most sampled first: the demonstrated SM, 2 training samples and 1 at evaluation, from step 2.
   const rows = [

@@ -123,6 +123,12 @@ function registerTheory(train: Command): void {
       d.noveltyWeight,
     )
     .option(
+      "--core-novelty-weight <x>",
+      "Weight of the core novelty reward: a valid theory earns x/√n, n = times the run has seen its chiral core (0: none)",
+      floatFlag("--core-novelty-weight", 0),
+      d.coreNoveltyWeight,
+    )
+    .option(
       "--diversity-weight <x>",
       "Weight of the diversity reward: a valid theory written m times in a step earns −x·(1 − 1/m) (0: none)",
       floatFlag("--diversity-weight", 0),

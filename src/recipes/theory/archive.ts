@@ -46,14 +46,45 @@ export const ARCHIVE_FILE = "theories.json";
 export class TheoryArchive {
   private demos = new Map<string, number>();
   private found = new Map<string, FoundTheory>();
+  /** Times seen (timesSeen) summed by chiral core; derived from the two maps above. */
+  private coreSeen = new Map<string, number>();
+  private coreOfClass = new Map<string, string>();
 
-  /** @param validInGrammar how many valid classes exist, for the share found (null: unknown). */
-  constructor(readonly validInGrammar: number | null = null) {}
+  /**
+   * @param validInGrammar how many valid classes exist, for the share found (null: unknown).
+   * @param coreOf the chiral core of a class (canonical.ts coreClass); unset: every class is its own core.
+   */
+  constructor(
+    readonly validInGrammar: number | null = null,
+    private readonly coreOf: (c: string) => string = (c) => c,
+  ) {}
+
+  /** The chiral core of class `c`, computed once per class. */
+  core(c: string): string {
+    let k = this.coreOfClass.get(c);
+    if (k === undefined) {
+      k = this.coreOf(c);
+      this.coreOfClass.set(c, k);
+    }
+    return k;
+  }
+
+  private countCore(c: string, n: number): void {
+    const k = this.core(c);
+    this.coreSeen.set(k, (this.coreSeen.get(k) ?? 0) + n);
+  }
+
+  private recountCores(): void {
+    this.coreSeen.clear();
+    for (const [c, n] of this.demos) this.countCore(c, n);
+    for (const t of this.found.values()) if (t.samples > 0) this.countCore(t.theory, t.samples);
+  }
 
   /** Adds the valid classes of the warm start's demonstrations (null entries: not valid). */
   addDemonstrations(classes: readonly (string | null)[]): void {
     for (const c of classes) if (c !== null) this.demos.set(c, (this.demos.get(c) ?? 0) + 1);
     for (const [c, t] of this.found) t.in_demonstrations = this.demos.has(c);
+    this.recountCores();
   }
 
   inDemonstrations(c: string): boolean {
@@ -79,8 +110,10 @@ export class TheoryArchive {
         };
         this.found.set(c, t);
       }
-      if (split === "train") t.samples++;
-      else t.eval_samples++;
+      if (split === "train") {
+        t.samples++;
+        this.countCore(c, 1);
+      } else t.eval_samples++;
     }
   }
 
@@ -91,6 +124,16 @@ export class TheoryArchive {
    */
   timesSeen(c: string): number {
     return (this.found.get(c)?.samples ?? 0) + (this.demos.get(c) ?? 0);
+  }
+
+  /** timesSeen summed over the classes that share the chiral core of `c`: what the core novelty reward decays with. */
+  timesCoreSeen(c: string): number {
+    return this.coreSeen.get(this.core(c)) ?? 0;
+  }
+
+  /** Distinct chiral cores among the valid classes sampled so far (training and evaluation). */
+  get cores(): number {
+    return new Set([...this.found.keys()].map((c) => this.core(c))).size;
   }
 
   /** Distinct valid classes sampled so far (training and evaluation). */
@@ -127,6 +170,7 @@ export class TheoryArchive {
     if (!parsed.success) throw zodFileError(file, parsed.error);
     this.demos = new Map(Object.entries(parsed.data.demonstrations));
     this.found = new Map(parsed.data.theories.map((t) => [t.theory, { ...t }]));
+    this.recountCores();
   }
 }
 

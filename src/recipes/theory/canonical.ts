@@ -1,6 +1,6 @@
 import { anomalyCoefficients, isAnomalyFree } from "./anomalies.ts";
 import { type Field, formatTheory, type SU3, sortedTheory, type Theory } from "./fields.ts";
-import { isNonTrivial, isStandardModelField } from "./spectrum.ts";
+import { chiralRemainder, isNonTrivial, isStandardModelField } from "./spectrum.ts";
 
 /**
  * When two generated theories are the same theory.
@@ -50,4 +50,13 @@ export function theoryClass(t: Theory): string {
 /** What the recipe calls a valid theory: anomaly-free (Witten's condition included) and non-trivial. */
 export function isValidTheory(t: Theory): boolean {
   return isAnomalyFree(anomalyCoefficients(t)) && isNonTrivial(t);
+}
+
+/**
+ * The class of a theory's chiral core: what is left once vector-like pairs and neutral singlets,
+ * which can all be made heavy, are removed. Theories that differ only in such additions share a
+ * core; distinct cores are distinct chiral contents, the stricter count of what a run has found.
+ */
+export function coreClass(t: Theory): string {
+  return theoryClass(chiralRemainder(t));
 }

@@ -1,7 +1,7 @@
 import type { Rng } from "../../core/rng.ts";
 import type { RewardResult, RlTask, TokenConstraint } from "../../rl/types.ts";
 import { ARCHIVE_FILE, pickRare, TheoryArchive } from "./archive.ts";
-import { isValidTheory, theoryClass } from "./canonical.ts";
+import { coreClass, isValidTheory, theoryClass } from "./canonical.ts";
 import { formatTheory, parseTheory } from "./fields.ts";
 import { QUICK_GRAMMAR } from "./presets.ts";
 import type { TheoryReward } from "./reward.ts";
@@ -20,6 +20,13 @@ export interface TheoryRlTaskOptions extends TheoryTaskOptions {
    * showed it. 0 (default): the physics reward alone.
    */
   noveltyWeight?: number;
+  /**
+   * Weight of the core novelty reward: a valid theory earns weight / √n, n = how often the run
+   * has sampled (and the demonstrations showed) any theory with its chiral core (canonical.ts
+   * coreClass). The novelty reward pays for a vector-like pair added to a known theory as for a
+   * new chiral content; this one pays for new chiral content alone. 0 (default): none.
+   */
+  coreNoveltyWeight?: number;
   /**
    * Weight of the diversity reward: −(1 − 1/m) for a valid theory written m times in the step's
    * samples, so that a group made of one repeated theory no longer pays in full. 0 (default): none.
@@ -53,6 +60,10 @@ export function theoryRlTask(opts: TheoryRlTaskOptions = QUICK_GRAMMAR): TheoryR
   if (!(noveltyWeight >= 0 && Number.isFinite(noveltyWeight))) {
     throw new Error(`theory task: noveltyWeight must be ≥ 0, got ${noveltyWeight}`);
   }
+  const coreNoveltyWeight = opts.coreNoveltyWeight ?? 0;
+  if (!(coreNoveltyWeight >= 0 && Number.isFinite(coreNoveltyWeight))) {
+    throw new Error(`theory task: coreNoveltyWeight must be ≥ 0, got ${coreNoveltyWeight}`);
+  }
   const diversityWeight = opts.diversityWeight ?? 0;
   if (!(diversityWeight >= 0 && Number.isFinite(diversityWeight))) {
     throw new Error(`theory task: diversityWeight must be ≥ 0, got ${diversityWeight}`);
@@ -61,7 +72,7 @@ export function theoryRlTask(opts: TheoryRlTaskOptions = QUICK_GRAMMAR): TheoryR
   if (!(Number.isInteger(archiveReplay) && archiveReplay >= 0)) {
     throw new Error(`theory task: archiveReplay must be an integer ≥ 0, got ${archiveReplay}`);
   }
-  const archive = new TheoryArchive(opts.validTheories ?? null);
+  const archive = new TheoryArchive(opts.validTheories ?? null, (c) => coreClass(parseTheory(c)));
   const validClass = (tokens: readonly number[]): string | null => {
     const t = g.decode(tokens);
     return t && isValidTheory(t) ? theoryClass(t) : null;
@@ -73,6 +84,10 @@ export function theoryRlTask(opts: TheoryRlTaskOptions = QUICK_GRAMMAR): TheoryR
     if (noveltyWeight > 0) {
       components.novelty = c ? 1 / Math.sqrt(Math.max(1, archive.timesSeen(c))) : 0;
       total += noveltyWeight * components.novelty;
+    }
+    if (coreNoveltyWeight > 0) {
+      components.core_novelty = c ? 1 / Math.sqrt(Math.max(1, archive.timesCoreSeen(c))) : 0;
+      total += coreNoveltyWeight * components.core_novelty;
     }
     if (diversityWeight > 0) {
       components.diversity = c ? 1 / copies - 1 : 0;
@@ -133,6 +148,7 @@ export function theoryRlTask(opts: TheoryRlTaskOptions = QUICK_GRAMMAR): TheoryR
         novel_valid: novel,
         distinct_valid_cumulative: archive.distinct,
         novel_valid_cumulative: archive.novel,
+        chiral_cores_cumulative: archive.cores,
         ...(archive.validInGrammar ? { found_share: archive.distinct / archive.validInGrammar } : {}),
       };
     },

@@ -22,13 +22,19 @@ export { LEARNING_THEORY_RUN, QUICK_THEORY_RUN, type TheoryRunOptions } from "./
 export function theoryTaskFor(
   o: Pick<
     TheoryRunOptions,
-    "partialCredit" | "noveltyWeight" | "diversityWeight" | "archiveReplay" | "demoValidShare"
+    | "partialCredit"
+    | "noveltyWeight"
+    | "coreNoveltyWeight"
+    | "diversityWeight"
+    | "archiveReplay"
+    | "demoValidShare"
   >,
 ): TheoryRlTask {
   return theoryRlTask({
     ...QUICK_GRAMMAR,
     reward: { partialCredit: o.partialCredit },
     noveltyWeight: o.noveltyWeight,
+    coreNoveltyWeight: o.coreNoveltyWeight,
     diversityWeight: o.diversityWeight,
     archiveReplay: o.archiveReplay,
     validShare: o.demoValidShare,
@@ -47,6 +53,8 @@ export function trainerConfigFor(o: TheoryRunOptions, task: TheoryRlTask): Train
     // The success rate and theories before any GRPO step: training_stats.json's `initial`.
     evalOnStart: true,
     evalSamples: o.evalSamples,
+    // The success share and the theories found are the policy's own, whatever the exploration.
+    evalTemperature: 1,
     saveEvery: o.saveInterval,
     curriculum: o.useCurriculum ? { phases: 3, threshold: 0.5, window: 3 } : undefined,
     // Prioritised replay brings back the rare groups with a clear winner (an anomaly-free theory).
@@ -128,6 +136,7 @@ export async function prepareTheoryTrainer(
     sft_steps: o.sftSteps,
     partial_credit: o.partialCredit,
     novelty_weight: o.noveltyWeight,
+    core_novelty_weight: o.coreNoveltyWeight,
     diversity_weight: o.diversityWeight,
     archive_replay: o.archiveReplay,
     demo_valid_share: o.demoValidShare,

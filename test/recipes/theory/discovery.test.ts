@@ -2,7 +2,12 @@ import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { Rng } from "../../../src/core/rng.ts";
 import { pickRare, TheoryArchive } from "../../../src/recipes/theory/archive.ts";
-import { isValidTheory, relabellings, theoryClass } from "../../../src/recipes/theory/canonical.ts";
+import {
+  coreClass,
+  isValidTheory,
+  relabellings,
+  theoryClass,
+} from "../../../src/recipes/theory/canonical.ts";
 import { enumerateValidTheories } from "../../../src/recipes/theory/enumerate.ts";
 import {
   conjugateField,
@@ -126,6 +131,31 @@ describe("TheoryArchive", () => {
         ["Y", 0, 1, 5, false],
       ],
     );
+  });
+
+  it("counts sightings by chiral core: a vector-like pair or a neutral singlet more is the same core", () => {
+    const coreOf = (c: string) => coreClass(parseTheory(c));
+    const withNu = `${SM_TEXT} (1,1,0)`;
+    const withPair = `${SM_TEXT} (1,2,-3) (1,2,+3)`;
+    assert.equal(coreOf(withNu), SM_TEXT);
+    assert.equal(coreOf(withPair), SM_TEXT);
+    // A doublet more is not a pair: it changes the chiral content.
+    assert.notEqual(coreOf(`${SM_TEXT} (1,2,-3)`), SM_TEXT);
+    const a = new TheoryArchive(null, coreOf);
+    a.addDemonstrations([SM_TEXT]);
+    a.record([withNu, withNu, withPair], 1, "train");
+    a.record([withPair], 2, "eval");
+    assert.equal(a.timesSeen(withPair), 1);
+    assert.equal(a.timesCoreSeen(withPair), 4, "one demonstration, three training samples");
+    assert.equal(a.cores, 1);
+    const b = new TheoryArchive(null, coreOf);
+    b.load(JSON.parse(JSON.stringify(a.save())));
+    assert.equal(b.timesCoreSeen(SM_TEXT), 4, "rebuilt on load");
+    // Without a core function every class is its own core.
+    const plain = new TheoryArchive(null);
+    plain.record([withNu, withPair], 1, "train");
+    assert.equal(plain.cores, 2);
+    assert.equal(plain.timesCoreSeen(withNu), 1);
   });
 
   it("saves and loads its state, and names the field of a bad one", () => {

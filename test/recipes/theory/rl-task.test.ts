@@ -6,7 +6,7 @@ import { theoryRlTask } from "../../../src/recipes/theory/rl-task.ts";
 
 const SM_TEXT = "(3,2,+1) (3b,1,-4) (3b,1,+2) (1,2,-3) (1,1,+6)";
 
-function setup(opts: { noveltyWeight?: number; diversityWeight?: number } = {}) {
+function setup(opts: { noveltyWeight?: number; coreNoveltyWeight?: number; diversityWeight?: number } = {}) {
   const task = theoryRlTask({ ...QUICK_GRAMMAR, ...opts });
   const g = task.theory.grammar;
   const sm = g.encode(STANDARD_MODEL_GENERATION);
@@ -53,6 +53,23 @@ describe("theory task rewards", () => {
     assert.equal(r!.components!.novelty, 0.5);
   });
 
+  it("core novelty: weight / √(times any theory with the same chiral core was seen)", () => {
+    const { task, sm, smNu, anomalous } = setup({ coreNoveltyWeight: 0.3 });
+    const other = task.theory.grammar.encode(parseTheory(`${SM_TEXT} (1,2,-3) (1,2,+3)`));
+    const rs = task.rewardBatch!([sm, smNu, anomalous], { phase: 3, step: 0, groups: [0, 0, 0] });
+    // Both carry the Standard Model's core: together seen twice.
+    assert.deepEqual(
+      rs.map((r) => r.components!.core_novelty),
+      [1 / Math.SQRT2, 1 / Math.SQRT2, 0],
+    );
+    assert.ok(Math.abs(rs[0]!.total - (rs[0]!.components!.physics! + 0.3 / Math.SQRT2)) < 1e-12);
+    assert.equal(rs[0]!.components!.novelty, undefined, "the theory novelty has its own weight");
+    // A theory never sampled before, on a known core, is not new chiral content.
+    const [r] = task.rewardBatch!([other], { phase: 3, step: 1, groups: [0] });
+    assert.equal(r!.components!.core_novelty, 1 / Math.sqrt(3));
+    assert.throws(() => theoryRlTask({ coreNoveltyWeight: Number.NaN }), /coreNoveltyWeight must be ≥ 0/);
+  });
+
   it("diversity: a valid theory written m times in a step earns −(1 − 1/m)", () => {
     const { task, sm, smNu, anomalous } = setup({ diversityWeight: 2 });
     const rs = task.rewardBatch!([sm, sm, sm, sm, smNu, anomalous], {
@@ -78,6 +95,7 @@ describe("theory task rewards", () => {
       novel_valid: 0,
       distinct_valid_cumulative: 2,
       novel_valid_cumulative: 1,
+      chiral_cores_cumulative: 1,
     });
     assert.throws(() => theoryRlTask({ noveltyWeight: -1 }), /noveltyWeight must be ≥ 0/);
   });
