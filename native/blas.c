@@ -14,9 +14,12 @@
  * the batch.
  */
 #include <dlfcn.h>
+#include <math.h>
 #include <node_api.h>
+#include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 enum { RowMajor = 101, NoTrans = 111, Trans = 112 };
@@ -40,6 +43,301 @@ static get_threads_fn get_threads = NULL;
 static char library[256] = "";
 
 static const char *candidates[] = {"libopenblas.so.0", "libopenblas.so", "libcblas.so.3", "libblas.so.3"};
+
+
+/*
+ * Products of a few rows (sampling: one row per sequence) skip sgemm. OpenBLAS packs the whole
+ * right operand on every call and then runs one thread at 5-10 GB/s, while such a product only
+ * needs to stream the weight once: these kernels keep the rows' accumulators in registers,
+ * read each weight value once and split the columns over two threads.
+ */
+#define FEW_ROWS 16
+/* Weights of at least this many values are split over the two threads. */
+#define SPLIT_VALUES (1 << 18)
+
+typedef float v8 __attribute__((vector_size(32)));
+typedef float v8u __attribute__((vector_size(32), aligned(4)));
+
+/*
+ * Compiled for AVX2 + FMA and used only where the CPU has them (checked at run time); elsewhere
+ * sgemm runs these products too (the same code for plain SSE2 is slower than OpenBLAS).
+ */
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#define FEW_ROWS_KERNELS 1
+#define CLONES __attribute__((target("avx2,fma")))
+#else
+#define FEW_ROWS_KERNELS 0
+#define CLONES
+#endif
+
+typedef struct {
+  const float *x, *w, *bias;
+  float *c;
+  int m, n, k, tb;
+} few_rows_job;
+
+/*
+ * C[r0..r0+4, j0:j1] of x·W, W [k, n] row-major, 16 columns at a time with the 4×16
+ * accumulators in registers. Rows past m repeat row r0 (computed, not stored).
+ */
+CLONES void grpo_few_rows_nn(const few_rows_job *J, int r0, int j0, int j1) {
+  const int n = J->n, k = J->k, rows = J->m - r0 < 4 ? J->m - r0 : 4;
+  const float *x0 = J->x + (size_t)r0 * k;
+  const float *x1 = rows > 1 ? x0 + k : x0, *x2 = rows > 2 ? x0 + 2 * (size_t)k : x0;
+  const float *x3 = rows > 3 ? x0 + 3 * (size_t)k : x0;
+  float *c = J->c + (size_t)r0 * n;
+  int j = j0;
+  for (; j + 16 <= j1; j += 16) {
+    v8 b0 = {0}, b1 = {0};
+    if (J->bias) {
+      b0 = *(const v8u *)(J->bias + j);
+      b1 = *(const v8u *)(J->bias + j + 8);
+    }
+    v8 p0 = b0, q0 = b1, p1 = b0, q1 = b1, p2 = b0, q2 = b1, p3 = b0, q3 = b1;
+    const float *w = J->w + j;
+    for (int i = 0; i < k; i++, w += n) {
+      __builtin_prefetch(w + 16 * (size_t)n);
+      const v8 w0 = *(const v8u *)w, w1 = *(const v8u *)(w + 8);
+      const float e0 = x0[i], e1 = x1[i], e2 = x2[i], e3 = x3[i];
+      p0 += e0 * w0;
+      q0 += e0 * w1;
+      p1 += e1 * w0;
+      q1 += e1 * w1;
+      p2 += e2 * w0;
+      q2 += e2 * w1;
+      p3 += e3 * w0;
+      q3 += e3 * w1;
+    }
+    const v8 ps[4] = {p0, p1, p2, p3}, qs[4] = {q0, q1, q2, q3};
+    for (int r = 0; r < rows; r++) {
+      *(v8u *)(c + (size_t)r * n + j) = ps[r];
+      *(v8u *)(c + (size_t)r * n + j + 8) = qs[r];
+    }
+  }
+  for (; j < j1; j++) {
+    for (int r = 0; r < rows; r++) {
+      const float *xr = x0 + (size_t)r * k;
+      float acc = J->bias ? J->bias[j] : 0.0f;
+      for (int i = 0; i < k; i++) acc += xr[i] * J->w[(size_t)i * n + j];
+      c[(size_t)r * n + j] = acc;
+    }
+  }
+}
+
+CLONES static inline __attribute__((always_inline)) float hsum(const v8 *v) {
+  return (((*v)[0] + (*v)[4]) + ((*v)[1] + (*v)[5])) + (((*v)[2] + (*v)[6]) + ((*v)[3] + (*v)[7]));
+}
+
+/* C[r0..r0+8, j0:j1] of x·Wᵀ, W [n, k] row-major: each weight row streamed once for 8 rows. */
+CLONES void grpo_few_rows_nt(const few_rows_job *J, int r0, int j0, int j1) {
+  const int n = J->n, k = J->k, rows = J->m - r0 < 8 ? J->m - r0 : 8;
+  const float *xs[8];
+  for (int r = 0; r < 8; r++) xs[r] = J->x + (size_t)(r0 + (r < rows ? r : 0)) * k;
+  const float *x0 = xs[0], *x1 = xs[1], *x2 = xs[2], *x3 = xs[3], *x4 = xs[4], *x5 = xs[5], *x6 = xs[6],
+              *x7 = xs[7];
+  float *c = J->c + (size_t)r0 * n;
+  const int k8 = k & ~7;
+  for (int j = j0; j < j1; j++) {
+    const float *w = J->w + (size_t)j * k;
+    v8 a0 = {0}, a1 = {0}, a2 = {0}, a3 = {0}, a4 = {0}, a5 = {0}, a6 = {0}, a7 = {0};
+    for (int i = 0; i < k8; i += 8) {
+      const v8 wv = *(const v8u *)(w + i);
+      a0 += *(const v8u *)(x0 + i) * wv;
+      a1 += *(const v8u *)(x1 + i) * wv;
+      a2 += *(const v8u *)(x2 + i) * wv;
+      a3 += *(const v8u *)(x3 + i) * wv;
+      a4 += *(const v8u *)(x4 + i) * wv;
+      a5 += *(const v8u *)(x5 + i) * wv;
+      a6 += *(const v8u *)(x6 + i) * wv;
+      a7 += *(const v8u *)(x7 + i) * wv;
+    }
+    const v8 as[8] = {a0, a1, a2, a3, a4, a5, a6, a7};
+    const float b = J->bias ? J->bias[j] : 0.0f;
+    for (int r = 0; r < rows; r++) {
+      float s = b + hsum(&as[r]);
+      for (int i = k8; i < k; i++) s += xs[r][i] * w[i];
+      c[(size_t)r * n + j] = s;
+    }
+  }
+}
+
+CLONES static void few_rows_range(const few_rows_job *J, int j0, int j1) {
+  if (J->tb)
+    for (int r0 = 0; r0 < J->m; r0 += 8) grpo_few_rows_nt(J, r0, j0, j1);
+  else
+    for (int r0 = 0; r0 < J->m; r0 += 4) grpo_few_rows_nn(J, r0, j0, j1);
+}
+
+/* One helper thread, woken per call: part 1 of a split job runs there while part 0 runs here. */
+typedef void (*part_fn)(void *ctx, int part);
+static pthread_mutex_t pool_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t pool_go = PTHREAD_COND_INITIALIZER, pool_done = PTHREAD_COND_INITIALIZER;
+static part_fn pool_fn = NULL;
+static void *pool_ctx = NULL;
+static unsigned long pool_posted = 0, pool_finished = 0;
+static int pool_state = 0; /* 0 not started, 1 running, -1 could not start */
+
+static void *pool_main(void *unused) {
+  (void)unused;
+  unsigned long seen = 0;
+  for (;;) {
+    pthread_mutex_lock(&pool_mu);
+    while (pool_posted == seen) pthread_cond_wait(&pool_go, &pool_mu);
+    seen = pool_posted;
+    part_fn fn = pool_fn;
+    void *ctx = pool_ctx;
+    pthread_mutex_unlock(&pool_mu);
+    fn(ctx, 1);
+    pthread_mutex_lock(&pool_mu);
+    pool_finished = seen;
+    pthread_cond_signal(&pool_done);
+    pthread_mutex_unlock(&pool_mu);
+  }
+  return NULL;
+}
+
+/* Runs fn(ctx, 0) and fn(ctx, 1), on two threads when a helper can run. */
+static void run_two(part_fn fn, void *ctx) {
+  if (pool_state == 0) {
+    pthread_t t;
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    pool_state = pthread_create(&t, &attr, pool_main, NULL) == 0 ? 1 : -1;
+    pthread_attr_destroy(&attr);
+  }
+  if (pool_state < 0) {
+    fn(ctx, 0);
+    fn(ctx, 1);
+    return;
+  }
+  pthread_mutex_lock(&pool_mu);
+  pool_fn = fn;
+  pool_ctx = ctx;
+  const unsigned long id = ++pool_posted;
+  pthread_cond_signal(&pool_go);
+  pthread_mutex_unlock(&pool_mu);
+  fn(ctx, 0);
+  pthread_mutex_lock(&pool_mu);
+  while (pool_finished != id) pthread_cond_wait(&pool_done, &pool_mu);
+  pthread_mutex_unlock(&pool_mu);
+}
+
+static void few_rows_part(void *ctx, int part) {
+  const few_rows_job *J = ctx;
+  const int mid = (J->n / 2 + 15) & ~15;
+  const int j0 = part == 0 ? 0 : mid, j1 = part == 0 ? mid : J->n;
+  if (j0 >= j1) return;
+  few_rows_range(J, j0, j1);
+}
+
+static int few_rows_available(void) {
+#if FEW_ROWS_KERNELS
+  static int known = -1;
+  if (known < 0) known = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+  return known;
+#else
+  return 0;
+#endif
+}
+
+static void few_rows(few_rows_job *J) {
+  if ((int64_t)J->n * J->k >= SPLIT_VALUES && max_threads != 1) run_two(few_rows_part, J);
+  else few_rows_range(J, 0, J->n);
+}
+
+
+/*
+ * The output head's per-row statistics for a block of logits z [c, V] (one row per token) and
+ * int32 targets [c]: lp = log p(target), ent = −Σ p log p, and the rows of the gradient
+ * directions a = onehot(target) − p and, when wanted, b = −p·(log p + ent) (see headLogprobs in
+ * src/model/ops.ts). On the wasm backend the same takes a dozen kernels and two passes of its
+ * scalar exp over every logit; here it is one pass with a vectorised exp, two threads.
+ */
+typedef int v8i __attribute__((vector_size(32)));
+
+/* e^x for x ≤ 0 (Cephes' expf polynomial; relative error ~1e-7). */
+CLONES static inline __attribute__((always_inline)) v8 exp8(v8 x) {
+  const v8 lo = x - x - 87.0f;
+  const v8i below = x < lo;
+  x = (v8)(((v8i)x & ~below) | ((v8i)lo & below));
+  const v8 n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
+  const v8 r = x - n * 0.693359375f + n * 2.12194440e-4f;
+  v8 y = r * 1.9875691500e-4f + 1.3981999507e-3f;
+  y = y * r + 8.3334519073e-3f;
+  y = y * r + 4.1665795894e-2f;
+  y = y * r + 1.6666665459e-1f;
+  y = y * r + 5.0000001201e-1f;
+  y = y * r * r + r + 1.0f;
+  const v8i bits = (__builtin_convertvector(n, v8i) + 127) << 23;
+  v8 scale;
+  memcpy(&scale, &bits, sizeof scale);
+  return y * scale;
+}
+
+typedef struct {
+  const float *z;
+  const int32_t *targets;
+  float *a, *b, *lp, *ent;
+  int rows, V;
+} head_job;
+
+CLONES static void head_rows_vec(const head_job *J, int r0, int r1) {
+  const int V = J->V, V8 = V & ~7;
+  for (int r = r0; r < r1; r++) {
+    const float *z = J->z + (size_t)r * V;
+    float *a = J->a + (size_t)r * V;
+    float m = -INFINITY;
+    int j = 0;
+    if (V8 > 0) {
+      v8 mv = *(const v8u *)z;
+      for (j = 8; j < V8; j += 8) {
+        const v8 zj = *(const v8u *)(z + j);
+        const v8i more = zj > mv;
+        mv = (v8)(((v8i)mv & ~more) | ((v8i)zj & more));
+      }
+      for (int l = 0; l < 8; l++) m = mv[l] > m ? mv[l] : m;
+    }
+    for (j = V8; j < V; j++) m = z[j] > m ? z[j] : m;
+    v8 sv = {0}, pzv = {0};
+    for (j = 0; j < V8; j += 8) {
+      const v8 zj = *(const v8u *)(z + j);
+      const v8 e = exp8(zj - m);
+      *(v8u *)(a + j) = e;
+      sv += e;
+      pzv += e * zj;
+    }
+    double s = hsum(&sv), pz = hsum(&pzv);
+    for (; j < V; j++) {
+      const float e = expf(z[j] - m);
+      a[j] = e;
+      s += e;
+      pz += (double)e * z[j];
+    }
+    const float lse = m + (float)log(s), ent = lse - (float)(pz / s), inv = (float)(1.0 / s);
+    const int t = J->targets[r];
+    J->lp[r] = t >= 0 && t < V ? z[t] - lse : NAN;
+    J->ent[r] = ent;
+    const float shift = ent - lse;
+    if (J->b) {
+      float *b = J->b + (size_t)r * V;
+      for (j = 0; j < V8; j += 8) {
+        const v8 p = *(const v8u *)(a + j) * inv;
+        *(v8u *)(b + j) = -p * (*(const v8u *)(z + j) + shift);
+      }
+      for (; j < V; j++) b[j] = -(a[j] * inv) * (z[j] + shift);
+    }
+    for (j = 0; j < V8; j += 8) *(v8u *)(a + j) = -(*(const v8u *)(a + j) * inv);
+    for (; j < V; j++) a[j] = -(a[j] * inv);
+    if (t >= 0 && t < V) a[t] += 1.0f;
+  }
+}
+
+static void head_rows_part(void *ctx, int part) {
+  const head_job *J = ctx;
+  const int mid = J->rows / 2;
+  head_rows_vec(J, part == 0 ? 0 : mid, part == 0 ? mid : J->rows);
+}
 
 static napi_value throw_error(napi_env env, const char *msg) {
   napi_throw_error(env, NULL, msg);
@@ -128,6 +426,11 @@ static napi_value gemm_batched(napi_env env, napi_callback_info info) {
     return throw_error(env, "gemmBatched: operands fall outside the heap");
   }
   float *heap = (float *)data;
+  if (batch == 1 && !ta && m <= FEW_ROWS && few_rows_available() && getenv("GRPO_FEW") == NULL) {
+    few_rows_job J = {heap + a_off, heap + b_off, bias_off >= 0 ? heap + bias_off : NULL, heap + c_off, (int)m, (int)n, (int)k, tb};
+    few_rows(&J);
+    return NULL;
+  }
   if (set_threads && max_threads > 1) {
     const int want = batch * m * n * k < SMALL_PRODUCT ? 1 : max_threads;
     if (want != current_threads) {
@@ -150,11 +453,56 @@ static napi_value gemm_batched(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+
+/*
+ * headRows(heap, rows, V, zOff, targetsOff, aOff, bOff, lpOff, entOff): the statistics of
+ * head_job on the heap (offsets in 4-byte elements; bOff < 0: no b).
+ */
+static napi_value head_rows(napi_env env, napi_callback_info info) {
+  size_t argc = 9;
+  napi_value argv[9];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc != 9) return throw_error(env, "headRows: expected 9 arguments");
+  if (!few_rows_available()) return throw_error(env, "headRows: needs a CPU with AVX2 and FMA");
+  void *data;
+  size_t bytes;
+  if (napi_get_arraybuffer_info(env, argv[0], &data, &bytes) != napi_ok) {
+    return throw_error(env, "headRows: heap must be an ArrayBuffer");
+  }
+  int64_t v[8];
+  for (int i = 0; i < 8; i++) {
+    if (!get_i64(env, argv[i + 1], &v[i])) return throw_error(env, "headRows: arguments must be numbers");
+  }
+  const int64_t rows = v[0], V = v[1], z = v[2], t = v[3], a = v[4], b = v[5], lp = v[6], ent = v[7];
+  const int64_t floats = (int64_t)(bytes / sizeof(float));
+  if (rows <= 0 || V <= 0 || z < 0 || t < 0 || a < 0 || lp < 0 || ent < 0 || z + rows * V > floats ||
+      t + rows > floats || a + rows * V > floats || b + rows * V > floats || lp + rows > floats ||
+      ent + rows > floats) {
+    return throw_error(env, "headRows: operands fall outside the heap");
+  }
+  float *heap = (float *)data;
+  head_job J = {heap + z, (const int32_t *)(heap + t), heap + a, b >= 0 ? heap + b : NULL, heap + lp, heap + ent,
+                (int)rows, (int)V};
+  if (rows > 1 && max_threads != 1) run_two(head_rows_part, &J);
+  else head_rows_vec(&J, 0, (int)rows);
+  return NULL;
+}
+
+/* fewRows() → whether the few-row products and headRows run here (x86-64 with AVX2 and FMA). */
+static napi_value few_rows_js(napi_env env, napi_callback_info info) {
+  (void)info;
+  napi_value out;
+  napi_get_boolean(env, few_rows_available(), &out);
+  return out;
+}
+
 static napi_value init(napi_env env, napi_value exports) {
   napi_property_descriptor props[] = {
       {"load", NULL, load, NULL, NULL, NULL, napi_default, NULL},
       {"threads", NULL, threads, NULL, NULL, NULL, napi_default, NULL},
       {"gemmBatched", NULL, gemm_batched, NULL, NULL, NULL, napi_default, NULL},
+      {"headRows", NULL, head_rows, NULL, NULL, NULL, napi_default, NULL},
+      {"fewRows", NULL, few_rows_js, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return exports;

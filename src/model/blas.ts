@@ -33,16 +33,30 @@ interface BlasAddon {
     cOff: number,
     biasOff: number,
   ): void;
+  headRows(
+    heap: ArrayBufferLike,
+    rows: number,
+    vocab: number,
+    zOff: number,
+    targetsOff: number,
+    aOff: number,
+    bOff: number,
+    lpOff: number,
+    entOff: number,
+  ): void;
+  fewRows(): boolean;
 }
 
 /** The parts of the wasm backend this module touches. */
 interface WasmBackendLike {
   dataIdMap: { get(dataId: object): { memoryOffset: number } };
-  makeOutput(shape: number[], dtype: "float32"): tf.TensorInfo;
+  makeOutput(shape: number[], dtype: "float32" | "int32"): tf.TensorInfo;
   wasm: { HEAPU8: Uint8Array };
 }
 
 const KERNELS = ["BatchMatMul", "_FusedMatMul"] as const;
+/** The head statistics kernel (see headRows); registered only while the BLAS kernels are. */
+const HEAD_ROWS = "GrpoHeadRows";
 const ADDON_PATH = new URL("../../native/build/blas.node", import.meta.url);
 
 let addon: BlasAddon | null | undefined;
@@ -94,7 +108,9 @@ export function setBlasKernels(on: boolean, threads?: number): boolean {
       tf.unregisterKernel(name, "wasm");
       tf.registerKernel(orig);
     }
+    if (tf.getKernel(HEAD_ROWS, "wasm")) tf.unregisterKernel(HEAD_ROWS, "wasm");
     active = false;
+    headActive = false;
     return false;
   }
   const a = loadAddon();
@@ -110,8 +126,70 @@ export function setBlasKernels(on: boolean, threads?: number): boolean {
     tf.unregisterKernel(name, "wasm");
     tf.registerKernel({ ...orig, kernelFunc: blasMatMul(a, orig.kernelFunc) });
   }
+  if (a.fewRows()) {
+    tf.registerKernel({ kernelName: HEAD_ROWS, backendName: "wasm", kernelFunc: headRowsKernel(a) });
+    headActive = true;
+  }
   active = true;
   return true;
+}
+
+let headActive = false;
+
+/**
+ * True while the addon's own row kernels run (BLAS kernels on, x86-64 CPU with AVX2 and FMA):
+ * headRows, and products of at most 16 rows, which stream the right operand once — fastest
+ * when it is transposed ([n, k] rows, as the head's [V, d] is).
+ */
+export function rowKernelsActive(): boolean {
+  return headActive;
+}
+
+/**
+ * For a block of head logits z [c, V] and int32 targets [c]: log p(target) [c], the entropy
+ * −Σ p log p [c], a = onehot(target) − p [c, V] and, with `withB`, b = −p·(log p + entropy)
+ * [c, V], p = softmax(z) — in one pass over the logits (native/blas.c). Only while
+ * rowKernelsActive(); no gradient.
+ */
+export function headRows(
+  z: tf.Tensor2D,
+  targets: tf.Tensor1D,
+  withB: boolean,
+): { lp: tf.Tensor1D; ent: tf.Tensor1D; a: tf.Tensor2D; b?: tf.Tensor2D } {
+  if (!headActive) throw new Error("headRows: the native row kernels are not active");
+  if (z.dtype !== "float32" || targets.dtype !== "int32" || targets.shape[0] !== z.shape[0])
+    throw new Error(
+      `headRows: expected float32 z [c, V] and int32 targets [c], got ${z.dtype} [${z.shape}], ${targets.dtype} [${targets.shape}]`,
+    );
+  const out = tf.engine().runKernel(HEAD_ROWS, { z, targets }, { withB }) as tf.Tensor[];
+  const [lp, ent, a, b] = out as [tf.Tensor1D, tf.Tensor1D, tf.Tensor2D, tf.Tensor2D | undefined];
+  return b ? { lp, ent, a, b } : { lp, ent, a };
+}
+
+function headRowsKernel(a: BlasAddon): tf.KernelFunc {
+  return (args) => {
+    const backend = args.backend as unknown as WasmBackendLike;
+    const z = args.inputs.z as tf.TensorInfo;
+    const t = args.inputs.targets as tf.TensorInfo;
+    const [c, V] = z.shape as [number, number];
+    const off = (x: tf.TensorInfo) => backend.dataIdMap.get(x.dataId).memoryOffset / 4;
+    const lp = backend.makeOutput([c], "float32");
+    const ent = backend.makeOutput([c], "float32");
+    const av = backend.makeOutput([c, V], "float32");
+    const bv = args.attrs?.withB ? backend.makeOutput([c, V], "float32") : null;
+    a.headRows(
+      backend.wasm.HEAPU8.buffer,
+      c,
+      V,
+      off(z),
+      off(t),
+      off(av),
+      bv ? off(bv) : -1,
+      off(lp),
+      off(ent),
+    );
+    return bv ? [lp, ent, av, bv] : [lp, ent, av];
+  };
 }
 
 function size(shape: number[]): number {

@@ -9,7 +9,7 @@
  * variant is fast, and the transpose flags go straight to the kernel instead.
  */
 import * as tf from "@tensorflow/tfjs-core";
-import { blasActive } from "./blas.ts";
+import { blasActive, headRows, rowKernelsActive } from "./blas.ts";
 
 type Fn = (...args: tf.Tensor[]) => tf.Tensor;
 type Save = (tensors: tf.Tensor[]) => void;
@@ -452,10 +452,17 @@ export function headLogprobs(
     return f(h, w) as tf.Tensor2D;
   }
   // Frozen head: the forward pass also makes the two row-gradient directions G = [A; Bm]·W.
+  const native = rowKernelsActive();
   const f = custom((hh: tf.Tensor, save: Save) => {
     const parts = blocks.map(([s, c]) =>
       tf.tidy(() => {
         const z = product(tf.slice(hh as tf.Tensor2D, [s, 0], [c, d]), w, false, true);
+        if (native) {
+          // One native pass over the logits instead of a dozen kernels (./blas.ts headRows).
+          const r = headRows(z, tf.slice(targets, [s], [c]), opts.entropy);
+          if (!opts.entropy) return [r.lp, tf.zeros([c]), product(r.a, w)];
+          return [r.lp, r.ent, product(r.a, w), product(r.b!, w)];
+        }
         const m = tf.max(z, -1, true);
         const lse = tf.add(m, tf.log(tf.sum(tf.exp(tf.sub(z, m)), -1, true)));
         const logp = tf.sub(z, lse);

@@ -3,8 +3,9 @@ import { before, describe, it } from "node:test";
 import * as tf from "@tensorflow/tfjs-core";
 import { Rng } from "../../src/core/rng.ts";
 import { initBackend } from "../../src/model/backend.ts";
-import { blasActive, blasStatus, setBlasKernels } from "../../src/model/blas.ts";
+import { blasActive, blasStatus, rowKernelsActive, setBlasKernels } from "../../src/model/blas.ts";
 import { GPT, type GPTConfig } from "../../src/model/gpt.ts";
+import { headLogprobs } from "../../src/model/ops.ts";
 import { sample } from "../../src/model/sampler.ts";
 import { grpoUpdate } from "../../src/rl/grpo-step.ts";
 import { resolveLossConfig } from "../../src/rl/loss.ts";
@@ -74,9 +75,85 @@ describe("BLAS kernels (native addon)", () => {
       "fused relu (fallback)",
       () => tf.fused.matMul({ a: r([70, 5], 9), b: r([5, 6], 10), bias, activation: "relu" }),
     ]);
+    const biased: [string, () => tf.Tensor, () => tf.Tensor][] = [];
+    // Few rows (sampling) take the addon's own kernels: row counts around their 4- and 8-row
+    // blocks, column counts off their 16-column panels, and odd inner sizes.
+    for (const m of [1, 3, 5, 8, 13, 16]) {
+      for (const [k, n] of [
+        [7, 5],
+        [20, 37],
+        [33, 48],
+      ] as const) {
+        for (const tb of [false, true]) {
+          const a3 = r([m, k], 11 + m);
+          const b3 = tb ? r([n, k], 12 + n) : r([k, n], 12 + n);
+          const bias3 = r([n], 13);
+          cases.push([`few rows ${m}×${k}·${k}×${n} tb=${tb}`, () => tf.matMul(a3, b3, false, tb)]);
+          // tfjs's own wasm _FusedMatMul adds the bias wrongly with transposeB on some shapes,
+          // so the bias cases are checked against an explicit addition.
+          biased.push([
+            `few rows with bias ${m}×${k}·${k}×${n} tb=${tb}`,
+            () => tf.fused.matMul({ a: a3, b: b3, bias: bias3, transposeB: tb }),
+            () => tf.add(tf.matMul(a3, b3, false, tb), bias3),
+          ]);
+        }
+      }
+    }
+    // Large enough to be split over two threads.
+    const a4 = r([8, 576], 20);
+    const b4 = r([576, 600], 21);
+    cases.push(["few rows, split", () => tf.matMul(a4, b4)]);
+    cases.push(["few rows, split, transposed", () => tf.matMul(a4, tf.transpose(b4), false, true)]);
     for (const [name, f] of cases) {
       const { plain, blas } = bothWays(() => tf.tidy(() => f().dataSync()));
       assertClose(plain, blas, name);
+    }
+    for (const [name, f, reference] of biased) {
+      setBlasKernels(false);
+      const plain = tf.tidy(() => reference().dataSync());
+      setBlasKernels(true);
+      assertClose(
+        plain,
+        tf.tidy(() => f().dataSync()),
+        name,
+      );
+    }
+  });
+
+  it("give the frozen head's logprobs, entropies and gradient in one native pass", (t) => {
+    if (!available) return t.skip("addon unavailable");
+    setBlasKernels(true);
+    if (!rowKernelsActive()) return t.skip("native head kernel needs x86-64 with AVX2 and FMA");
+    // 37 columns: four 8-wide vectors and a tail; 9 rows in blocks of 4, 4 and 1.
+    const V = 37;
+    const h = tf.randomNormal([9, 6], 0, 1, "float32", 31) as tf.Tensor2D;
+    const w = tf.randomNormal([V, 6], 0, 2, "float32", 32) as tf.Tensor2D;
+    const targets = tf.tensor1d([3, 0, 36, 5, 5, 1, 32, 17, 8], "int32");
+    const probe = tf.randomNormal([2, 9], 0, 1, "float32", 33);
+    for (const entropy of [true, false]) {
+      const run = () =>
+        tf.tidy(() => {
+          const f = (x: tf.Tensor) =>
+            tf.sum(
+              tf.mul(
+                headLogprobs(x as tf.Tensor2D, w, targets, { trainW: false, entropy, chunkValues: 4 * V }),
+                probe,
+              ),
+            ) as tf.Scalar;
+          const out = headLogprobs(h, w, targets, { trainW: false, entropy, chunkValues: 4 * V }).dataSync();
+          return { out, grad: tf.grad(f)(h).dataSync() };
+        });
+      const { plain, blas } = bothWays(run);
+      assertClose(plain.out, blas.out, `head rows (entropy ${entropy})`);
+      assertClose(plain.grad, blas.grad, `head gradient (entropy ${entropy})`, 1e-3);
+      // And against the plain formula, so that both cannot be wrong together.
+      const logp = tf.logSoftmax(tf.matMul(h, w, false, true));
+      const lp = tf.sum(tf.mul(logp, tf.cast(tf.oneHot(targets, V), "float32")), -1).dataSync();
+      assertClose(lp, blas.out.slice(0, 9), "logprobs against logSoftmax");
+      if (entropy) {
+        const ent = tf.neg(tf.sum(tf.mul(tf.exp(logp), logp), -1)).dataSync();
+        assertClose(ent, blas.out.slice(9), "entropies against the definition");
+      }
     }
   });
 
