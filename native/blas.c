@@ -19,7 +19,6 @@
 #include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
-#include <stdlib.h>
 #include <string.h>
 
 enum { RowMajor = 101, NoTrans = 111, Trans = 112 };
@@ -256,7 +255,7 @@ static void few_rows(few_rows_job *J) {
  */
 typedef int v8i __attribute__((vector_size(32)));
 
-/* e^x for x ≤ 0 (Cephes' expf polynomial; relative error ~1e-7). */
+/* e^x for x ≤ 0 (Cephes' expf polynomial; relative error ~1e-7), 0 below −87 as expf underflows. */
 CLONES static inline __attribute__((always_inline)) v8 exp8(v8 x) {
   const v8 lo = x - x - 87.0f;
   const v8i below = x < lo;
@@ -272,7 +271,7 @@ CLONES static inline __attribute__((always_inline)) v8 exp8(v8 x) {
   const v8i bits = (__builtin_convertvector(n, v8i) + 127) << 23;
   v8 scale;
   memcpy(&scale, &bits, sizeof scale);
-  return y * scale;
+  return (v8)((v8i)(y * scale) & ~below);
 }
 
 typedef struct {
@@ -337,6 +336,177 @@ static void head_rows_part(void *ctx, int part) {
   const head_job *J = ctx;
   const int mid = J->rows / 2;
   head_rows_vec(J, part == 0 ? 0 : mid, part == 0 ? mid : J->rows);
+}
+
+
+/*
+ * Attention probabilities: softmax over the last axis of scores [rows = B·H·Tq, Tk] plus an
+ * additive mask row (b, i) at mask + b·maskBatch + i·Tk, and its gradient
+ * dx = p·(dy − Σ p·dy) — one pass each instead of tfjs's add, max, sub, exp, sum and div.
+ */
+typedef struct {
+  const float *x, *mask, *dy;
+  float *out;
+  int rows, tk, tq, h;
+  int64_t mask_batch;
+} softmax_job;
+
+CLONES static void softmax_rows(const softmax_job *J, int r0, int r1) {
+  const int tk = J->tk, t8 = tk & ~7;
+  for (int r = r0; r < r1; r++) {
+    const float *x = J->x + (size_t)r * tk;
+    const float *mk = J->mask + (r / (J->h * J->tq)) * J->mask_batch + (size_t)(r % J->tq) * tk;
+    float *p = J->out + (size_t)r * tk;
+    float m = -INFINITY;
+    for (int j = 0; j < tk; j++) {
+      p[j] = x[j] + mk[j];
+      m = p[j] > m ? p[j] : m;
+    }
+    v8 sv = {0};
+    int j = 0;
+    for (; j < t8; j += 8) {
+      const v8 e = exp8(*(const v8u *)(p + j) - m);
+      *(v8u *)(p + j) = e;
+      sv += e;
+    }
+    float sum = hsum(&sv);
+    for (; j < tk; j++) {
+      p[j] = expf(p[j] - m);
+      sum += p[j];
+    }
+    const float inv = 1.0f / sum;
+    for (j = 0; j < t8; j += 8) *(v8u *)(p + j) = *(const v8u *)(p + j) * inv;
+    for (; j < tk; j++) p[j] *= inv;
+  }
+}
+
+CLONES static void softmax_grad_rows(const softmax_job *J, int r0, int r1) {
+  const int tk = J->tk, t8 = tk & ~7;
+  for (int r = r0; r < r1; r++) {
+    const float *p = J->x + (size_t)r * tk, *dy = J->dy + (size_t)r * tk;
+    float *dx = J->out + (size_t)r * tk;
+    v8 dv = {0};
+    int j = 0;
+    for (; j < t8; j += 8) dv += *(const v8u *)(p + j) * *(const v8u *)(dy + j);
+    float dot = hsum(&dv);
+    for (; j < tk; j++) dot += p[j] * dy[j];
+    for (j = 0; j < t8; j += 8) *(v8u *)(dx + j) = *(const v8u *)(p + j) * (*(const v8u *)(dy + j) - dot);
+    for (; j < tk; j++) dx[j] = p[j] * (dy[j] - dot);
+  }
+}
+
+static void softmax_part(void *ctx, int part) {
+  const softmax_job *J = ctx;
+  const int mid = J->rows / 2, r0 = part == 0 ? 0 : mid, r1 = part == 0 ? mid : J->rows;
+  if (J->dy) softmax_grad_rows(J, r0, r1);
+  else softmax_rows(J, r0, r1);
+}
+
+
+/*
+ * SwiGLU y = silu(a)·b elementwise and its gradient da = dy·b·σ(a)·(1 + a(1 − σ(a))),
+ * db = dy·silu(a): one pass each instead of tfjs's sigmoid (a scalar exp) and five products.
+ */
+typedef struct {
+  const float *a, *b, *dy;
+  float *y, *da, *db;
+  int64_t n;
+} swiglu_job;
+
+/* σ(a) from e^(−|a|), which never overflows. */
+CLONES static inline __attribute__((always_inline)) v8 sigmoid8(v8 a) {
+  const v8i neg = a < (a - a);
+  const v8 absa = (v8)((v8i)a & ~neg) + (v8)((v8i)(-a) & neg);
+  const v8 t = exp8(-absa);
+  const v8 inv = 1.0f / (1.0f + t);
+  return (v8)(((v8i)inv & ~neg) | ((v8i)(t * inv) & neg));
+}
+
+static inline float sigmoid1(float a) {
+  return a >= 0 ? 1.0f / (1.0f + expf(-a)) : expf(a) / (1.0f + expf(a));
+}
+
+CLONES static void swiglu_range(const swiglu_job *J, int64_t i0, int64_t i1) {
+  int64_t i = i0;
+  for (; i + 8 <= i1; i += 8) {
+    const v8 a = *(const v8u *)(J->a + i), b = *(const v8u *)(J->b + i);
+    const v8 sg = sigmoid8(a);
+    if (!J->dy) {
+      *(v8u *)(J->y + i) = a * sg * b;
+      continue;
+    }
+    const v8 dy = *(const v8u *)(J->dy + i);
+    *(v8u *)(J->da + i) = dy * b * sg * (1.0f + a * (1.0f - sg));
+    *(v8u *)(J->db + i) = dy * a * sg;
+  }
+  for (; i < i1; i++) {
+    const float a = J->a[i], b = J->b[i], sg = sigmoid1(a);
+    if (!J->dy) {
+      J->y[i] = a * sg * b;
+      continue;
+    }
+    J->da[i] = J->dy[i] * b * sg * (1.0f + a * (1.0f - sg));
+    J->db[i] = J->dy[i] * a * sg;
+  }
+}
+
+static void swiglu_part(void *ctx, int part) {
+  const swiglu_job *J = ctx;
+  const int64_t mid = (J->n / 2) & ~(int64_t)7;
+  swiglu_range(J, part == 0 ? 0 : mid, part == 0 ? mid : J->n);
+}
+
+
+/*
+ * RMSNorm over rows of x [rows, d]: r = 1/√(mean(x²) + eps), y = x·r·g; and its gradient
+ * dx = r·(dx̂ − x̂·mean(dx̂·x̂)), dx̂ = dy·g, x̂ = x·r — one pass each instead of five or six
+ * tfjs kernels.
+ */
+typedef struct {
+  const float *x, *g, *dy;
+  float *y, *r, *dx;
+  int rows, d;
+  float eps;
+} rmsnorm_job;
+
+CLONES static void rmsnorm_rows(const rmsnorm_job *J, int r0, int r1) {
+  const int d = J->d, d8 = d & ~7;
+  for (int row = r0; row < r1; row++) {
+    const float *x = J->x + (size_t)row * d;
+    int j = 0;
+    if (!J->dy) {
+      v8 sv = {0};
+      for (; j < d8; j += 8) {
+        const v8 xv = *(const v8u *)(x + j);
+        sv += xv * xv;
+      }
+      float ss = hsum(&sv);
+      for (; j < d; j++) ss += x[j] * x[j];
+      const float r = 1.0f / sqrtf(ss / (float)d + J->eps);
+      if (J->r) J->r[row] = r;
+      float *y = J->y + (size_t)row * d;
+      for (j = 0; j < d8; j += 8) *(v8u *)(y + j) = *(const v8u *)(x + j) * r * *(const v8u *)(J->g + j);
+      for (; j < d; j++) y[j] = x[j] * r * J->g[j];
+      continue;
+    }
+    const float r = J->r[row];
+    const float *dy = J->dy + (size_t)row * d;
+    float *dx = J->dx + (size_t)row * d;
+    v8 dv = {0};
+    for (; j < d8; j += 8) dv += *(const v8u *)(dy + j) * *(const v8u *)(J->g + j) * *(const v8u *)(x + j);
+    float dot = hsum(&dv);
+    for (; j < d; j++) dot += dy[j] * J->g[j] * x[j];
+    const float c = dot * r * r / (float)d;
+    for (j = 0; j < d8; j += 8)
+      *(v8u *)(dx + j) = r * (*(const v8u *)(dy + j) * *(const v8u *)(J->g + j) - *(const v8u *)(x + j) * c);
+    for (; j < d; j++) dx[j] = r * (dy[j] * J->g[j] - x[j] * c);
+  }
+}
+
+static void rmsnorm_part(void *ctx, int part) {
+  const rmsnorm_job *J = ctx;
+  const int mid = J->rows / 2;
+  rmsnorm_rows(J, part == 0 ? 0 : mid, part == 0 ? mid : J->rows);
 }
 
 static napi_value throw_error(napi_env env, const char *msg) {
@@ -426,7 +596,7 @@ static napi_value gemm_batched(napi_env env, napi_callback_info info) {
     return throw_error(env, "gemmBatched: operands fall outside the heap");
   }
   float *heap = (float *)data;
-  if (batch == 1 && !ta && m <= FEW_ROWS && few_rows_available() && getenv("GRPO_FEW") == NULL) {
+  if (batch == 1 && !ta && m <= FEW_ROWS && few_rows_available()) {
     few_rows_job J = {heap + a_off, heap + b_off, bias_off >= 0 ? heap + bias_off : NULL, heap + c_off, (int)m, (int)n, (int)k, tb};
     few_rows(&J);
     return NULL;
@@ -488,6 +658,116 @@ static napi_value head_rows(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/*
+ * softmax(heap, rows, tk, tq, h, xOff, maskOff, maskBatch, outOff, dyOff): with dyOff < 0 the
+ * masked softmax of softmax_job into out; otherwise x holds the probabilities p and out gets
+ * the gradient for dy. Offsets in floats.
+ */
+static napi_value softmax_js(napi_env env, napi_callback_info info) {
+  size_t argc = 10;
+  napi_value argv[10];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc != 10) return throw_error(env, "softmax: expected 10 arguments");
+  if (!few_rows_available()) return throw_error(env, "softmax: needs a CPU with AVX2 and FMA");
+  void *data;
+  size_t bytes;
+  if (napi_get_arraybuffer_info(env, argv[0], &data, &bytes) != napi_ok) {
+    return throw_error(env, "softmax: heap must be an ArrayBuffer");
+  }
+  int64_t v[9];
+  for (int i = 0; i < 9; i++) {
+    if (!get_i64(env, argv[i + 1], &v[i])) return throw_error(env, "softmax: arguments must be numbers");
+  }
+  const int64_t rows = v[0], tk = v[1], tq = v[2], h = v[3], x = v[4], mk = v[5], mb = v[6], out = v[7], dy = v[8];
+  const int64_t floats = (int64_t)(bytes / sizeof(float));
+  const int64_t maskEnd = dy >= 0 ? 0 : mk + (rows / (h * tq) - 1) * mb + tq * tk;
+  if (rows <= 0 || tk <= 0 || tq <= 0 || h <= 0 || rows % (h * tq) != 0 || x < 0 || out < 0 ||
+      x + rows * tk > floats || out + rows * tk > floats || dy + rows * tk > floats ||
+      (dy < 0 && (mk < 0 || mb < 0 || maskEnd > floats))) {
+    return throw_error(env, "softmax: operands fall outside the heap");
+  }
+  float *heap = (float *)data;
+  softmax_job J = {heap + x, dy < 0 ? heap + mk : NULL, dy >= 0 ? heap + dy : NULL, heap + out,
+                   (int)rows, (int)tk, (int)tq, (int)h, mb};
+  if (rows * tk >= (1 << 16) && max_threads != 1) run_two(softmax_part, &J);
+  else softmax_part(&J, 0), softmax_part(&J, 1);
+  return NULL;
+}
+
+/*
+ * swiglu(heap, n, aOff, bOff, yOff, dyOff, daOff, dbOff): with dyOff < 0, y = silu(a)·b;
+ * otherwise the gradients da and db for dy (yOff unused). Offsets in floats.
+ */
+static napi_value swiglu_js(napi_env env, napi_callback_info info) {
+  size_t argc = 8;
+  napi_value argv[8];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc != 8) return throw_error(env, "swiglu: expected 8 arguments");
+  if (!few_rows_available()) return throw_error(env, "swiglu: needs a CPU with AVX2 and FMA");
+  void *data;
+  size_t bytes;
+  if (napi_get_arraybuffer_info(env, argv[0], &data, &bytes) != napi_ok) {
+    return throw_error(env, "swiglu: heap must be an ArrayBuffer");
+  }
+  int64_t v[7];
+  for (int i = 0; i < 7; i++) {
+    if (!get_i64(env, argv[i + 1], &v[i])) return throw_error(env, "swiglu: arguments must be numbers");
+  }
+  const int64_t n = v[0], a = v[1], b = v[2], y = v[3], dy = v[4], da = v[5], db = v[6];
+  const int64_t floats = (int64_t)(bytes / sizeof(float));
+  const int grad = dy >= 0;
+  if (n <= 0 || a < 0 || b < 0 || a + n > floats || b + n > floats ||
+      (!grad && (y < 0 || y + n > floats)) ||
+      (grad && (da < 0 || db < 0 || dy + n > floats || da + n > floats || db + n > floats))) {
+    return throw_error(env, "swiglu: operands fall outside the heap");
+  }
+  float *heap = (float *)data;
+  swiglu_job J = {heap + a, heap + b, grad ? heap + dy : NULL, grad ? NULL : heap + y,
+                  grad ? heap + da : NULL, grad ? heap + db : NULL, n};
+  if (n >= (1 << 16) && max_threads != 1) run_two(swiglu_part, &J);
+  else swiglu_range(&J, 0, n);
+  return NULL;
+}
+
+/*
+ * rmsnorm(heap, rows, d, eps, xOff, gOff, rOff, yOff, dyOff, dxOff): with dyOff < 0 the
+ * forward pass into y (and r when rOff ≥ 0); otherwise dx for dy from x, g and the forward
+ * pass's r. Offsets in floats.
+ */
+static napi_value rmsnorm_js(napi_env env, napi_callback_info info) {
+  size_t argc = 10;
+  napi_value argv[10];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc != 10) return throw_error(env, "rmsnorm: expected 10 arguments");
+  if (!few_rows_available()) return throw_error(env, "rmsnorm: needs a CPU with AVX2 and FMA");
+  void *data;
+  size_t bytes;
+  if (napi_get_arraybuffer_info(env, argv[0], &data, &bytes) != napi_ok) {
+    return throw_error(env, "rmsnorm: heap must be an ArrayBuffer");
+  }
+  double eps;
+  if (napi_get_value_double(env, argv[3], &eps) != napi_ok) return throw_error(env, "rmsnorm: eps must be a number");
+  int64_t v[9];
+  for (int i = 0; i < 9; i++) {
+    if (i == 2) continue;
+    if (!get_i64(env, argv[i + 1], &v[i])) return throw_error(env, "rmsnorm: arguments must be numbers");
+  }
+  const int64_t rows = v[0], d = v[1], x = v[3], g = v[4], r = v[5], y = v[6], dy = v[7], dx = v[8];
+  const int64_t floats = (int64_t)(bytes / sizeof(float));
+  const int grad = dy >= 0;
+  if (rows <= 0 || d <= 0 || x < 0 || g < 0 || x + rows * d > floats || g + d > floats || r + rows > floats ||
+      (!grad && (y < 0 || y + rows * d > floats)) ||
+      (grad && (r < 0 || dx < 0 || dy + rows * d > floats || dx + rows * d > floats))) {
+    return throw_error(env, "rmsnorm: operands fall outside the heap");
+  }
+  float *heap = (float *)data;
+  rmsnorm_job J = {heap + x, heap + g, grad ? heap + dy : NULL, grad ? NULL : heap + y,
+                   r >= 0 ? heap + r : NULL, grad ? heap + dx : NULL, (int)rows, (int)d, (float)eps};
+  if (rows > 1 && rows * d >= (1 << 16) && max_threads != 1) run_two(rmsnorm_part, &J);
+  else rmsnorm_rows(&J, 0, (int)rows);
+  return NULL;
+}
+
 /* fewRows() → whether the few-row products and headRows run here (x86-64 with AVX2 and FMA). */
 static napi_value few_rows_js(napi_env env, napi_callback_info info) {
   (void)info;
@@ -503,6 +783,9 @@ static napi_value init(napi_env env, napi_value exports) {
       {"gemmBatched", NULL, gemm_batched, NULL, NULL, NULL, napi_default, NULL},
       {"headRows", NULL, head_rows, NULL, NULL, NULL, napi_default, NULL},
       {"fewRows", NULL, few_rows_js, NULL, NULL, NULL, napi_default, NULL},
+      {"softmax", NULL, softmax_js, NULL, NULL, NULL, napi_default, NULL},
+      {"swiglu", NULL, swiglu_js, NULL, NULL, NULL, napi_default, NULL},
+      {"rmsnorm", NULL, rmsnorm_js, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return exports;

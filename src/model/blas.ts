@@ -45,6 +45,40 @@ interface BlasAddon {
     entOff: number,
   ): void;
   fewRows(): boolean;
+  softmax(
+    heap: ArrayBufferLike,
+    rows: number,
+    tk: number,
+    tq: number,
+    h: number,
+    xOff: number,
+    maskOff: number,
+    maskBatch: number,
+    outOff: number,
+    dyOff: number,
+  ): void;
+  swiglu(
+    heap: ArrayBufferLike,
+    n: number,
+    aOff: number,
+    bOff: number,
+    yOff: number,
+    dyOff: number,
+    daOff: number,
+    dbOff: number,
+  ): void;
+  rmsnorm(
+    heap: ArrayBufferLike,
+    rows: number,
+    d: number,
+    eps: number,
+    xOff: number,
+    gOff: number,
+    rOff: number,
+    yOff: number,
+    dyOff: number,
+    dxOff: number,
+  ): void;
 }
 
 /** The parts of the wasm backend this module touches. */
@@ -57,6 +91,13 @@ interface WasmBackendLike {
 const KERNELS = ["BatchMatMul", "_FusedMatMul"] as const;
 /** The head statistics kernel (see headRows); registered only while the BLAS kernels are. */
 const HEAD_ROWS = "GrpoHeadRows";
+const SOFTMAX = "GrpoMaskedSoftmax";
+const SOFTMAX_GRAD = "GrpoSoftmaxGrad";
+const SWIGLU = "GrpoSwiglu";
+const SWIGLU_GRAD = "GrpoSwigluGrad";
+const RMS_NORM = "GrpoRmsNorm";
+const RMS_NORM_GRAD = "GrpoRmsNormGrad";
+const ROW_KERNELS = [HEAD_ROWS, SOFTMAX, SOFTMAX_GRAD, SWIGLU, SWIGLU_GRAD, RMS_NORM, RMS_NORM_GRAD];
 const ADDON_PATH = new URL("../../native/build/blas.node", import.meta.url);
 
 let addon: BlasAddon | null | undefined;
@@ -108,7 +149,7 @@ export function setBlasKernels(on: boolean, threads?: number): boolean {
       tf.unregisterKernel(name, "wasm");
       tf.registerKernel(orig);
     }
-    if (tf.getKernel(HEAD_ROWS, "wasm")) tf.unregisterKernel(HEAD_ROWS, "wasm");
+    for (const name of ROW_KERNELS) if (tf.getKernel(name, "wasm")) tf.unregisterKernel(name, "wasm");
     active = false;
     headActive = false;
     return false;
@@ -128,6 +169,12 @@ export function setBlasKernels(on: boolean, threads?: number): boolean {
   }
   if (a.fewRows()) {
     tf.registerKernel({ kernelName: HEAD_ROWS, backendName: "wasm", kernelFunc: headRowsKernel(a) });
+    tf.registerKernel({ kernelName: SOFTMAX, backendName: "wasm", kernelFunc: softmaxKernel(a) });
+    tf.registerKernel({ kernelName: SOFTMAX_GRAD, backendName: "wasm", kernelFunc: softmaxKernel(a) });
+    tf.registerKernel({ kernelName: SWIGLU, backendName: "wasm", kernelFunc: swigluKernel(a) });
+    tf.registerKernel({ kernelName: SWIGLU_GRAD, backendName: "wasm", kernelFunc: swigluKernel(a) });
+    tf.registerKernel({ kernelName: RMS_NORM, backendName: "wasm", kernelFunc: rmsNormKernel(a) });
+    tf.registerKernel({ kernelName: RMS_NORM_GRAD, backendName: "wasm", kernelFunc: rmsNormKernel(a) });
     headActive = true;
   }
   active = true;
@@ -164,6 +211,137 @@ export function headRows(
   const out = tf.engine().runKernel(HEAD_ROWS, { z, targets }, { withB }) as tf.Tensor[];
   const [lp, ent, a, b] = out as [tf.Tensor1D, tf.Tensor1D, tf.Tensor2D, tf.Tensor2D | undefined];
   return b ? { lp, ent, a, b } : { lp, ent, a };
+}
+
+/**
+ * How maskedSoftmax reads a mask for scores [B, H, Tq, Tk]: the stride between batch rows of a
+ * mask [Tq, Tk], [1, 1, Tq, Tk] (0) or [B, 1, Tq, Tk] (Tq·Tk); null for other shapes.
+ */
+export function softmaxMaskBatch(scores: readonly number[], mask: readonly number[]): number | null {
+  const [B, , Tq, Tk] = scores as [number, number, number, number];
+  if (scores.length !== 4 || mask[mask.length - 2] !== Tq || mask[mask.length - 1] !== Tk) return null;
+  if (mask.length === 2) return 0;
+  if (mask.length !== 4 || mask[1] !== 1) return null;
+  if (mask[0] === 1) return 0;
+  return mask[0] === B ? Tq * Tk : null;
+}
+
+/**
+ * softmax(scores + mask) over the last axis of float32 scores [B, H, Tq, Tk], the mask read
+ * with softmaxMaskBatch's stride, in one native pass. Only while rowKernelsActive(); no
+ * gradient (see maskedSoftmaxGrad).
+ */
+export function maskedSoftmax(scores: tf.Tensor4D, mask: tf.Tensor, maskBatch: number): tf.Tensor4D {
+  if (!headActive) throw new Error("maskedSoftmax: the native row kernels are not active");
+  const [, H, Tq] = scores.shape;
+  return tf.engine().runKernel(SOFTMAX, { x: scores, mask }, { tq: Tq, h: H, maskBatch }) as tf.Tensor4D;
+}
+
+/** p·(dy − Σ p·dy) over the last axis: the gradient of a softmax p for dy (rowKernelsActive() only). */
+export function maskedSoftmaxGrad(p: tf.Tensor, dy: tf.Tensor): tf.Tensor {
+  if (!headActive) throw new Error("maskedSoftmaxGrad: the native row kernels are not active");
+  return tf.engine().runKernel(SOFTMAX_GRAD, { x: p, dy }, {}) as tf.Tensor;
+}
+
+/**
+ * silu(a)·b for float32 a, b of one shape; with dy, the gradients [da, db] instead (see swiglu
+ * in ./ops.ts). Only while rowKernelsActive().
+ */
+export function nativeSwiglu(a: tf.Tensor, b: tf.Tensor, dy?: tf.Tensor): tf.Tensor[] {
+  if (!headActive) throw new Error("nativeSwiglu: the native row kernels are not active");
+  if (!tf.util.arraysEqual(a.shape, b.shape) || (dy && !tf.util.arraysEqual(a.shape, dy.shape)))
+    throw new Error(`nativeSwiglu: shapes differ: [${a.shape}], [${b.shape}]${dy ? `, [${dy.shape}]` : ""}`);
+  const out = tf.engine().runKernel(dy ? SWIGLU_GRAD : SWIGLU, dy ? { a, b, dy } : { a, b }, {});
+  return Array.isArray(out) ? out : [out as tf.Tensor];
+}
+
+/**
+ * RMSNorm of float32 x [N, d] with gain g [d]: [y, r] with r = 1/√(mean(x²) + eps) [N] (see
+ * rmsNorm in ./ops.ts). Only while rowKernelsActive().
+ */
+export function nativeRmsNorm(x: tf.Tensor2D, g: tf.Tensor1D, eps: number): [tf.Tensor2D, tf.Tensor1D] {
+  if (!headActive) throw new Error("nativeRmsNorm: the native row kernels are not active");
+  if (x.shape[1] !== g.shape[0])
+    throw new Error(`nativeRmsNorm: x [${x.shape}] and gain [${g.shape}] differ`);
+  return tf.engine().runKernel(RMS_NORM, { x, g }, { eps }) as unknown as [tf.Tensor2D, tf.Tensor1D];
+}
+
+/** dx of nativeRmsNorm for dy, from its input x, gain g and r. */
+export function nativeRmsNormGrad(x: tf.Tensor, g: tf.Tensor, r: tf.Tensor, dy: tf.Tensor): tf.Tensor2D {
+  if (!headActive) throw new Error("nativeRmsNormGrad: the native row kernels are not active");
+  return tf.engine().runKernel(RMS_NORM_GRAD, { x, g, r, dy }, {}) as tf.Tensor2D;
+}
+
+function rmsNormKernel(addon: BlasAddon): tf.KernelFunc {
+  return (args) => {
+    const backend = args.backend as unknown as WasmBackendLike;
+    const x = args.inputs.x as tf.TensorInfo;
+    const g = args.inputs.g as tf.TensorInfo;
+    const r = args.inputs.r as tf.TensorInfo | undefined;
+    const dy = args.inputs.dy as tf.TensorInfo | undefined;
+    const [rows, d] = x.shape as [number, number];
+    const off = (t: tf.TensorInfo) => backend.dataIdMap.get(t.dataId).memoryOffset / 4;
+    const heap = backend.wasm.HEAPU8.buffer;
+    if (!dy || !r) {
+      const y = backend.makeOutput([rows, d], "float32");
+      const rr = backend.makeOutput([rows], "float32");
+      addon.rmsnorm(heap, rows, d, args.attrs!.eps as number, off(x), off(g), off(rr), off(y), -1, -1);
+      return [y, rr];
+    }
+    const dx = backend.makeOutput([rows, d], "float32");
+    addon.rmsnorm(heap, rows, d, 0, off(x), off(g), off(r), -1, off(dy), off(dx));
+    return dx;
+  };
+}
+
+function swigluKernel(addon: BlasAddon): tf.KernelFunc {
+  return (args) => {
+    const backend = args.backend as unknown as WasmBackendLike;
+    const a = args.inputs.a as tf.TensorInfo;
+    const b = args.inputs.b as tf.TensorInfo;
+    const dy = args.inputs.dy as tf.TensorInfo | undefined;
+    const off = (t: tf.TensorInfo) => backend.dataIdMap.get(t.dataId).memoryOffset / 4;
+    const n = size(a.shape);
+    const heap = backend.wasm.HEAPU8.buffer;
+    if (!dy) {
+      const y = backend.makeOutput([...a.shape], "float32");
+      addon.swiglu(heap, n, off(a), off(b), off(y), -1, -1, -1);
+      return y;
+    }
+    const da = backend.makeOutput([...a.shape], "float32");
+    const db = backend.makeOutput([...a.shape], "float32");
+    addon.swiglu(heap, n, off(a), off(b), -1, off(dy), off(da), off(db));
+    return [da, db];
+  };
+}
+
+function softmaxKernel(a: BlasAddon): tf.KernelFunc {
+  return (args) => {
+    const backend = args.backend as unknown as WasmBackendLike;
+    const x = args.inputs.x as tf.TensorInfo;
+    const mask = args.inputs.mask as tf.TensorInfo | undefined;
+    const dy = args.inputs.dy as tf.TensorInfo | undefined;
+    const tk = x.shape[x.shape.length - 1]!;
+    const rows = size(x.shape) / tk;
+    const off = (t: tf.TensorInfo) => backend.dataIdMap.get(t.dataId).memoryOffset / 4;
+    const out = backend.makeOutput([...x.shape], "float32");
+    const tq = mask ? (args.attrs!.tq as number) : 1;
+    const h = mask ? (args.attrs!.h as number) : 1;
+    const mb = mask ? (args.attrs!.maskBatch as number) : 0;
+    a.softmax(
+      backend.wasm.HEAPU8.buffer,
+      rows,
+      tk,
+      tq,
+      h,
+      off(x),
+      mask ? off(mask) : -1,
+      mb,
+      off(out),
+      dy ? off(dy) : -1,
+    );
+    return out;
+  };
 }
 
 function headRowsKernel(a: BlasAddon): tf.KernelFunc {

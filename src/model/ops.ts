@@ -9,7 +9,17 @@
  * variant is fast, and the transpose flags go straight to the kernel instead.
  */
 import * as tf from "@tensorflow/tfjs-core";
-import { blasActive, headRows, rowKernelsActive } from "./blas.ts";
+import {
+  blasActive,
+  headRows,
+  maskedSoftmax,
+  maskedSoftmaxGrad,
+  nativeRmsNorm,
+  nativeRmsNormGrad,
+  nativeSwiglu,
+  rowKernelsActive,
+  softmaxMaskBatch,
+} from "./blas.ts";
 
 type Fn = (...args: tf.Tensor[]) => tf.Tensor;
 type Save = (tensors: tf.Tensor[]) => void;
@@ -216,6 +226,7 @@ export function embedRows(ids: tf.Tensor1D, w: tf.Tensor2D, frozen: boolean): tf
  * closed-form gradient dx = r·(dx̂ − x̂·mean(dx̂·x̂)), dx̂ = dy·g, r = rsqrt(mean(x²) + eps).
  */
 export function rmsNorm(x: tf.Tensor2D, g: tf.Tensor1D, eps: number, frozen: boolean): tf.Tensor2D {
+  if (rowKernelsActive() && x.dtype === "float32") return nativeRmsNormOp(x, g, eps, frozen);
   const forward = (xx: tf.Tensor, gg: tf.Tensor) => {
     const r = tf.rsqrt(tf.add(tf.mean(tf.square(xx), -1, true), eps));
     const xhat = tf.mul(xx, r);
@@ -247,8 +258,41 @@ export function rmsNorm(x: tf.Tensor2D, g: tf.Tensor1D, eps: number, frozen: boo
   return f(x, g) as tf.Tensor2D;
 }
 
+/**
+ * rmsNorm through the native kernels (./blas.ts): one pass each way, and the backward pass
+ * keeps x (shared, not copied) and r [N] instead of x̂ [N, d].
+ */
+function nativeRmsNormOp(x: tf.Tensor2D, g: tf.Tensor1D, eps: number, frozen: boolean): tf.Tensor2D {
+  if (frozen) {
+    const f = custom((xx: tf.Tensor, save: Save) => {
+      const [y, r] = nativeRmsNorm(xx as tf.Tensor2D, g, eps);
+      save([xx, r]);
+      return { value: y, gradFunc: (dy, saved) => [nativeRmsNormGrad(saved[0]!, g, saved[1]!, dy)] };
+    });
+    return f(x) as tf.Tensor2D;
+  }
+  const f = custom((xx: tf.Tensor, gg: tf.Tensor, save: Save) => {
+    const [y, r] = nativeRmsNorm(xx as tf.Tensor2D, gg as tf.Tensor1D, eps);
+    save([xx, gg, r]);
+    return {
+      value: y,
+      gradFunc: (dy, saved) => {
+        const [xs, gs, rs] = saved as [tf.Tensor2D, tf.Tensor1D, tf.Tensor1D];
+        const xhat = tf.mul(xs, tf.reshape(rs, [xs.shape[0], 1]));
+        return [nativeRmsNormGrad(xs, gs, rs, dy), colSum(tf.mul(dy, xhat) as tf.Tensor2D)];
+      },
+    };
+  });
+  return f(x, g) as tf.Tensor2D;
+}
+
 /** The same RMSNorm without gradient bookkeeping, for sampling. */
 export function rmsNormForward(x: tf.Tensor2D, g: tf.Tensor1D, eps: number): tf.Tensor2D {
+  if (rowKernelsActive() && x.dtype === "float32") {
+    const [y, r] = nativeRmsNorm(x, g, eps);
+    r.dispose();
+    return y;
+  }
   return tf.mul(tf.mul(x, tf.rsqrt(tf.add(tf.mean(tf.square(x), -1, true), eps))), g) as tf.Tensor2D;
 }
 
@@ -281,14 +325,17 @@ export function frozenLayerNorm(x: tf.Tensor2D, g: tf.Tensor1D, b: tf.Tensor1D, 
  * hand-written gradient da = dy·b·σ(a)·(1 + a(1 − σ(a))), db = dy·silu(a).
  */
 export function swiglu(a: tf.Tensor2D, b: tf.Tensor2D): tf.Tensor2D {
+  // One native pass each way while the row kernels run (./blas.ts), tfjs's ops otherwise.
+  const native = rowKernelsActive() && a.dtype === "float32" && b.dtype === "float32";
   const f = custom((aa: tf.Tensor, bb: tf.Tensor, save: Save) => {
     // Only the inputs are kept for the backward pass (σ(a) is recomputed there): an MLP-wide
     // tensor per layer is the largest share of a step's activations.
     save([aa, bb]);
     return {
-      value: tf.mul(tf.mul(aa, tf.sigmoid(aa)), bb),
+      value: native ? nativeSwiglu(aa, bb)[0]! : tf.mul(tf.mul(aa, tf.sigmoid(aa)), bb),
       gradFunc: (dy, saved) => {
         const [as, bs] = saved as [tf.Tensor, tf.Tensor];
+        if (native) return nativeSwiglu(as, bs, dy);
         const ss = tf.sigmoid(as);
         const dsilu = tf.mul(ss, tf.add(tf.mul(as, tf.sub(1, ss)), 1));
         return [tf.mul(tf.mul(dy, bs), dsilu), tf.mul(dy, tf.mul(as, ss))];
@@ -300,6 +347,8 @@ export function swiglu(a: tf.Tensor2D, b: tf.Tensor2D): tf.Tensor2D {
 
 /** The same SwiGLU without gradient bookkeeping, for sampling. */
 export function swigluForward(a: tf.Tensor2D, b: tf.Tensor2D): tf.Tensor2D {
+  if (rowKernelsActive() && a.dtype === "float32" && b.dtype === "float32")
+    return nativeSwiglu(a, b)[0] as tf.Tensor2D;
   return tf.mul(tf.mul(a, tf.sigmoid(a)), b) as tf.Tensor2D;
 }
 
@@ -332,6 +381,24 @@ export function rope(
     };
   });
   return f(x) as tf.Tensor3D;
+}
+
+/**
+ * Attention probabilities softmax(scores + mask) over the last axis (scores [B, H, Tq, Tk],
+ * mask [Tq, Tk] or [B|1, 1, Tq, Tk], a constant): one native pass forward and one backward
+ * while the row kernels run (./blas.ts), tfjs's add and softmax otherwise.
+ */
+export function attentionSoftmax(scores: tf.Tensor4D, mask: tf.Tensor, withGrad: boolean): tf.Tensor4D {
+  const native = rowKernelsActive() && scores.dtype === "float32" && mask.dtype === "float32";
+  const maskBatch = native ? softmaxMaskBatch(scores.shape, mask.shape) : null;
+  if (maskBatch === null) return tf.softmax(tf.add(scores, mask)) as tf.Tensor4D;
+  if (!withGrad) return maskedSoftmax(scores, mask, maskBatch);
+  const f = custom((s: tf.Tensor, save: Save) => {
+    const p = maskedSoftmax(s as tf.Tensor4D, mask, maskBatch);
+    save([p]);
+    return { value: p, gradFunc: (dy, saved) => [maskedSoftmaxGrad(saved[0]!, dy)] };
+  });
+  return f(scores) as tf.Tensor4D;
 }
 
 /** R of `rope` for head size hd: (x·R)[j] = −x[j + hd/2], (x·R)[j + hd/2] = x[j]. */

@@ -5,7 +5,14 @@ import { Rng } from "../../src/core/rng.ts";
 import { initBackend } from "../../src/model/backend.ts";
 import { blasActive, blasStatus, rowKernelsActive, setBlasKernels } from "../../src/model/blas.ts";
 import { GPT, type GPTConfig } from "../../src/model/gpt.ts";
-import { headLogprobs } from "../../src/model/ops.ts";
+import {
+  attentionSoftmax,
+  headLogprobs,
+  rmsNorm,
+  rmsNormForward,
+  swiglu,
+  swigluForward,
+} from "../../src/model/ops.ts";
 import { sample } from "../../src/model/sampler.ts";
 import { grpoUpdate } from "../../src/rl/grpo-step.ts";
 import { resolveLossConfig } from "../../src/rl/loss.ts";
@@ -154,6 +161,96 @@ describe("BLAS kernels (native addon)", () => {
         const ent = tf.neg(tf.sum(tf.mul(tf.exp(logp), logp), -1)).dataSync();
         assertClose(ent, blas.out.slice(9), "entropies against the definition");
       }
+    }
+  });
+
+  it("give the same attention probabilities and gradients from the native masked softmax", (t) => {
+    if (!available) return t.skip("addon unavailable");
+    setBlasKernels(true);
+    if (!rowKernelsActive()) return t.skip("native row kernels need x86-64 with AVX2 and FMA");
+    // Tk = 13: one 8-wide vector and a tail; a causal mask, a per-row pad mask whose first
+    // query row is fully masked, and a broadcast one.
+    const [B, H, Tq, Tk] = [2, 3, 13, 13];
+    const scores = tf.randomNormal([B, H, Tq, Tk], 0, 3, "float32", 41) as tf.Tensor4D;
+    const causal = tf.tensor2d(
+      Array.from({ length: Tq * Tk }, (_, i) => (i % Tk > Math.floor(i / Tk) ? -1e9 : 0)),
+      [Tq, Tk],
+    );
+    const padded = tf.tidy(() => {
+      const pad = tf.tensor4d(
+        Array.from({ length: B * Tq * Tk }, (_, i) =>
+          Math.floor(i / (Tq * Tk)) === 1 && i % Tk < 3 ? -1e9 : 0,
+        ),
+        [B, 1, Tq, Tk],
+      );
+      return tf.add(pad, tf.reshape(causal, [1, 1, Tq, Tk]));
+    });
+    const shared = tf.reshape(causal, [1, 1, Tq, Tk]);
+    const probe = tf.randomNormal([B, H, Tq, Tk], 0, 1, "float32", 42);
+    for (const [name, mask] of [
+      ["causal", causal],
+      ["per-row", padded],
+      ["broadcast", shared],
+    ] as const) {
+      const run = () =>
+        tf.tidy(() => {
+          const f = (x: tf.Tensor) =>
+            tf.sum(tf.mul(attentionSoftmax(x as tf.Tensor4D, mask, true), probe)) as tf.Scalar;
+          return {
+            p: attentionSoftmax(scores, mask, false).dataSync(),
+            grad: tf.grad(f)(scores).dataSync(),
+          };
+        });
+      const { plain, blas } = bothWays(run);
+      assertClose(plain.p, blas.p, `softmax (${name} mask)`, 1e-5);
+      assertClose(plain.grad, blas.grad, `softmax gradient (${name} mask)`, 1e-4);
+    }
+  });
+
+  it("give the same SwiGLU and gradients from the native kernel", (t) => {
+    if (!available) return t.skip("addon unavailable");
+    setBlasKernels(true);
+    if (!rowKernelsActive()) return t.skip("native row kernels need x86-64 with AVX2 and FMA");
+    // 7 × 11 values: vectors and a tail; gates up to ±30 reach both saturated ends of σ.
+    const a = tf.randomNormal([7, 11], 0, 10, "float32", 51) as tf.Tensor2D;
+    const b = tf.randomNormal([7, 11], 0, 1, "float32", 52) as tf.Tensor2D;
+    const probe = tf.randomNormal([7, 11], 0, 1, "float32", 53);
+    const run = () =>
+      tf.tidy(() => {
+        const f = (x: tf.Tensor, y: tf.Tensor) =>
+          tf.sum(tf.mul(swiglu(x as tf.Tensor2D, y as tf.Tensor2D), probe)) as tf.Scalar;
+        const [ga, gb] = tf.grads(f)([a, b]);
+        return { y: swigluForward(a, b).dataSync(), ga: ga!.dataSync(), gb: gb!.dataSync() };
+      });
+    const { plain, blas } = bothWays(run);
+    assertClose(plain.y, blas.y, "swiglu", 1e-5);
+    assertClose(plain.ga, blas.ga, "swiglu gradient of the gate", 1e-4);
+    assertClose(plain.gb, blas.gb, "swiglu gradient of the up projection", 1e-4);
+  });
+
+  it("give the same RMSNorm and gradients from the native kernel, frozen gain or not", (t) => {
+    if (!available) return t.skip("addon unavailable");
+    setBlasKernels(true);
+    if (!rowKernelsActive()) return t.skip("native row kernels need x86-64 with AVX2 and FMA");
+    // Rows of 19: two vectors and a tail.
+    const x = tf.randomNormal([6, 19], 0, 2, "float32", 61) as tf.Tensor2D;
+    const g = tf.randomNormal([19], 1, 0.5, "float32", 62) as tf.Tensor1D;
+    const probe = tf.randomNormal([6, 19], 0, 1, "float32", 63);
+    for (const frozen of [true, false]) {
+      const run = () =>
+        tf.tidy(() => {
+          const f = (xx: tf.Tensor, gg?: tf.Tensor) =>
+            tf.sum(
+              tf.mul(rmsNorm(xx as tf.Tensor2D, (gg ?? g) as tf.Tensor1D, 1e-5, frozen), probe),
+            ) as tf.Scalar;
+          // A frozen gain gets no gradient (zeros stand in for it on both sides).
+          const [gx, gg] = frozen ? [tf.grad((xx) => f(xx))(x), tf.zeros([19])] : tf.grads(f)([x, g]);
+          return { y: rmsNormForward(x, g, 1e-5).dataSync(), gx: gx!.dataSync(), gg: gg!.dataSync() };
+        });
+      const { plain, blas } = bothWays(run);
+      assertClose(plain.y, blas.y, "rmsnorm", 1e-5);
+      assertClose(plain.gx, blas.gx, `rmsnorm gradient of x (frozen ${frozen})`, 1e-4);
+      assertClose(plain.gg, blas.gg, `rmsnorm gradient of the gain (frozen ${frozen})`, 1e-4);
     }
   });
 

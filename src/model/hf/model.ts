@@ -18,6 +18,7 @@ import "../gradients.ts";
 import { Rng } from "../../core/rng.ts";
 import { assignNamedWeights, type CausalLM, causalMaskData, type KVCache } from "../causal-lm.ts";
 import {
+  attentionSoftmax,
   embedRows,
   frozenLayerNorm,
   frozenLinear,
@@ -759,7 +760,7 @@ export class PretrainedLM implements CausalLM {
     const g = H / Hkv;
     const mm = this.inference ? product : matMul;
     const scores = mm(tf.reshape(qh, [B, Hkv, g * Tq, hd]) as tf.Tensor4D, kh, false, true);
-    const att = tf.softmax(tf.add(tf.reshape(scores, [B, H, Tq, Tk]), mask));
+    const att = attentionSoftmax(tf.reshape(scores, [B, H, Tq, Tk]) as tf.Tensor4D, mask, !this.inference);
     const o = mm(tf.reshape(att, [B, Hkv, g * Tq, Tk]) as tf.Tensor4D, vh);
     const ctx = tf.reshape(Tq === 1 ? o : tf.transpose(tf.reshape(o, [B, H, Tq, hd]), [0, 2, 1, 3]), [
       N,
