@@ -509,6 +509,57 @@ static void rmsnorm_part(void *ctx, int part) {
   rmsnorm_rows(J, part == 0 ? 0 : mid, part == 0 ? mid : J->rows);
 }
 
+
+/*
+ * For sampling (no gradient): LayerNorm over rows, y = (x − mean)·r·g + b with
+ * r = 1/√(var + eps), and the tanh-approximate GELU written as x·σ(x(a + b·x²)) (see gelu in
+ * src/model/ops.ts) — one kernel each instead of seven and six.
+ */
+typedef struct {
+  const float *x, *g, *b;
+  float *y;
+  int rows, d;
+  float eps, ga, gb;
+  int64_t n;
+} pointwise_job;
+
+CLONES static void layernorm_rows(const pointwise_job *J, int r0, int r1) {
+  const int d = J->d, d8 = d & ~7;
+  for (int row = r0; row < r1; row++) {
+    const float *x = J->x + (size_t)row * d;
+    float *y = J->y + (size_t)row * d;
+    v8 sv = {0};
+    int j = 0;
+    for (; j < d8; j += 8) sv += *(const v8u *)(x + j);
+    float sum = hsum(&sv);
+    for (; j < d; j++) sum += x[j];
+    const float mean = sum / (float)d;
+    v8 qv = {0};
+    for (j = 0; j < d8; j += 8) {
+      const v8 c = *(const v8u *)(x + j) - mean;
+      qv += c * c;
+    }
+    float sq = hsum(&qv);
+    for (; j < d; j++) sq += (x[j] - mean) * (x[j] - mean);
+    const float r = 1.0f / sqrtf(sq / (float)d + J->eps);
+    for (j = 0; j < d8; j += 8)
+      *(v8u *)(y + j) = (*(const v8u *)(x + j) - mean) * r * *(const v8u *)(J->g + j) + *(const v8u *)(J->b + j);
+    for (; j < d; j++) y[j] = (x[j] - mean) * r * J->g[j] + J->b[j];
+  }
+}
+
+CLONES static void gelu_range(const pointwise_job *J, int64_t i0, int64_t i1) {
+  int64_t i = i0;
+  for (; i + 8 <= i1; i += 8) {
+    const v8 x = *(const v8u *)(J->x + i);
+    *(v8u *)(J->y + i) = x * sigmoid8(x * (J->ga + J->gb * x * x));
+  }
+  for (; i < i1; i++) {
+    const float x = J->x[i];
+    J->y[i] = x * sigmoid1(x * (J->ga + J->gb * x * x));
+  }
+}
+
 static napi_value throw_error(napi_env env, const char *msg) {
   napi_throw_error(env, NULL, msg);
   return NULL;
@@ -768,6 +819,63 @@ static napi_value rmsnorm_js(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* layernorm(heap, rows, d, eps, xOff, gOff, bOff, yOff): the LayerNorm of pointwise_job. */
+static napi_value layernorm_js(napi_env env, napi_callback_info info) {
+  size_t argc = 8;
+  napi_value argv[8];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc != 8) return throw_error(env, "layernorm: expected 8 arguments");
+  if (!few_rows_available()) return throw_error(env, "layernorm: needs a CPU with AVX2 and FMA");
+  void *data;
+  size_t bytes;
+  double eps;
+  int64_t rows, d, x, g, b, y;
+  if (napi_get_arraybuffer_info(env, argv[0], &data, &bytes) != napi_ok) {
+    return throw_error(env, "layernorm: heap must be an ArrayBuffer");
+  }
+  if (!get_i64(env, argv[1], &rows) || !get_i64(env, argv[2], &d) || napi_get_value_double(env, argv[3], &eps) != napi_ok ||
+      !get_i64(env, argv[4], &x) || !get_i64(env, argv[5], &g) || !get_i64(env, argv[6], &b) || !get_i64(env, argv[7], &y)) {
+    return throw_error(env, "layernorm: arguments must be numbers");
+  }
+  const int64_t floats = (int64_t)(bytes / sizeof(float));
+  if (rows <= 0 || d <= 0 || x < 0 || g < 0 || b < 0 || y < 0 || x + rows * d > floats || y + rows * d > floats ||
+      g + d > floats || b + d > floats) {
+    return throw_error(env, "layernorm: operands fall outside the heap");
+  }
+  float *heap = (float *)data;
+  pointwise_job J = {heap + x, heap + g, heap + b, heap + y, (int)rows, (int)d, (float)eps, 0, 0, 0};
+  layernorm_rows(&J, 0, (int)rows);
+  return NULL;
+}
+
+/* gelu(heap, n, a, b, xOff, yOff): y = x·σ(x(a + b·x²)). */
+static napi_value gelu_js(napi_env env, napi_callback_info info) {
+  size_t argc = 6;
+  napi_value argv[6];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc != 6) return throw_error(env, "gelu: expected 6 arguments");
+  if (!few_rows_available()) return throw_error(env, "gelu: needs a CPU with AVX2 and FMA");
+  void *data;
+  size_t bytes;
+  double ga, gb;
+  int64_t n, x, y;
+  if (napi_get_arraybuffer_info(env, argv[0], &data, &bytes) != napi_ok) {
+    return throw_error(env, "gelu: heap must be an ArrayBuffer");
+  }
+  if (!get_i64(env, argv[1], &n) || napi_get_value_double(env, argv[2], &ga) != napi_ok ||
+      napi_get_value_double(env, argv[3], &gb) != napi_ok || !get_i64(env, argv[4], &x) || !get_i64(env, argv[5], &y)) {
+    return throw_error(env, "gelu: arguments must be numbers");
+  }
+  const int64_t floats = (int64_t)(bytes / sizeof(float));
+  if (n <= 0 || x < 0 || y < 0 || x + n > floats || y + n > floats) {
+    return throw_error(env, "gelu: operands fall outside the heap");
+  }
+  float *heap = (float *)data;
+  pointwise_job J = {heap + x, NULL, NULL, heap + y, 0, 0, 0, (float)ga, (float)gb, n};
+  gelu_range(&J, 0, n);
+  return NULL;
+}
+
 /* fewRows() → whether the few-row products and headRows run here (x86-64 with AVX2 and FMA). */
 static napi_value few_rows_js(napi_env env, napi_callback_info info) {
   (void)info;
@@ -786,6 +894,8 @@ static napi_value init(napi_env env, napi_value exports) {
       {"softmax", NULL, softmax_js, NULL, NULL, NULL, napi_default, NULL},
       {"swiglu", NULL, swiglu_js, NULL, NULL, NULL, napi_default, NULL},
       {"rmsnorm", NULL, rmsnorm_js, NULL, NULL, NULL, napi_default, NULL},
+      {"layernorm", NULL, layernorm_js, NULL, NULL, NULL, napi_default, NULL},
+      {"gelu", NULL, gelu_js, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return exports;

@@ -79,6 +79,17 @@ interface BlasAddon {
     dyOff: number,
     dxOff: number,
   ): void;
+  layernorm(
+    heap: ArrayBufferLike,
+    rows: number,
+    d: number,
+    eps: number,
+    xOff: number,
+    gOff: number,
+    bOff: number,
+    yOff: number,
+  ): void;
+  gelu(heap: ArrayBufferLike, n: number, a: number, b: number, xOff: number, yOff: number): void;
 }
 
 /** The parts of the wasm backend this module touches. */
@@ -97,7 +108,19 @@ const SWIGLU = "GrpoSwiglu";
 const SWIGLU_GRAD = "GrpoSwigluGrad";
 const RMS_NORM = "GrpoRmsNorm";
 const RMS_NORM_GRAD = "GrpoRmsNormGrad";
-const ROW_KERNELS = [HEAD_ROWS, SOFTMAX, SOFTMAX_GRAD, SWIGLU, SWIGLU_GRAD, RMS_NORM, RMS_NORM_GRAD];
+const LAYER_NORM = "GrpoLayerNorm";
+const GELU = "GrpoGelu";
+const ROW_KERNELS = [
+  HEAD_ROWS,
+  SOFTMAX,
+  SOFTMAX_GRAD,
+  SWIGLU,
+  SWIGLU_GRAD,
+  RMS_NORM,
+  RMS_NORM_GRAD,
+  LAYER_NORM,
+  GELU,
+];
 const ADDON_PATH = new URL("../../native/build/blas.node", import.meta.url);
 
 let addon: BlasAddon | null | undefined;
@@ -175,6 +198,8 @@ export function setBlasKernels(on: boolean, threads?: number): boolean {
     tf.registerKernel({ kernelName: SWIGLU_GRAD, backendName: "wasm", kernelFunc: swigluKernel(a) });
     tf.registerKernel({ kernelName: RMS_NORM, backendName: "wasm", kernelFunc: rmsNormKernel(a) });
     tf.registerKernel({ kernelName: RMS_NORM_GRAD, backendName: "wasm", kernelFunc: rmsNormKernel(a) });
+    tf.registerKernel({ kernelName: LAYER_NORM, backendName: "wasm", kernelFunc: layerNormKernel(a) });
+    tf.registerKernel({ kernelName: GELU, backendName: "wasm", kernelFunc: geluKernel(a) });
     headActive = true;
   }
   active = true;
@@ -270,6 +295,55 @@ export function nativeRmsNorm(x: tf.Tensor2D, g: tf.Tensor1D, eps: number): [tf.
 export function nativeRmsNormGrad(x: tf.Tensor, g: tf.Tensor, r: tf.Tensor, dy: tf.Tensor): tf.Tensor2D {
   if (!headActive) throw new Error("nativeRmsNormGrad: the native row kernels are not active");
   return tf.engine().runKernel(RMS_NORM_GRAD, { x, g, r, dy }, {}) as tf.Tensor2D;
+}
+
+/** LayerNorm of float32 x [N, d] with gain g and bias b [d], no gradient (rowKernelsActive() only). */
+export function nativeLayerNorm(x: tf.Tensor2D, g: tf.Tensor1D, b: tf.Tensor1D, eps: number): tf.Tensor2D {
+  if (!headActive) throw new Error("nativeLayerNorm: the native row kernels are not active");
+  if (x.shape[1] !== g.shape[0] || x.shape[1] !== b.shape[0])
+    throw new Error(`nativeLayerNorm: x [${x.shape}], gain [${g.shape}] and bias [${b.shape}] differ`);
+  return tf.engine().runKernel(LAYER_NORM, { x, g, b }, { eps }) as tf.Tensor2D;
+}
+
+/** x·σ(x(a + b·x²)) elementwise for float32 x, no gradient (rowKernelsActive() only). */
+export function nativeGelu<T extends tf.Tensor>(x: T, a: number, b: number): T {
+  if (!headActive) throw new Error("nativeGelu: the native row kernels are not active");
+  return tf.engine().runKernel(GELU, { x }, { a, b }) as T;
+}
+
+function layerNormKernel(addon: BlasAddon): tf.KernelFunc {
+  return (args) => {
+    const backend = args.backend as unknown as WasmBackendLike;
+    const x = args.inputs.x as tf.TensorInfo;
+    const off = (t: tf.TensorInfo) => backend.dataIdMap.get(t.dataId).memoryOffset / 4;
+    const [rows, d] = x.shape as [number, number];
+    const y = backend.makeOutput([rows, d], "float32");
+    const g = args.inputs.g as tf.TensorInfo;
+    const b = args.inputs.b as tf.TensorInfo;
+    addon.layernorm(
+      backend.wasm.HEAPU8.buffer,
+      rows,
+      d,
+      args.attrs!.eps as number,
+      off(x),
+      off(g),
+      off(b),
+      off(y),
+    );
+    return y;
+  };
+}
+
+function geluKernel(addon: BlasAddon): tf.KernelFunc {
+  return (args) => {
+    const backend = args.backend as unknown as WasmBackendLike;
+    const x = args.inputs.x as tf.TensorInfo;
+    const off = (t: tf.TensorInfo) => backend.dataIdMap.get(t.dataId).memoryOffset / 4;
+    const y = backend.makeOutput([...x.shape], "float32");
+    const { a, b } = args.attrs as { a: number; b: number };
+    addon.gelu(backend.wasm.HEAPU8.buffer, size(x.shape), a, b, off(x), off(y));
+    return y;
+  };
 }
 
 function rmsNormKernel(addon: BlasAddon): tf.KernelFunc {

@@ -14,6 +14,8 @@ import {
   headRows,
   maskedSoftmax,
   maskedSoftmaxGrad,
+  nativeGelu,
+  nativeLayerNorm,
   nativeRmsNorm,
   nativeRmsNormGrad,
   nativeSwiglu,
@@ -146,6 +148,7 @@ export function gelu<T extends tf.Tensor>(x: T): T {
 
 /** The same GELU without gradient bookkeeping, for sampling. */
 export function geluForward<T extends tf.Tensor>(x: T): T {
+  if (rowKernelsActive() && x.dtype === "float32") return nativeGelu(x, GELU_A, GELU_B);
   return tf.mul(x, tf.sigmoid(tf.mul(x, tf.add(tf.mul(tf.square(x), GELU_B), GELU_A)))) as T;
 }
 
@@ -177,6 +180,7 @@ export function layerNorm(x: tf.Tensor2D, g: tf.Tensor1D, b: tf.Tensor1D, eps: n
 
 /** The same LayerNorm without gradient bookkeeping, for sampling. */
 export function layerNormForward(x: tf.Tensor2D, g: tf.Tensor1D, b: tf.Tensor1D, eps: number): tf.Tensor2D {
+  if (rowKernelsActive() && x.dtype === "float32") return nativeLayerNorm(x, g, b, eps);
   const xc = tf.sub(x, tf.mean(x, -1, true));
   const rstd = tf.rsqrt(tf.add(tf.mean(tf.square(xc), -1, true), eps));
   return tf.add(tf.mul(tf.mul(xc, rstd), g), b) as tf.Tensor2D;

@@ -7,7 +7,9 @@ import { blasActive, blasStatus, rowKernelsActive, setBlasKernels } from "../../
 import { GPT, type GPTConfig } from "../../src/model/gpt.ts";
 import {
   attentionSoftmax,
+  geluForward,
   headLogprobs,
+  layerNormForward,
   rmsNorm,
   rmsNormForward,
   swiglu,
@@ -252,6 +254,20 @@ describe("BLAS kernels (native addon)", () => {
       assertClose(plain.gx, blas.gx, `rmsnorm gradient of x (frozen ${frozen})`, 1e-4);
       assertClose(plain.gg, blas.gg, `rmsnorm gradient of the gain (frozen ${frozen})`, 1e-4);
     }
+  });
+
+  it("give the same LayerNorm and GELU for sampling from the native kernels", (t) => {
+    if (!available) return t.skip("addon unavailable");
+    setBlasKernels(true);
+    if (!rowKernelsActive()) return t.skip("native row kernels need x86-64 with AVX2 and FMA");
+    const x = tf.randomNormal([5, 21], 1, 4, "float32", 71) as tf.Tensor2D;
+    const g = tf.randomNormal([21], 1, 0.5, "float32", 72) as tf.Tensor1D;
+    const b = tf.randomNormal([21], 0, 0.5, "float32", 73) as tf.Tensor1D;
+    const { plain, blas } = bothWays(() =>
+      tf.tidy(() => ({ ln: layerNormForward(x, g, b, 1e-5).dataSync(), gelu: geluForward(x).dataSync() })),
+    );
+    assertClose(plain.ln, blas.ln, "layernorm", 1e-5);
+    assertClose(plain.gelu, blas.gelu, "gelu", 1e-5);
   });
 
   it("give the same logits, gradients and sampled tokens for the GPT", (t) => {
