@@ -560,6 +560,49 @@ CLONES static void gelu_range(const pointwise_job *J, int64_t i0, int64_t i1) {
   }
 }
 
+
+/*
+ * Rotary embedding in the rotate-half layout: for x [N, H, hd] and tables c, s [N, hd] shared by
+ * the H heads of a row, y = x·c + rotate_half(x)·s (rotate_half(x) = [−x₂, x₁]); with `inverse`
+ * the transposed map, which is the gradient: dx = dy·c + rotate_halfᵀ(dy·s) — one kernel
+ * instead of a product, two reshapes and three elementwise ops.
+ */
+CLONES static void rope_rows(const float *x, const float *c, const float *s, float *y, int64_t N, int H,
+                             int hd, int inverse) {
+  const int h2 = hd / 2, h8 = h2 & ~7;
+  for (int64_t n = 0; n < N; n++) {
+    const float *cn = c + n * hd, *sn = s + n * hd;
+    for (int h = 0; h < H; h++) {
+      const size_t o = ((size_t)n * H + h) * hd;
+      const float *a = x + o, *b = x + o + h2;
+      float *ya = y + o, *yb = y + o + h2;
+      int j = 0;
+      for (; j < h8; j += 8) {
+        const v8 av = *(const v8u *)(a + j), bv = *(const v8u *)(b + j);
+        const v8 ca = *(const v8u *)(cn + j), cb = *(const v8u *)(cn + h2 + j);
+        const v8 sa = *(const v8u *)(sn + j), sb = *(const v8u *)(sn + h2 + j);
+        if (inverse) {
+          *(v8u *)(ya + j) = av * ca + bv * sb;
+          *(v8u *)(yb + j) = bv * cb - av * sa;
+        } else {
+          *(v8u *)(ya + j) = av * ca - bv * sa;
+          *(v8u *)(yb + j) = bv * cb + av * sb;
+        }
+      }
+      for (; j < h2; j++) {
+        const float av = a[j], bv = b[j];
+        if (inverse) {
+          ya[j] = av * cn[j] + bv * sn[h2 + j];
+          yb[j] = bv * cn[h2 + j] - av * sn[j];
+        } else {
+          ya[j] = av * cn[j] - bv * sn[j];
+          yb[j] = bv * cn[h2 + j] + av * sn[h2 + j];
+        }
+      }
+    }
+  }
+}
+
 static napi_value throw_error(napi_env env, const char *msg) {
   napi_throw_error(env, NULL, msg);
   return NULL;
@@ -876,6 +919,33 @@ static napi_value gelu_js(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+/* rope(heap, N, H, hd, inverse, xOff, cOff, sOff, yOff): rope_rows on the heap. */
+static napi_value rope_js(napi_env env, napi_callback_info info) {
+  size_t argc = 9;
+  napi_value argv[9];
+  napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
+  if (argc != 9) return throw_error(env, "rope: expected 9 arguments");
+  if (!few_rows_available()) return throw_error(env, "rope: needs a CPU with AVX2 and FMA");
+  void *data;
+  size_t bytes;
+  if (napi_get_arraybuffer_info(env, argv[0], &data, &bytes) != napi_ok) {
+    return throw_error(env, "rope: heap must be an ArrayBuffer");
+  }
+  int64_t v[8];
+  for (int i = 0; i < 8; i++) {
+    if (!get_i64(env, argv[i + 1], &v[i])) return throw_error(env, "rope: arguments must be numbers");
+  }
+  const int64_t N = v[0], H = v[1], hd = v[2], inverse = v[3], x = v[4], c = v[5], sn = v[6], y = v[7];
+  const int64_t floats = (int64_t)(bytes / sizeof(float));
+  if (N <= 0 || H <= 0 || hd <= 0 || hd % 2 != 0 || x < 0 || c < 0 || sn < 0 || y < 0 || x + N * H * hd > floats ||
+      y + N * H * hd > floats || c + N * hd > floats || sn + N * hd > floats) {
+    return throw_error(env, "rope: operands fall outside the heap");
+  }
+  float *heap = (float *)data;
+  rope_rows(heap + x, heap + c, heap + sn, heap + y, N, (int)H, (int)hd, inverse != 0);
+  return NULL;
+}
+
 /* fewRows() → whether the few-row products and headRows run here (x86-64 with AVX2 and FMA). */
 static napi_value few_rows_js(napi_env env, napi_callback_info info) {
   (void)info;
@@ -896,6 +966,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"rmsnorm", NULL, rmsnorm_js, NULL, NULL, NULL, napi_default, NULL},
       {"layernorm", NULL, layernorm_js, NULL, NULL, NULL, napi_default, NULL},
       {"gelu", NULL, gelu_js, NULL, NULL, NULL, napi_default, NULL},
+      {"rope", NULL, rope_js, NULL, NULL, NULL, napi_default, NULL},
   };
   napi_define_properties(env, exports, sizeof props / sizeof props[0], props);
   return exports;

@@ -90,6 +90,17 @@ interface BlasAddon {
     yOff: number,
   ): void;
   gelu(heap: ArrayBufferLike, n: number, a: number, b: number, xOff: number, yOff: number): void;
+  rope(
+    heap: ArrayBufferLike,
+    n: number,
+    h: number,
+    hd: number,
+    inverse: number,
+    xOff: number,
+    cOff: number,
+    sOff: number,
+    yOff: number,
+  ): void;
 }
 
 /** The parts of the wasm backend this module touches. */
@@ -110,6 +121,7 @@ const RMS_NORM = "GrpoRmsNorm";
 const RMS_NORM_GRAD = "GrpoRmsNormGrad";
 const LAYER_NORM = "GrpoLayerNorm";
 const GELU = "GrpoGelu";
+const ROPE = "GrpoRope";
 const ROW_KERNELS = [
   HEAD_ROWS,
   SOFTMAX,
@@ -120,6 +132,7 @@ const ROW_KERNELS = [
   RMS_NORM_GRAD,
   LAYER_NORM,
   GELU,
+  ROPE,
 ];
 const ADDON_PATH = new URL("../../native/build/blas.node", import.meta.url);
 
@@ -200,6 +213,7 @@ export function setBlasKernels(on: boolean, threads?: number): boolean {
     tf.registerKernel({ kernelName: RMS_NORM_GRAD, backendName: "wasm", kernelFunc: rmsNormKernel(a) });
     tf.registerKernel({ kernelName: LAYER_NORM, backendName: "wasm", kernelFunc: layerNormKernel(a) });
     tf.registerKernel({ kernelName: GELU, backendName: "wasm", kernelFunc: geluKernel(a) });
+    tf.registerKernel({ kernelName: ROPE, backendName: "wasm", kernelFunc: ropeKernel(a) });
     headActive = true;
   }
   active = true;
@@ -309,6 +323,49 @@ export function nativeLayerNorm(x: tf.Tensor2D, g: tf.Tensor1D, b: tf.Tensor1D, 
 export function nativeGelu<T extends tf.Tensor>(x: T, a: number, b: number): T {
   if (!headActive) throw new Error("nativeGelu: the native row kernels are not active");
   return tf.engine().runKernel(GELU, { x }, { a, b }) as T;
+}
+
+/**
+ * Rotary embedding of float32 x [N, H, hd] with tables cos, sin [N, 1, hd] (rotate-half layout;
+ * see rope in ./ops.ts); `inverse` applies the transposed rotation, the gradient. No gradient
+ * of its own (rowKernelsActive() only).
+ */
+export function nativeRope(
+  x: tf.Tensor3D,
+  cos: tf.Tensor3D,
+  sin: tf.Tensor3D,
+  inverse: boolean,
+): tf.Tensor3D {
+  if (!headActive) throw new Error("nativeRope: the native row kernels are not active");
+  const [N, , hd] = x.shape;
+  for (const t of [cos, sin])
+    if (t.shape[0] !== N || t.shape[1] !== 1 || t.shape[2] !== hd)
+      throw new Error(`nativeRope: tables must be [${N}, 1, ${hd}], got [${t.shape}]`);
+  return tf.engine().runKernel(ROPE, { x, cos, sin }, { inverse }) as tf.Tensor3D;
+}
+
+function ropeKernel(addon: BlasAddon): tf.KernelFunc {
+  return (args) => {
+    const backend = args.backend as unknown as WasmBackendLike;
+    const x = args.inputs.x as tf.TensorInfo;
+    const off = (t: tf.TensorInfo) => backend.dataIdMap.get(t.dataId).memoryOffset / 4;
+    const [N, H, hd] = x.shape as [number, number, number];
+    const y = backend.makeOutput([N, H, hd], "float32");
+    const c = args.inputs.cos as tf.TensorInfo;
+    const s = args.inputs.sin as tf.TensorInfo;
+    addon.rope(
+      backend.wasm.HEAPU8.buffer,
+      N,
+      H,
+      hd,
+      args.attrs!.inverse ? 1 : 0,
+      off(x),
+      off(c),
+      off(s),
+      off(y),
+    );
+    return y;
+  };
 }
 
 function layerNormKernel(addon: BlasAddon): tf.KernelFunc {

@@ -18,6 +18,7 @@ import {
   nativeLayerNorm,
   nativeRmsNorm,
   nativeRmsNormGrad,
+  nativeRope,
   nativeSwiglu,
   rowKernelsActive,
   softmaxMaskBatch,
@@ -372,6 +373,20 @@ export function rope(
   withGrad: boolean,
 ): tf.Tensor3D {
   const [N, H, hd] = x.shape;
+  if (rowKernelsActive() && x.dtype === "float32" && hd % 2 === 0) {
+    // One native kernel each way (./blas.ts) instead of a product and three elementwise ops.
+    if (!withGrad) return nativeRope(x, cos, sin, false);
+    const f = custom((xx: tf.Tensor, save: Save) => {
+      save([cos, sin]);
+      return {
+        value: nativeRope(xx as tf.Tensor3D, cos, sin, false),
+        gradFunc: (dy, saved) => [
+          nativeRope(dy as tf.Tensor3D, saved[0] as tf.Tensor3D, saved[1] as tf.Tensor3D, true),
+        ],
+      };
+    });
+    return f(x) as tf.Tensor3D;
+  }
   const turn = (t: tf.Tensor, transB: boolean) =>
     tf.reshape(product(tf.reshape(t, [N * H, hd]) as tf.Tensor2D, rot, false, transB), [N, H, hd]);
   const apply = (t: tf.Tensor, c: tf.Tensor, s: tf.Tensor) => tf.add(tf.mul(t, c), tf.mul(turn(t, false), s));

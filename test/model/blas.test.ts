@@ -12,6 +12,8 @@ import {
   layerNormForward,
   rmsNorm,
   rmsNormForward,
+  rope,
+  rotateHalfMatrix,
   swiglu,
   swigluForward,
 } from "../../src/model/ops.ts";
@@ -268,6 +270,28 @@ describe("BLAS kernels (native addon)", () => {
     );
     assertClose(plain.ln, blas.ln, "layernorm", 1e-5);
     assertClose(plain.gelu, blas.gelu, "gelu", 1e-5);
+  });
+
+  it("give the same rotary embedding and gradient from the native kernel", (t) => {
+    if (!available) return t.skip("addon unavailable");
+    setBlasKernels(true);
+    if (!rowKernelsActive()) return t.skip("native row kernels need x86-64 with AVX2 and FMA");
+    // Heads of 20: halves of 10, one vector and a tail.
+    const [N, H, hd] = [5, 3, 20];
+    const x = tf.randomNormal([N, H, hd], 0, 1, "float32", 81) as tf.Tensor3D;
+    const cos = tf.randomUniform([N, 1, hd], -1, 1, "float32", 82) as tf.Tensor3D;
+    const sin = tf.randomUniform([N, 1, hd], -1, 1, "float32", 83) as tf.Tensor3D;
+    const R = rotateHalfMatrix(hd);
+    const probe = tf.randomNormal([N, H, hd], 0, 1, "float32", 84);
+    const run = () =>
+      tf.tidy(() => {
+        const f = (xx: tf.Tensor) =>
+          tf.sum(tf.mul(rope(xx as tf.Tensor3D, cos, sin, R, true), probe)) as tf.Scalar;
+        return { y: rope(x, cos, sin, R, false).dataSync(), g: tf.grad(f)(x).dataSync() };
+      });
+    const { plain, blas } = bothWays(run);
+    assertClose(plain.y, blas.y, "rope", 1e-5);
+    assertClose(plain.g, blas.g, "rope gradient", 1e-5);
   });
 
   it("give the same logits, gradients and sampled tokens for the GPT", (t) => {
