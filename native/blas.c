@@ -511,9 +511,9 @@ static void rmsnorm_part(void *ctx, int part) {
 
 
 /*
- * For sampling (no gradient): LayerNorm over rows, y = (x − mean)·r·g + b with
- * r = 1/√(var + eps), and the tanh-approximate GELU written as x·σ(x(a + b·x²)) (see gelu in
- * src/model/ops.ts) — one kernel each instead of seven and six.
+ * LayerNorm over rows, y = (x − mean)·r·g + b with r = 1/√(var + eps), and the tanh-approximate
+ * GELU written as x·σ(x(a + b·x²)) (see gelu in src/model/ops.ts), forward and gradient — one
+ * kernel each instead of six to twelve.
  */
 typedef struct {
   const float *x, *g, *b;
@@ -521,6 +521,10 @@ typedef struct {
   int rows, d;
   float eps, ga, gb;
   int64_t n;
+  /* LayerNorm: per-row mean and r out of the forward pass; gradients: dy in, dx (and dy·x̂) out. */
+  float *mean, *rstd;
+  const float *dy;
+  float *dx, *dyxhat;
 } pointwise_job;
 
 CLONES static void layernorm_rows(const pointwise_job *J, int r0, int r1) {
@@ -542,21 +546,64 @@ CLONES static void layernorm_rows(const pointwise_job *J, int r0, int r1) {
     float sq = hsum(&qv);
     for (; j < d; j++) sq += (x[j] - mean) * (x[j] - mean);
     const float r = 1.0f / sqrtf(sq / (float)d + J->eps);
+    if (J->mean) J->mean[row] = mean, J->rstd[row] = r;
     for (j = 0; j < d8; j += 8)
       *(v8u *)(y + j) = (*(const v8u *)(x + j) - mean) * r * *(const v8u *)(J->g + j) + *(const v8u *)(J->b + j);
     for (; j < d; j++) y[j] = (x[j] - mean) * r * J->g[j] + J->b[j];
   }
 }
 
+/* dx = r·(dx̂ − mean(dx̂) − x̂·mean(dx̂·x̂)), dx̂ = dy·g, and dy·x̂ (for the gain's gradient). */
+CLONES static void layernorm_grad_rows(const pointwise_job *J, int r0, int r1) {
+  const int d = J->d, d8 = d & ~7;
+  for (int row = r0; row < r1; row++) {
+    const size_t o = (size_t)row * d;
+    const float *x = J->x + o, *dy = J->dy + o;
+    float *dx = J->dx + o, *dyxh = J->dyxhat + o;
+    const float mean = J->mean[row], r = J->rstd[row];
+    v8 s1 = {0}, s2 = {0};
+    int j = 0;
+    for (; j < d8; j += 8) {
+      const v8 xh = (*(const v8u *)(x + j) - mean) * r;
+      const v8 dyv = *(const v8u *)(dy + j);
+      const v8 dxh = dyv * *(const v8u *)(J->g + j);
+      s1 += dxh;
+      s2 += dxh * xh;
+      *(v8u *)(dyxh + j) = dyv * xh;
+    }
+    float m1 = hsum(&s1), m2 = hsum(&s2);
+    for (; j < d; j++) {
+      const float xh = (x[j] - mean) * r, dxh = dy[j] * J->g[j];
+      m1 += dxh;
+      m2 += dxh * xh;
+      dyxh[j] = dy[j] * xh;
+    }
+    m1 /= (float)d;
+    m2 /= (float)d;
+    for (j = 0; j < d8; j += 8) {
+      const v8 xh = (*(const v8u *)(x + j) - mean) * r;
+      *(v8u *)(dx + j) = r * (*(const v8u *)(dy + j) * *(const v8u *)(J->g + j) - m1 - xh * m2);
+    }
+    for (; j < d; j++) dx[j] = r * (dy[j] * J->g[j] - m1 - (x[j] - mean) * r * m2);
+  }
+}
+
+/* y = x·σ(z), z = x(a + b x²); with dy, dx = dy·σ(z)·(1 + x(1 − σ(z))·(a + 3b x²)) instead. */
 CLONES static void gelu_range(const pointwise_job *J, int64_t i0, int64_t i1) {
   int64_t i = i0;
+  const float a = J->ga, b = J->gb;
   for (; i + 8 <= i1; i += 8) {
     const v8 x = *(const v8u *)(J->x + i);
-    *(v8u *)(J->y + i) = x * sigmoid8(x * (J->ga + J->gb * x * x));
+    const v8 sg = sigmoid8(x * (a + b * x * x));
+    if (J->dy)
+      *(v8u *)(J->dx + i) = *(const v8u *)(J->dy + i) * sg * (1.0f + x * (1.0f - sg) * (a + 3.0f * b * x * x));
+    else
+      *(v8u *)(J->y + i) = x * sg;
   }
   for (; i < i1; i++) {
-    const float x = J->x[i];
-    J->y[i] = x * sigmoid1(x * (J->ga + J->gb * x * x));
+    const float x = J->x[i], sg = sigmoid1(x * (a + b * x * x));
+    if (J->dy) J->dx[i] = J->dy[i] * sg * (1.0f + x * (1.0f - sg) * (a + 3.0f * b * x * x));
+    else J->y[i] = x * sg;
   }
 }
 
@@ -862,59 +909,77 @@ static napi_value rmsnorm_js(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
-/* layernorm(heap, rows, d, eps, xOff, gOff, bOff, yOff): the LayerNorm of pointwise_job. */
+/*
+ * layernorm(heap, rows, d, eps, xOff, gOff, bOff, yOff, meanOff, rstdOff, dyOff, dxOff,
+ * dyxhatOff): with dyOff < 0 the forward pass into y (and the rows' mean and r when meanOff ≥ 0);
+ * otherwise the gradient dx and dy·x̂ from x, g, mean and r (bOff, yOff unused). Offsets in floats.
+ */
 static napi_value layernorm_js(napi_env env, napi_callback_info info) {
-  size_t argc = 8;
-  napi_value argv[8];
+  size_t argc = 13;
+  napi_value argv[13];
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  if (argc != 8) return throw_error(env, "layernorm: expected 8 arguments");
+  if (argc != 13) return throw_error(env, "layernorm: expected 13 arguments");
   if (!few_rows_available()) return throw_error(env, "layernorm: needs a CPU with AVX2 and FMA");
   void *data;
   size_t bytes;
   double eps;
-  int64_t rows, d, x, g, b, y;
   if (napi_get_arraybuffer_info(env, argv[0], &data, &bytes) != napi_ok) {
     return throw_error(env, "layernorm: heap must be an ArrayBuffer");
   }
-  if (!get_i64(env, argv[1], &rows) || !get_i64(env, argv[2], &d) || napi_get_value_double(env, argv[3], &eps) != napi_ok ||
-      !get_i64(env, argv[4], &x) || !get_i64(env, argv[5], &g) || !get_i64(env, argv[6], &b) || !get_i64(env, argv[7], &y)) {
-    return throw_error(env, "layernorm: arguments must be numbers");
+  if (napi_get_value_double(env, argv[3], &eps) != napi_ok) return throw_error(env, "layernorm: eps must be a number");
+  int64_t v[13];
+  for (int i = 1; i < 13; i++) {
+    if (i == 3) continue;
+    if (!get_i64(env, argv[i], &v[i])) return throw_error(env, "layernorm: arguments must be numbers");
   }
+  const int64_t rows = v[1], d = v[2], x = v[4], g = v[5], b = v[6], y = v[7], mean = v[8], rstd = v[9], dy = v[10],
+                dx = v[11], dyxhat = v[12];
   const int64_t floats = (int64_t)(bytes / sizeof(float));
-  if (rows <= 0 || d <= 0 || x < 0 || g < 0 || b < 0 || y < 0 || x + rows * d > floats || y + rows * d > floats ||
-      g + d > floats || b + d > floats) {
+  const int grad = dy >= 0;
+  const int64_t nd = rows * d;
+  if (rows <= 0 || d <= 0 || x < 0 || g < 0 || x + nd > floats || g + d > floats ||
+      (!grad && (b < 0 || y < 0 || y + nd > floats || b + d > floats)) ||
+      ((grad || mean >= 0) && (mean < 0 || rstd < 0 || mean + rows > floats || rstd + rows > floats)) ||
+      (grad && (dx < 0 || dyxhat < 0 || dy + nd > floats || dx + nd > floats || dyxhat + nd > floats))) {
     return throw_error(env, "layernorm: operands fall outside the heap");
   }
   float *heap = (float *)data;
-  pointwise_job J = {heap + x, heap + g, heap + b, heap + y, (int)rows, (int)d, (float)eps, 0, 0, 0};
-  layernorm_rows(&J, 0, (int)rows);
+  pointwise_job J = {heap + x, heap + g, grad ? NULL : heap + b, grad ? NULL : heap + y, (int)rows, (int)d,
+                     (float)eps, 0, 0, 0, mean >= 0 ? heap + mean : NULL, mean >= 0 ? heap + rstd : NULL,
+                     grad ? heap + dy : NULL, grad ? heap + dx : NULL, grad ? heap + dyxhat : NULL};
+  if (grad) layernorm_grad_rows(&J, 0, (int)rows);
+  else layernorm_rows(&J, 0, (int)rows);
   return NULL;
 }
 
-/* gelu(heap, n, a, b, xOff, yOff): y = x·σ(x(a + b·x²)). */
+/* gelu(heap, n, a, b, xOff, yOff, dyOff, dxOff): y = x·σ(x(a + b·x²)), or with dyOff ≥ 0 its gradient dx. */
 static napi_value gelu_js(napi_env env, napi_callback_info info) {
-  size_t argc = 6;
-  napi_value argv[6];
+  size_t argc = 8;
+  napi_value argv[8];
   napi_get_cb_info(env, info, &argc, argv, NULL, NULL);
-  if (argc != 6) return throw_error(env, "gelu: expected 6 arguments");
+  if (argc != 8) return throw_error(env, "gelu: expected 8 arguments");
   if (!few_rows_available()) return throw_error(env, "gelu: needs a CPU with AVX2 and FMA");
   void *data;
   size_t bytes;
   double ga, gb;
-  int64_t n, x, y;
+  int64_t n, x, y, dy, dx;
   if (napi_get_arraybuffer_info(env, argv[0], &data, &bytes) != napi_ok) {
     return throw_error(env, "gelu: heap must be an ArrayBuffer");
   }
   if (!get_i64(env, argv[1], &n) || napi_get_value_double(env, argv[2], &ga) != napi_ok ||
-      napi_get_value_double(env, argv[3], &gb) != napi_ok || !get_i64(env, argv[4], &x) || !get_i64(env, argv[5], &y)) {
+      napi_get_value_double(env, argv[3], &gb) != napi_ok || !get_i64(env, argv[4], &x) || !get_i64(env, argv[5], &y) ||
+      !get_i64(env, argv[6], &dy) || !get_i64(env, argv[7], &dx)) {
     return throw_error(env, "gelu: arguments must be numbers");
   }
   const int64_t floats = (int64_t)(bytes / sizeof(float));
-  if (n <= 0 || x < 0 || y < 0 || x + n > floats || y + n > floats) {
+  const int grad = dy >= 0;
+  if (n <= 0 || x < 0 || x + n > floats || (!grad && (y < 0 || y + n > floats)) ||
+      (grad && (dx < 0 || dy + n > floats || dx + n > floats))) {
     return throw_error(env, "gelu: operands fall outside the heap");
   }
   float *heap = (float *)data;
-  pointwise_job J = {heap + x, NULL, NULL, heap + y, 0, 0, 0, (float)ga, (float)gb, n};
+  pointwise_job J = {heap + x, NULL, NULL, grad ? NULL : heap + y, 0, 0, 0, (float)ga, (float)gb, n,
+                     NULL, NULL, grad ? heap + dy : NULL, grad ? heap + dx : NULL, NULL};
   gelu_range(&J, 0, n);
   return NULL;
 }

@@ -88,8 +88,22 @@ interface BlasAddon {
     gOff: number,
     bOff: number,
     yOff: number,
+    meanOff: number,
+    rstdOff: number,
+    dyOff: number,
+    dxOff: number,
+    dyxhatOff: number,
   ): void;
-  gelu(heap: ArrayBufferLike, n: number, a: number, b: number, xOff: number, yOff: number): void;
+  gelu(
+    heap: ArrayBufferLike,
+    n: number,
+    a: number,
+    b: number,
+    xOff: number,
+    yOff: number,
+    dyOff: number,
+    dxOff: number,
+  ): void;
   rope(
     heap: ArrayBufferLike,
     n: number,
@@ -120,6 +134,7 @@ const SWIGLU_GRAD = "GrpoSwigluGrad";
 const RMS_NORM = "GrpoRmsNorm";
 const RMS_NORM_GRAD = "GrpoRmsNormGrad";
 const LAYER_NORM = "GrpoLayerNorm";
+const LAYER_NORM_GRAD = "GrpoLayerNormGrad";
 const GELU = "GrpoGelu";
 const ROPE = "GrpoRope";
 const ROW_KERNELS = [
@@ -131,6 +146,7 @@ const ROW_KERNELS = [
   RMS_NORM,
   RMS_NORM_GRAD,
   LAYER_NORM,
+  LAYER_NORM_GRAD,
   GELU,
   ROPE,
 ];
@@ -212,6 +228,7 @@ export function setBlasKernels(on: boolean, threads?: number): boolean {
     tf.registerKernel({ kernelName: RMS_NORM, backendName: "wasm", kernelFunc: rmsNormKernel(a) });
     tf.registerKernel({ kernelName: RMS_NORM_GRAD, backendName: "wasm", kernelFunc: rmsNormKernel(a) });
     tf.registerKernel({ kernelName: LAYER_NORM, backendName: "wasm", kernelFunc: layerNormKernel(a) });
+    tf.registerKernel({ kernelName: LAYER_NORM_GRAD, backendName: "wasm", kernelFunc: layerNormKernel(a) });
     tf.registerKernel({ kernelName: GELU, backendName: "wasm", kernelFunc: geluKernel(a) });
     tf.registerKernel({ kernelName: ROPE, backendName: "wasm", kernelFunc: ropeKernel(a) });
     headActive = true;
@@ -311,18 +328,111 @@ export function nativeRmsNormGrad(x: tf.Tensor, g: tf.Tensor, r: tf.Tensor, dy: 
   return tf.engine().runKernel(RMS_NORM_GRAD, { x, g, r, dy }, {}) as tf.Tensor2D;
 }
 
-/** LayerNorm of float32 x [N, d] with gain g and bias b [d], no gradient (rowKernelsActive() only). */
-export function nativeLayerNorm(x: tf.Tensor2D, g: tf.Tensor1D, b: tf.Tensor1D, eps: number): tf.Tensor2D {
+/**
+ * LayerNorm of float32 x [N, d] with gain g and bias b [d]: [y, mean, r] with the rows' mean
+ * and r = 1/√(var + eps) [N] (see layerNorm in ./ops.ts). Only while rowKernelsActive().
+ */
+export function nativeLayerNorm(
+  x: tf.Tensor2D,
+  g: tf.Tensor1D,
+  b: tf.Tensor1D,
+  eps: number,
+): [tf.Tensor2D, tf.Tensor1D, tf.Tensor1D] {
   if (!headActive) throw new Error("nativeLayerNorm: the native row kernels are not active");
   if (x.shape[1] !== g.shape[0] || x.shape[1] !== b.shape[0])
     throw new Error(`nativeLayerNorm: x [${x.shape}], gain [${g.shape}] and bias [${b.shape}] differ`);
-  return tf.engine().runKernel(LAYER_NORM, { x, g, b }, { eps }) as tf.Tensor2D;
+  return tf.engine().runKernel(LAYER_NORM, { x, g, b }, { eps }) as unknown as [
+    tf.Tensor2D,
+    tf.Tensor1D,
+    tf.Tensor1D,
+  ];
 }
 
-/** x·σ(x(a + b·x²)) elementwise for float32 x, no gradient (rowKernelsActive() only). */
-export function nativeGelu<T extends tf.Tensor>(x: T, a: number, b: number): T {
+/** [dx, dy·x̂] of nativeLayerNorm for dy, from its input x, gain g and the rows' mean and r. */
+export function nativeLayerNormGrad(
+  x: tf.Tensor,
+  g: tf.Tensor,
+  mean: tf.Tensor,
+  rstd: tf.Tensor,
+  dy: tf.Tensor,
+): [tf.Tensor2D, tf.Tensor2D] {
+  if (!headActive) throw new Error("nativeLayerNormGrad: the native row kernels are not active");
+  return tf.engine().runKernel(LAYER_NORM_GRAD, { x, g, mean, rstd, dy }, {}) as unknown as [
+    tf.Tensor2D,
+    tf.Tensor2D,
+  ];
+}
+
+/** x·σ(x(a + b·x²)) elementwise for float32 x, or with dy its gradient (rowKernelsActive() only). */
+export function nativeGelu<T extends tf.Tensor>(x: T, a: number, b: number, dy?: tf.Tensor): T {
   if (!headActive) throw new Error("nativeGelu: the native row kernels are not active");
-  return tf.engine().runKernel(GELU, { x }, { a, b }) as T;
+  if (dy && !tf.util.arraysEqual(x.shape, dy.shape))
+    throw new Error(`nativeGelu: x [${x.shape}] and dy [${dy.shape}] differ`);
+  return tf.engine().runKernel(GELU, dy ? { x, dy } : { x }, { a, b }) as T;
+}
+
+function layerNormKernel(addon: BlasAddon): tf.KernelFunc {
+  return (args) => {
+    const backend = args.backend as unknown as WasmBackendLike;
+    const { x, g, b, mean, rstd, dy } = args.inputs as Record<string, tf.TensorInfo | undefined>;
+    const off = (t: tf.TensorInfo) => backend.dataIdMap.get(t.dataId).memoryOffset / 4;
+    const [rows, d] = x!.shape as [number, number];
+    const heap = backend.wasm.HEAPU8.buffer;
+    if (dy && mean && rstd) {
+      const dx = backend.makeOutput([rows, d], "float32");
+      const dyxhat = backend.makeOutput([rows, d], "float32");
+      addon.layernorm(
+        heap,
+        rows,
+        d,
+        0,
+        off(x!),
+        off(g!),
+        -1,
+        -1,
+        off(mean),
+        off(rstd),
+        off(dy),
+        off(dx),
+        off(dyxhat),
+      );
+      return [dx, dyxhat];
+    }
+    const y = backend.makeOutput([rows, d], "float32");
+    const m = backend.makeOutput([rows], "float32");
+    const r = backend.makeOutput([rows], "float32");
+    addon.layernorm(
+      heap,
+      rows,
+      d,
+      args.attrs!.eps as number,
+      off(x!),
+      off(g!),
+      off(b!),
+      off(y),
+      off(m),
+      off(r),
+      -1,
+      -1,
+      -1,
+    );
+    return [y, m, r];
+  };
+}
+
+function geluKernel(addon: BlasAddon): tf.KernelFunc {
+  return (args) => {
+    const backend = args.backend as unknown as WasmBackendLike;
+    const x = args.inputs.x as tf.TensorInfo;
+    const dy = args.inputs.dy as tf.TensorInfo | undefined;
+    const off = (t: tf.TensorInfo) => backend.dataIdMap.get(t.dataId).memoryOffset / 4;
+    const out = backend.makeOutput([...x.shape], "float32");
+    const { a, b } = args.attrs as { a: number; b: number };
+    const heap = backend.wasm.HEAPU8.buffer;
+    if (dy) addon.gelu(heap, size(x.shape), a, b, off(x), -1, off(dy), off(out));
+    else addon.gelu(heap, size(x.shape), a, b, off(x), off(out), -1, -1);
+    return out;
+  };
 }
 
 /**
@@ -364,41 +474,6 @@ function ropeKernel(addon: BlasAddon): tf.KernelFunc {
       off(s),
       off(y),
     );
-    return y;
-  };
-}
-
-function layerNormKernel(addon: BlasAddon): tf.KernelFunc {
-  return (args) => {
-    const backend = args.backend as unknown as WasmBackendLike;
-    const x = args.inputs.x as tf.TensorInfo;
-    const off = (t: tf.TensorInfo) => backend.dataIdMap.get(t.dataId).memoryOffset / 4;
-    const [rows, d] = x.shape as [number, number];
-    const y = backend.makeOutput([rows, d], "float32");
-    const g = args.inputs.g as tf.TensorInfo;
-    const b = args.inputs.b as tf.TensorInfo;
-    addon.layernorm(
-      backend.wasm.HEAPU8.buffer,
-      rows,
-      d,
-      args.attrs!.eps as number,
-      off(x),
-      off(g),
-      off(b),
-      off(y),
-    );
-    return y;
-  };
-}
-
-function geluKernel(addon: BlasAddon): tf.KernelFunc {
-  return (args) => {
-    const backend = args.backend as unknown as WasmBackendLike;
-    const x = args.inputs.x as tf.TensorInfo;
-    const off = (t: tf.TensorInfo) => backend.dataIdMap.get(t.dataId).memoryOffset / 4;
-    const y = backend.makeOutput([...x.shape], "float32");
-    const { a, b } = args.attrs as { a: number; b: number };
-    addon.gelu(backend.wasm.HEAPU8.buffer, size(x.shape), a, b, off(x), off(y));
     return y;
   };
 }

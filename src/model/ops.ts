@@ -16,6 +16,7 @@ import {
   maskedSoftmaxGrad,
   nativeGelu,
   nativeLayerNorm,
+  nativeLayerNormGrad,
   nativeRmsNorm,
   nativeRmsNormGrad,
   nativeRope,
@@ -130,6 +131,17 @@ const GELU_B = GELU_A * 0.044715;
  * d/dx = s·(1 + x(1 − s)·z′), s = σ(z), z = x(a + b x²), z′ = a + 3b x².
  */
 export function gelu<T extends tf.Tensor>(x: T): T {
+  if (rowKernelsActive() && x.dtype === "float32") {
+    // One native kernel each way (./blas.ts); only x is kept for the backward pass.
+    const f = custom((xx: tf.Tensor, save: Save) => {
+      save([xx]);
+      return {
+        value: nativeGelu(xx, GELU_A, GELU_B),
+        gradFunc: (dy, saved) => [nativeGelu(saved[0]!, GELU_A, GELU_B, dy)],
+      };
+    });
+    return f(x) as T;
+  }
   const f = custom((xx: tf.Tensor, save: Save) => {
     const x2 = tf.square(xx);
     const s = tf.sigmoid(tf.mul(xx, tf.add(tf.mul(x2, GELU_B), GELU_A)));
@@ -158,6 +170,22 @@ export function geluForward<T extends tf.Tensor>(x: T): T {
  * gradient dx = rstd·(dx̂ − mean(dx̂) − x̂·mean(dx̂·x̂)), dx̂ = dy·g.
  */
 export function layerNorm(x: tf.Tensor2D, g: tf.Tensor1D, b: tf.Tensor1D, eps: number): tf.Tensor2D {
+  if (rowKernelsActive() && x.dtype === "float32") {
+    // One native kernel each way (./blas.ts); the backward pass keeps x (shared) and two [N] rows.
+    const f = custom((xx: tf.Tensor, gg: tf.Tensor, bb: tf.Tensor, save: Save) => {
+      const [y, mean, rstd] = nativeLayerNorm(xx as tf.Tensor2D, gg as tf.Tensor1D, bb as tf.Tensor1D, eps);
+      save([xx, gg, mean, rstd]);
+      return {
+        value: y,
+        gradFunc: (dy, saved) => {
+          const [xs, gs, ms, rs] = saved as [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor];
+          const [dx, dyxhat] = nativeLayerNormGrad(xs, gs, ms, rs, dy);
+          return [dx, colSum(dyxhat), colSum(dy as tf.Tensor2D)];
+        },
+      };
+    });
+    return f(x, g, b) as tf.Tensor2D;
+  }
   const f = custom((xx: tf.Tensor, gg: tf.Tensor, bb: tf.Tensor, save: Save) => {
     const xc = tf.sub(xx, tf.mean(xx, -1, true));
     const rstd = tf.rsqrt(tf.add(tf.mean(tf.square(xc), -1, true), eps));
@@ -181,7 +209,11 @@ export function layerNorm(x: tf.Tensor2D, g: tf.Tensor1D, b: tf.Tensor1D, eps: n
 
 /** The same LayerNorm without gradient bookkeeping, for sampling. */
 export function layerNormForward(x: tf.Tensor2D, g: tf.Tensor1D, b: tf.Tensor1D, eps: number): tf.Tensor2D {
-  if (rowKernelsActive() && x.dtype === "float32") return nativeLayerNorm(x, g, b, eps);
+  if (rowKernelsActive() && x.dtype === "float32") {
+    const [y, mean, rstd] = nativeLayerNorm(x, g, b, eps);
+    tf.dispose([mean, rstd]);
+    return y;
+  }
   const xc = tf.sub(x, tf.mean(x, -1, true));
   const rstd = tf.rsqrt(tf.add(tf.mean(tf.square(xc), -1, true), eps));
   return tf.add(tf.mul(tf.mul(xc, rstd), g), b) as tf.Tensor2D;

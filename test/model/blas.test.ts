@@ -7,8 +7,10 @@ import { blasActive, blasStatus, rowKernelsActive, setBlasKernels } from "../../
 import { GPT, type GPTConfig } from "../../src/model/gpt.ts";
 import {
   attentionSoftmax,
+  gelu,
   geluForward,
   headLogprobs,
+  layerNorm,
   layerNormForward,
   rmsNorm,
   rmsNormForward,
@@ -258,18 +260,40 @@ describe("BLAS kernels (native addon)", () => {
     }
   });
 
-  it("give the same LayerNorm and GELU for sampling from the native kernels", (t) => {
+  it("give the same LayerNorm and GELU and their gradients from the native kernels", (t) => {
     if (!available) return t.skip("addon unavailable");
     setBlasKernels(true);
     if (!rowKernelsActive()) return t.skip("native row kernels need x86-64 with AVX2 and FMA");
     const x = tf.randomNormal([5, 21], 1, 4, "float32", 71) as tf.Tensor2D;
     const g = tf.randomNormal([21], 1, 0.5, "float32", 72) as tf.Tensor1D;
     const b = tf.randomNormal([21], 0, 0.5, "float32", 73) as tf.Tensor1D;
+    const probe = tf.randomNormal([5, 21], 0, 1, "float32", 74);
     const { plain, blas } = bothWays(() =>
-      tf.tidy(() => ({ ln: layerNormForward(x, g, b, 1e-5).dataSync(), gelu: geluForward(x).dataSync() })),
+      tf.tidy(() => {
+        const lnLoss = (xx: tf.Tensor, gg: tf.Tensor, bb: tf.Tensor) =>
+          tf.sum(
+            tf.mul(layerNorm(xx as tf.Tensor2D, gg as tf.Tensor1D, bb as tf.Tensor1D, 1e-5), probe),
+          ) as tf.Scalar;
+        const geluLoss = (xx: tf.Tensor) => tf.sum(tf.mul(gelu(xx), probe)) as tf.Scalar;
+        return {
+          ln: layerNormForward(x, g, b, 1e-5).dataSync(),
+          lnTrain: layerNorm(x, g, b, 1e-5).dataSync(),
+          lnGrads: tf
+            .grads(lnLoss)([x, g, b])
+            .map((t) => t.dataSync()),
+          gelu: geluForward(x).dataSync(),
+          geluTrain: gelu(x).dataSync(),
+          geluGrad: tf.grad(geluLoss)(x).dataSync(),
+        };
+      }),
     );
     assertClose(plain.ln, blas.ln, "layernorm", 1e-5);
+    assertClose(plain.lnTrain, blas.lnTrain, "layernorm (training)", 1e-5);
+    for (const [i, what] of ["x", "gain", "bias"].entries())
+      assertClose(plain.lnGrads[i]!, blas.lnGrads[i]!, `layernorm gradient of the ${what}`, 1e-4);
     assertClose(plain.gelu, blas.gelu, "gelu", 1e-5);
+    assertClose(plain.geluTrain, blas.geluTrain, "gelu (training)", 1e-5);
+    assertClose(plain.geluGrad, blas.geluGrad, "gelu gradient", 1e-4);
   });
 
   it("give the same rotary embedding and gradient from the native kernel", (t) => {
