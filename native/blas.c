@@ -1,6 +1,7 @@
 /*
  * Node-API addon: single-precision matrix products through the system's CBLAS (OpenBLAS on
- * Debian), operating in place on the wasm backend's heap.
+ * Debian), and fused row kernels of the policy's ops (AVX2 + FMA, two threads), operating in
+ * place on the wasm backend's heap.
  *
  * The library is opened with dlopen at load time rather than linked, so building needs only
  * a C compiler and Node's headers; a machine without a CBLAS makes `load` fail and the engine

@@ -1,16 +1,21 @@
 /**
- * Optional BLAS matrix products for the wasm backend.
+ * Optional native kernels for the wasm backend: BLAS matrix products and fused row kernels.
  *
  * The wasm backend multiplies through XNNPACK only for untransposed, unbatched products
  * (~18 GFLOP/s, one thread); transposed and batched ones (attention) fall back to a scalar
  * loop. When the native addon built at install time (native/blas.c, `npm run build:native`)
  * loads and finds a CBLAS (OpenBLAS on Debian), the wasm kernels BatchMatMul and _FusedMatMul
  * are replaced by versions that call cblas_sgemm directly on the wasm heap — no copies, any
- * transpose, batched, multithreaded — products of a few rows (sampling) too: measured on the
- * 2-core machine, sgemm beat XNNPACK there as well (e.g. [32, 128]·[128, 512] 0.11 vs 0.34 ms,
- * [8, 576]·[576, 576] 0.12 vs 0.20 ms). Cases they do not cover (other activations, uncommon
+ * transpose, batched, multithreaded. Cases they do not cover (other activations, uncommon
  * broadcasts, non-float inputs) go to the original kernels, which also stay registered-aside
  * so the fast path can be switched off again (tests compare the two).
+ *
+ * On x86-64 with AVX2 and FMA the addon also has row kernels of its own, active with the BLAS
+ * ones (rowKernelsActive): products of at most 16 rows (sampling), which stream the weight
+ * once instead of packing it as sgemm does; and one-pass kernels, forward and gradient, for
+ * what tfjs runs as several elementwise kernels with a scalar exp — the head's softmax
+ * statistics, the masked attention softmax, RMSNorm, LayerNorm, SwiGLU, GELU and RoPE
+ * (./ops.ts uses them and keeps its tfjs formulas as the fallback; tests compare the two).
  */
 import { createRequire } from "node:module";
 import * as tf from "@tensorflow/tfjs-core";
@@ -377,12 +382,13 @@ function layerNormKernel(addon: BlasAddon): tf.KernelFunc {
     const { x, g, b, mean, rstd, dy } = args.inputs as Record<string, tf.TensorInfo | undefined>;
     const off = (t: tf.TensorInfo) => backend.dataIdMap.get(t.dataId).memoryOffset / 4;
     const [rows, d] = x!.shape as [number, number];
-    const heap = backend.wasm.HEAPU8.buffer;
+    // Read after makeOutput: an allocation can grow the wasm memory and replace its buffer.
+    const heap = () => backend.wasm.HEAPU8.buffer;
     if (dy && mean && rstd) {
       const dx = backend.makeOutput([rows, d], "float32");
       const dyxhat = backend.makeOutput([rows, d], "float32");
       addon.layernorm(
-        heap,
+        heap(),
         rows,
         d,
         0,
@@ -402,7 +408,7 @@ function layerNormKernel(addon: BlasAddon): tf.KernelFunc {
     const m = backend.makeOutput([rows], "float32");
     const r = backend.makeOutput([rows], "float32");
     addon.layernorm(
-      heap,
+      heap(),
       rows,
       d,
       args.attrs!.eps as number,
@@ -428,9 +434,10 @@ function geluKernel(addon: BlasAddon): tf.KernelFunc {
     const off = (t: tf.TensorInfo) => backend.dataIdMap.get(t.dataId).memoryOffset / 4;
     const out = backend.makeOutput([...x.shape], "float32");
     const { a, b } = args.attrs as { a: number; b: number };
-    const heap = backend.wasm.HEAPU8.buffer;
-    if (dy) addon.gelu(heap, size(x.shape), a, b, off(x), -1, off(dy), off(out));
-    else addon.gelu(heap, size(x.shape), a, b, off(x), off(out), -1, -1);
+    // Read after makeOutput: an allocation can grow the wasm memory and replace its buffer.
+    const heap = () => backend.wasm.HEAPU8.buffer;
+    if (dy) addon.gelu(heap(), size(x.shape), a, b, off(x), -1, off(dy), off(out));
+    else addon.gelu(heap(), size(x.shape), a, b, off(x), off(out), -1, -1);
     return out;
   };
 }
@@ -487,15 +494,16 @@ function rmsNormKernel(addon: BlasAddon): tf.KernelFunc {
     const dy = args.inputs.dy as tf.TensorInfo | undefined;
     const [rows, d] = x.shape as [number, number];
     const off = (t: tf.TensorInfo) => backend.dataIdMap.get(t.dataId).memoryOffset / 4;
-    const heap = backend.wasm.HEAPU8.buffer;
+    // Read after makeOutput: an allocation can grow the wasm memory and replace its buffer.
+    const heap = () => backend.wasm.HEAPU8.buffer;
     if (!dy || !r) {
       const y = backend.makeOutput([rows, d], "float32");
       const rr = backend.makeOutput([rows], "float32");
-      addon.rmsnorm(heap, rows, d, args.attrs!.eps as number, off(x), off(g), off(rr), off(y), -1, -1);
+      addon.rmsnorm(heap(), rows, d, args.attrs!.eps as number, off(x), off(g), off(rr), off(y), -1, -1);
       return [y, rr];
     }
     const dx = backend.makeOutput([rows, d], "float32");
-    addon.rmsnorm(heap, rows, d, 0, off(x), off(g), off(r), -1, off(dy), off(dx));
+    addon.rmsnorm(heap(), rows, d, 0, off(x), off(g), off(r), -1, off(dy), off(dx));
     return dx;
   };
 }
@@ -508,15 +516,16 @@ function swigluKernel(addon: BlasAddon): tf.KernelFunc {
     const dy = args.inputs.dy as tf.TensorInfo | undefined;
     const off = (t: tf.TensorInfo) => backend.dataIdMap.get(t.dataId).memoryOffset / 4;
     const n = size(a.shape);
-    const heap = backend.wasm.HEAPU8.buffer;
+    // Read after makeOutput: an allocation can grow the wasm memory and replace its buffer.
+    const heap = () => backend.wasm.HEAPU8.buffer;
     if (!dy) {
       const y = backend.makeOutput([...a.shape], "float32");
-      addon.swiglu(heap, n, off(a), off(b), off(y), -1, -1, -1);
+      addon.swiglu(heap(), n, off(a), off(b), off(y), -1, -1, -1);
       return y;
     }
     const da = backend.makeOutput([...a.shape], "float32");
     const db = backend.makeOutput([...a.shape], "float32");
-    addon.swiglu(heap, n, off(a), off(b), -1, off(dy), off(da), off(db));
+    addon.swiglu(heap(), n, off(a), off(b), -1, off(dy), off(da), off(db));
     return [da, db];
   };
 }

@@ -318,6 +318,38 @@ describe("BLAS kernels (native addon)", () => {
     assertClose(plain.g, blas.g, "rope gradient", 1e-5);
   });
 
+  it("keep working when an output allocation grows the wasm memory", (t) => {
+    if (!available) return t.skip("addon unavailable");
+    setBlasKernels(true);
+    if (!rowKernelsActive()) return t.skip("native row kernels need x86-64 with AVX2 and FMA");
+    // Growing the memory replaces its ArrayBuffer: a kernel must pass the heap as it is after
+    // allocating its outputs. Inputs of doubling size are kept until one call grows the memory.
+    const heap = () => (tf.backend() as unknown as { wasm: { HEAPU8: Uint8Array } }).wasm.HEAPU8.length;
+    const kept: tf.Tensor[] = [];
+    let grew = false;
+    try {
+      for (let rows = 256; rows <= 1 << 16 && !grew; rows *= 2) {
+        const x = tf.randomNormal([rows, 256], 0, 1, "float32", rows) as tf.Tensor2D;
+        const g = tf.ones([256]) as tf.Tensor1D;
+        kept.push(x, g);
+        const before = heap();
+        const y = rmsNormForward(x, g, 1e-5);
+        kept.push(y);
+        grew = heap() > before;
+        const first = y.dataSync().slice(0, 256);
+        setBlasKernels(false);
+        const want = tf.tidy(() =>
+          rmsNormForward(tf.slice(x, [0, 0], [1, 256]) as tf.Tensor2D, g, 1e-5).dataSync(),
+        );
+        setBlasKernels(true);
+        assertClose(want, first, `rmsnorm of ${rows} rows`, 1e-5);
+      }
+    } finally {
+      tf.dispose(kept);
+    }
+    if (!grew) t.skip("no call grew the wasm memory here");
+  });
+
   it("give the same logits, gradients and sampled tokens for the GPT", (t) => {
     if (!available) return t.skip("addon unavailable");
     const model = new GPT(CFG, new Rng(1));
