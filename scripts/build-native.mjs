@@ -51,6 +51,7 @@ function main() {
         "-o",
         tmp,
         "-ldl",
+        "-pthread",
       ],
       { stdio: ["ignore", "ignore", "pipe"] },
     );

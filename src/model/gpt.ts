@@ -11,7 +11,17 @@ import * as tf from "@tensorflow/tfjs-core";
 import "./gradients.ts";
 import { Rng } from "../core/rng.ts";
 import { assignNamedWeights, type CausalLM, type KVCache } from "./causal-lm.ts";
-import { embed, gelu, geluForward, layerNorm, layerNormForward, linear, matMul, product } from "./ops.ts";
+import {
+  attentionSoftmax,
+  embed,
+  gelu,
+  geluForward,
+  layerNorm,
+  layerNormForward,
+  linear,
+  matMul,
+  product,
+} from "./ops.ts";
 
 export interface GPTConfig {
   vocabSize: number;
@@ -475,7 +485,7 @@ export class GPT implements CausalLM {
       v = tf.concat([past.v, v], 2);
     }
     const mm = this.inference ? product : matMul;
-    const att = tf.softmax(tf.add(mm(q, k, false, true), mask)) as tf.Tensor4D;
+    const att = attentionSoftmax(mm(q, k, false, true), mask, !this.inference);
     const o = mm(att, v);
     const ctx = tf.reshape(Tq === 1 ? o : tf.transpose(o, [0, 2, 1, 3]), [B * Tq, d]) as tf.Tensor2D;
     const h1 = tf.add(x, this.linear(ctx, blk.proj.o_proj)) as tf.Tensor2D;

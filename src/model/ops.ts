@@ -9,7 +9,21 @@
  * variant is fast, and the transpose flags go straight to the kernel instead.
  */
 import * as tf from "@tensorflow/tfjs-core";
-import { blasActive } from "./blas.ts";
+import {
+  blasActive,
+  headRows,
+  maskedSoftmax,
+  maskedSoftmaxGrad,
+  nativeGelu,
+  nativeLayerNorm,
+  nativeLayerNormGrad,
+  nativeRmsNorm,
+  nativeRmsNormGrad,
+  nativeRope,
+  nativeSwiglu,
+  rowKernelsActive,
+  softmaxMaskBatch,
+} from "./blas.ts";
 
 type Fn = (...args: tf.Tensor[]) => tf.Tensor;
 type Save = (tensors: tf.Tensor[]) => void;
@@ -117,6 +131,17 @@ const GELU_B = GELU_A * 0.044715;
  * d/dx = s·(1 + x(1 − s)·z′), s = σ(z), z = x(a + b x²), z′ = a + 3b x².
  */
 export function gelu<T extends tf.Tensor>(x: T): T {
+  if (rowKernelsActive() && x.dtype === "float32") {
+    // One native kernel each way (./blas.ts); only x is kept for the backward pass.
+    const f = custom((xx: tf.Tensor, save: Save) => {
+      save([xx]);
+      return {
+        value: nativeGelu(xx, GELU_A, GELU_B),
+        gradFunc: (dy, saved) => [nativeGelu(saved[0]!, GELU_A, GELU_B, dy)],
+      };
+    });
+    return f(x) as T;
+  }
   const f = custom((xx: tf.Tensor, save: Save) => {
     const x2 = tf.square(xx);
     const s = tf.sigmoid(tf.mul(xx, tf.add(tf.mul(x2, GELU_B), GELU_A)));
@@ -136,6 +161,7 @@ export function gelu<T extends tf.Tensor>(x: T): T {
 
 /** The same GELU without gradient bookkeeping, for sampling. */
 export function geluForward<T extends tf.Tensor>(x: T): T {
+  if (rowKernelsActive() && x.dtype === "float32") return nativeGelu(x, GELU_A, GELU_B);
   return tf.mul(x, tf.sigmoid(tf.mul(x, tf.add(tf.mul(tf.square(x), GELU_B), GELU_A)))) as T;
 }
 
@@ -144,6 +170,22 @@ export function geluForward<T extends tf.Tensor>(x: T): T {
  * gradient dx = rstd·(dx̂ − mean(dx̂) − x̂·mean(dx̂·x̂)), dx̂ = dy·g.
  */
 export function layerNorm(x: tf.Tensor2D, g: tf.Tensor1D, b: tf.Tensor1D, eps: number): tf.Tensor2D {
+  if (rowKernelsActive() && x.dtype === "float32") {
+    // One native kernel each way (./blas.ts); the backward pass keeps x (shared) and two [N] rows.
+    const f = custom((xx: tf.Tensor, gg: tf.Tensor, bb: tf.Tensor, save: Save) => {
+      const [y, mean, rstd] = nativeLayerNorm(xx as tf.Tensor2D, gg as tf.Tensor1D, bb as tf.Tensor1D, eps);
+      save([xx, gg, mean, rstd]);
+      return {
+        value: y,
+        gradFunc: (dy, saved) => {
+          const [xs, gs, ms, rs] = saved as [tf.Tensor, tf.Tensor, tf.Tensor, tf.Tensor];
+          const [dx, dyxhat] = nativeLayerNormGrad(xs, gs, ms, rs, dy);
+          return [dx, colSum(dyxhat), colSum(dy as tf.Tensor2D)];
+        },
+      };
+    });
+    return f(x, g, b) as tf.Tensor2D;
+  }
   const f = custom((xx: tf.Tensor, gg: tf.Tensor, bb: tf.Tensor, save: Save) => {
     const xc = tf.sub(xx, tf.mean(xx, -1, true));
     const rstd = tf.rsqrt(tf.add(tf.mean(tf.square(xc), -1, true), eps));
@@ -167,6 +209,11 @@ export function layerNorm(x: tf.Tensor2D, g: tf.Tensor1D, b: tf.Tensor1D, eps: n
 
 /** The same LayerNorm without gradient bookkeeping, for sampling. */
 export function layerNormForward(x: tf.Tensor2D, g: tf.Tensor1D, b: tf.Tensor1D, eps: number): tf.Tensor2D {
+  if (rowKernelsActive() && x.dtype === "float32") {
+    const [y, mean, rstd] = nativeLayerNorm(x, g, b, eps);
+    tf.dispose([mean, rstd]);
+    return y;
+  }
   const xc = tf.sub(x, tf.mean(x, -1, true));
   const rstd = tf.rsqrt(tf.add(tf.mean(tf.square(xc), -1, true), eps));
   return tf.add(tf.mul(tf.mul(xc, rstd), g), b) as tf.Tensor2D;
@@ -216,6 +263,7 @@ export function embedRows(ids: tf.Tensor1D, w: tf.Tensor2D, frozen: boolean): tf
  * closed-form gradient dx = r·(dx̂ − x̂·mean(dx̂·x̂)), dx̂ = dy·g, r = rsqrt(mean(x²) + eps).
  */
 export function rmsNorm(x: tf.Tensor2D, g: tf.Tensor1D, eps: number, frozen: boolean): tf.Tensor2D {
+  if (rowKernelsActive() && x.dtype === "float32") return nativeRmsNormOp(x, g, eps, frozen);
   const forward = (xx: tf.Tensor, gg: tf.Tensor) => {
     const r = tf.rsqrt(tf.add(tf.mean(tf.square(xx), -1, true), eps));
     const xhat = tf.mul(xx, r);
@@ -247,8 +295,41 @@ export function rmsNorm(x: tf.Tensor2D, g: tf.Tensor1D, eps: number, frozen: boo
   return f(x, g) as tf.Tensor2D;
 }
 
+/**
+ * rmsNorm through the native kernels (./blas.ts): one pass each way, and the backward pass
+ * keeps x (shared, not copied) and r [N] instead of x̂ [N, d].
+ */
+function nativeRmsNormOp(x: tf.Tensor2D, g: tf.Tensor1D, eps: number, frozen: boolean): tf.Tensor2D {
+  if (frozen) {
+    const f = custom((xx: tf.Tensor, save: Save) => {
+      const [y, r] = nativeRmsNorm(xx as tf.Tensor2D, g, eps);
+      save([xx, r]);
+      return { value: y, gradFunc: (dy, saved) => [nativeRmsNormGrad(saved[0]!, g, saved[1]!, dy)] };
+    });
+    return f(x) as tf.Tensor2D;
+  }
+  const f = custom((xx: tf.Tensor, gg: tf.Tensor, save: Save) => {
+    const [y, r] = nativeRmsNorm(xx as tf.Tensor2D, gg as tf.Tensor1D, eps);
+    save([xx, gg, r]);
+    return {
+      value: y,
+      gradFunc: (dy, saved) => {
+        const [xs, gs, rs] = saved as [tf.Tensor2D, tf.Tensor1D, tf.Tensor1D];
+        const xhat = tf.mul(xs, tf.reshape(rs, [xs.shape[0], 1]));
+        return [nativeRmsNormGrad(xs, gs, rs, dy), colSum(tf.mul(dy, xhat) as tf.Tensor2D)];
+      },
+    };
+  });
+  return f(x, g) as tf.Tensor2D;
+}
+
 /** The same RMSNorm without gradient bookkeeping, for sampling. */
 export function rmsNormForward(x: tf.Tensor2D, g: tf.Tensor1D, eps: number): tf.Tensor2D {
+  if (rowKernelsActive() && x.dtype === "float32") {
+    const [y, r] = nativeRmsNorm(x, g, eps);
+    r.dispose();
+    return y;
+  }
   return tf.mul(tf.mul(x, tf.rsqrt(tf.add(tf.mean(tf.square(x), -1, true), eps))), g) as tf.Tensor2D;
 }
 
@@ -281,14 +362,17 @@ export function frozenLayerNorm(x: tf.Tensor2D, g: tf.Tensor1D, b: tf.Tensor1D, 
  * hand-written gradient da = dy·b·σ(a)·(1 + a(1 − σ(a))), db = dy·silu(a).
  */
 export function swiglu(a: tf.Tensor2D, b: tf.Tensor2D): tf.Tensor2D {
+  // One native pass each way while the row kernels run (./blas.ts), tfjs's ops otherwise.
+  const native = rowKernelsActive() && a.dtype === "float32" && b.dtype === "float32";
   const f = custom((aa: tf.Tensor, bb: tf.Tensor, save: Save) => {
     // Only the inputs are kept for the backward pass (σ(a) is recomputed there): an MLP-wide
     // tensor per layer is the largest share of a step's activations.
     save([aa, bb]);
     return {
-      value: tf.mul(tf.mul(aa, tf.sigmoid(aa)), bb),
+      value: native ? nativeSwiglu(aa, bb)[0]! : tf.mul(tf.mul(aa, tf.sigmoid(aa)), bb),
       gradFunc: (dy, saved) => {
         const [as, bs] = saved as [tf.Tensor, tf.Tensor];
+        if (native) return nativeSwiglu(as, bs, dy);
         const ss = tf.sigmoid(as);
         const dsilu = tf.mul(ss, tf.add(tf.mul(as, tf.sub(1, ss)), 1));
         return [tf.mul(tf.mul(dy, bs), dsilu), tf.mul(dy, tf.mul(as, ss))];
@@ -300,6 +384,8 @@ export function swiglu(a: tf.Tensor2D, b: tf.Tensor2D): tf.Tensor2D {
 
 /** The same SwiGLU without gradient bookkeeping, for sampling. */
 export function swigluForward(a: tf.Tensor2D, b: tf.Tensor2D): tf.Tensor2D {
+  if (rowKernelsActive() && a.dtype === "float32" && b.dtype === "float32")
+    return nativeSwiglu(a, b)[0] as tf.Tensor2D;
   return tf.mul(tf.mul(a, tf.sigmoid(a)), b) as tf.Tensor2D;
 }
 
@@ -319,6 +405,20 @@ export function rope(
   withGrad: boolean,
 ): tf.Tensor3D {
   const [N, H, hd] = x.shape;
+  if (rowKernelsActive() && x.dtype === "float32" && hd % 2 === 0) {
+    // One native kernel each way (./blas.ts) instead of a product and three elementwise ops.
+    if (!withGrad) return nativeRope(x, cos, sin, false);
+    const f = custom((xx: tf.Tensor, save: Save) => {
+      save([cos, sin]);
+      return {
+        value: nativeRope(xx as tf.Tensor3D, cos, sin, false),
+        gradFunc: (dy, saved) => [
+          nativeRope(dy as tf.Tensor3D, saved[0] as tf.Tensor3D, saved[1] as tf.Tensor3D, true),
+        ],
+      };
+    });
+    return f(x) as tf.Tensor3D;
+  }
   const turn = (t: tf.Tensor, transB: boolean) =>
     tf.reshape(product(tf.reshape(t, [N * H, hd]) as tf.Tensor2D, rot, false, transB), [N, H, hd]);
   const apply = (t: tf.Tensor, c: tf.Tensor, s: tf.Tensor) => tf.add(tf.mul(t, c), tf.mul(turn(t, false), s));
@@ -332,6 +432,24 @@ export function rope(
     };
   });
   return f(x) as tf.Tensor3D;
+}
+
+/**
+ * Attention probabilities softmax(scores + mask) over the last axis (scores [B, H, Tq, Tk],
+ * mask [Tq, Tk] or [B|1, 1, Tq, Tk], a constant): one native pass forward and one backward
+ * while the row kernels run (./blas.ts), tfjs's add and softmax otherwise.
+ */
+export function attentionSoftmax(scores: tf.Tensor4D, mask: tf.Tensor, withGrad: boolean): tf.Tensor4D {
+  const native = rowKernelsActive() && scores.dtype === "float32" && mask.dtype === "float32";
+  const maskBatch = native ? softmaxMaskBatch(scores.shape, mask.shape) : null;
+  if (maskBatch === null) return tf.softmax(tf.add(scores, mask)) as tf.Tensor4D;
+  if (!withGrad) return maskedSoftmax(scores, mask, maskBatch);
+  const f = custom((s: tf.Tensor, save: Save) => {
+    const p = maskedSoftmax(s as tf.Tensor4D, mask, maskBatch);
+    save([p]);
+    return { value: p, gradFunc: (dy, saved) => [maskedSoftmaxGrad(saved[0]!, dy)] };
+  });
+  return f(scores) as tf.Tensor4D;
 }
 
 /** R of `rope` for head size hd: (x·R)[j] = −x[j + hd/2], (x·R)[j + hd/2] = x[j]. */
@@ -452,10 +570,17 @@ export function headLogprobs(
     return f(h, w) as tf.Tensor2D;
   }
   // Frozen head: the forward pass also makes the two row-gradient directions G = [A; Bm]·W.
+  const native = rowKernelsActive();
   const f = custom((hh: tf.Tensor, save: Save) => {
     const parts = blocks.map(([s, c]) =>
       tf.tidy(() => {
         const z = product(tf.slice(hh as tf.Tensor2D, [s, 0], [c, d]), w, false, true);
+        if (native) {
+          // One native pass over the logits instead of a dozen kernels (./blas.ts headRows).
+          const r = headRows(z, tf.slice(targets, [s], [c]), opts.entropy);
+          if (!opts.entropy) return [r.lp, tf.zeros([c]), product(r.a, w)];
+          return [r.lp, r.ent, product(r.a, w), product(r.b!, w)];
+        }
         const m = tf.max(z, -1, true);
         const lse = tf.add(m, tf.log(tf.sum(tf.exp(tf.sub(z, m)), -1, true)));
         const logp = tf.sub(z, lse);

@@ -8,6 +8,7 @@ import { before, describe, it } from "node:test";
 import * as tf from "@tensorflow/tfjs-core";
 import { Rng } from "../../src/core/rng.ts";
 import { initBackend } from "../../src/model/backend.ts";
+import { blasActive, setBlasKernels } from "../../src/model/blas.ts";
 import type { PretrainedLM } from "../../src/model/hf/model.ts";
 import { sample } from "../../src/model/sampler.ts";
 import { maxAbsDiff, randomIds } from "./helpers.ts";
@@ -92,12 +93,27 @@ describe("training passes", () => {
         m.loadNamedWeights(w, { partial: true });
       });
     const prompt = [3, 9, 4];
-    for (const v of [0.3, -0.4]) {
-      setB(v);
-      const r = sample(m, [prompt], { maxNewTokens: 6, rng: new Rng(2) });
-      const seq = [...prompt, ...r.tokens[0]!];
-      const lp = tf.tidy(() => m.tokenLogprobs(tf.tensor2d([seq], undefined, "int32")).logprobs.dataSync());
-      assert.ok(maxAbsDiff(lp.slice(prompt.length - 1), r.logprobs[0]!) < 1e-4, `B = ${v}`);
+    // With the BLAS kernels the merged sampling weights are held transposed, without them not;
+    // switching rebuilds them.
+    const blas = blasActive();
+    try {
+      for (const kernels of blas ? [true, false] : [false]) {
+        setBlasKernels(kernels);
+        for (const v of [0.3, -0.4]) {
+          setB(v);
+          const r = sample(m, [prompt, [7, 1]], { maxNewTokens: 6, rng: new Rng(2) });
+          const seq = [...prompt, ...r.tokens[0]!];
+          const lp = tf.tidy(() =>
+            m.tokenLogprobs(tf.tensor2d([seq], undefined, "int32")).logprobs.dataSync(),
+          );
+          assert.ok(
+            maxAbsDiff(lp.slice(prompt.length - 1), r.logprobs[0]!) < 1e-4,
+            `B = ${v}, BLAS ${kernels}`,
+          );
+        }
+      }
+    } finally {
+      setBlasKernels(blas);
     }
     m.dispose();
   });

@@ -13,10 +13,12 @@
  * the g = H/H_kv query heads that share a key head are laid out as g·T rows of one product.
  */
 import * as tf from "@tensorflow/tfjs-core";
+import { rowKernelsActive } from "../blas.ts";
 import "../gradients.ts";
 import { Rng } from "../../core/rng.ts";
 import { assignNamedWeights, type CausalLM, causalMaskData, type KVCache } from "../causal-lm.ts";
 import {
+  attentionSoftmax,
   embedRows,
   frozenLayerNorm,
   frozenLinear,
@@ -209,8 +211,11 @@ export class PretrainedLM implements CausalLM {
   /** seed of the next dropout mask; a recomputed block rewinds it to draw the same masks. */
   private dropoutSeed = 0;
   private checkpointing: boolean | "auto" = "auto";
-  private readonly merged = new Map<Proj, { a: object; b: object; base: object; w: tf.Tensor2D }>();
-  /** checkpointing: frozen MLP products kept by a block's forward pass for its recomputation. */
+  private readonly merged = new Map<
+    Proj,
+    { a: object; b: object; base: object; transposed: boolean; w: tf.Tensor2D }
+  >();
+  /** checkpointing: frozen base products kept by a block's forward pass for its recomputation. */
   private capture: Map<Proj, tf.Tensor2D> | null = null;
   private capturable = new Set<Proj>();
   private replay: Map<Proj, tf.Tensor2D> | null = null;
@@ -478,11 +483,13 @@ export class PretrainedLM implements CausalLM {
     const b = p.b as tf.Tensor1D | null;
     let y: tf.Tensor2D;
     if (this.inference) {
-      const mw = p.lora ? this.mergedWeight(p) : w;
-      if (mw)
+      const merged = p.lora ? this.mergedWeight(p) : null;
+      if (merged) {
+        const t = merged.transposed;
         return b
-          ? (tf.fused.matMul({ a: x, b: mw, bias: b }) as tf.Tensor2D)
-          : (tf.matMul(x, mw) as tf.Tensor2D);
+          ? (tf.fused.matMul({ a: x, b: merged.w, bias: b, transposeB: t }) as tf.Tensor2D)
+          : (tf.matMul(x, merged.w, false, t) as tf.Tensor2D);
+      }
       y = b ? (tf.fused.matMul({ a: x, b: w, bias: b }) as tf.Tensor2D) : (tf.matMul(x, w) as tf.Tensor2D);
     } else if (!p.w.trainable) {
       const kept = this.replay?.get(p);
@@ -506,19 +513,29 @@ export class PretrainedLM implements CausalLM {
 
   /**
    * For sampling: W + s·A·B of an adapted projection, one product per token instead of four
-   * ops. Rebuilt when A, B or W changed (an optimizer step or assign swaps a variable's
-   * buffer); null when the copies would pass MERGED_BYTES, and the adapter is applied apart.
+   * ops — held transposed ([d_out, d_in]) while the native row kernels run, which stream a
+   * transposed weight fastest. Rebuilt when A, B or W changed (an optimizer step or assign
+   * swaps a variable's buffer) or the layout did; null when the copies would pass
+   * MERGED_BYTES, and the adapter is applied apart.
    */
-  private mergedWeight(p: Proj): tf.Tensor2D | null {
+  private mergedWeight(p: Proj): { w: tf.Tensor2D; transposed: boolean } | null {
     const l = p.lora!;
     const e = this.merged.get(p);
-    if (e && e.a === l.a.dataId && e.b === l.b.dataId && e.base === p.w.dataId) return e.w;
+    const transposed = rowKernelsActive();
+    if (e && e.a === l.a.dataId && e.b === l.b.dataId && e.base === p.w.dataId && e.transposed === transposed)
+      return e;
     if (!e && 4 * (this.mergedSize + p.w.size) > MERGED_BYTES) return null;
     if (e) e.w.dispose();
     else this.mergedSize += p.w.size;
-    const w = tf.keep(tf.tidy(() => tf.add(p.w, tf.mul(tf.matMul(l.a, l.b), l.scale)) as tf.Tensor2D));
-    this.merged.set(p, { a: l.a.dataId, b: l.b.dataId, base: p.w.dataId, w });
-    return w;
+    const w = tf.keep(
+      tf.tidy(() => {
+        const full = tf.add(p.w, tf.mul(tf.matMul(l.a, l.b), l.scale)) as tf.Tensor2D;
+        return transposed ? tf.transpose(full) : full;
+      }),
+    );
+    const entry = { a: l.a.dataId, b: l.b.dataId, base: p.w.dataId, transposed, w };
+    this.merged.set(p, entry);
+    return entry;
   }
 
   private dropMerged(): void {
@@ -591,18 +608,25 @@ export class PretrainedLM implements CausalLM {
   }
 
   /**
-   * Starts keeping the frozen MLP products (gate/up/down, or c_fc/c_proj) of the block about to
-   * run, when they fit in CAPTURE_BYTES for this pass: its recomputation then reuses them and
-   * redoes only the attention half — about two thirds of the block's FLOPs are in the MLP.
+   * Starts keeping the frozen base products (q/k/v/o and gate/up/down, or c_attn/c_proj/c_fc)
+   * of the block about to run, as many as fit in CAPTURE_BYTES for this pass (the MLP's first:
+   * down_proj has the most FLOPs per kept value): the recomputation then reuses them and redoes
+   * only the norms, adapters, RoPE and attention products — the base projections are nearly
+   * all of a block's FLOPs.
    */
   private startCapture(layer: Layer, N: number): Map<Proj, tf.Tensor2D> {
     const kept = new Map<Proj, tf.Tensor2D>();
-    const mlp = [...layer.mlpIn, layer.down].filter((p) => !p.w.trainable);
-    const bytes = 4 * N * mlp.reduce((a, p) => a + p.w.shape[1]!, 0);
-    if (this.capturedBytes + bytes <= CAPTURE_BYTES) {
+    const chosen: Proj[] = [];
+    for (const p of [layer.down, ...layer.mlpIn, layer.o, ...layer.qkv]) {
+      if (p.w.trainable) continue;
+      const bytes = 4 * N * p.w.shape[1]!;
+      if (this.capturedBytes + bytes > CAPTURE_BYTES) continue;
       this.capturedBytes += bytes;
+      chosen.push(p);
+    }
+    if (chosen.length > 0) {
       this.capture = kept;
-      this.capturable = new Set(mlp);
+      this.capturable = new Set(chosen);
       this.outstanding.add(kept);
     }
     return kept;
@@ -736,7 +760,7 @@ export class PretrainedLM implements CausalLM {
     const g = H / Hkv;
     const mm = this.inference ? product : matMul;
     const scores = mm(tf.reshape(qh, [B, Hkv, g * Tq, hd]) as tf.Tensor4D, kh, false, true);
-    const att = tf.softmax(tf.add(tf.reshape(scores, [B, H, Tq, Tk]), mask));
+    const att = attentionSoftmax(tf.reshape(scores, [B, H, Tq, Tk]) as tf.Tensor4D, mask, !this.inference);
     const o = mm(tf.reshape(att, [B, Hkv, g * Tq, Tk]) as tf.Tensor4D, vh);
     const ctx = tf.reshape(Tq === 1 ? o : tf.transpose(tf.reshape(o, [B, H, Tq, hd]), [0, 2, 1, 3]), [
       N,
@@ -884,8 +908,12 @@ export function moduleMatches(path: string, target: string): boolean {
   return path === target || path.endsWith(`.${target}`);
 }
 
-/** Memory the frozen MLP products kept for checkpointed blocks may take in one pass. */
-const CAPTURE_BYTES = 1e9;
+/**
+ * Memory the frozen products kept for checkpointed blocks may take in one pass: all of them for
+ * SmolLM2-135M's shape at 8 × 256 tokens (1.3 GB; the step's heap then peaks near 3.1 GB of
+ * the wasm heap's 4).
+ */
+const CAPTURE_BYTES = 1.5e9;
 
 /** Whether a gradient tape is recording (tfjs keeps no public accessor). */
 function recording(): boolean {
