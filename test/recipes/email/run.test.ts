@@ -3,6 +3,7 @@ import { join } from "node:path";
 import { describe, it } from "node:test";
 import "@tensorflow/tfjs-backend-cpu";
 import * as tf from "@tensorflow/tfjs-core";
+import type { GPT } from "../../../src/model/gpt.ts";
 import {
   BASE_MODEL_DIR,
   EMAIL_RECIPE_DEFAULTS,
@@ -29,25 +30,28 @@ function options(outputDir: string, more: Partial<EmailRunOptions> = {}): EmailR
     numGenerations: 2,
     maxTurns: 2,
     maxTokens: 24,
-    maxSteps: 2,
-    lrSchedulerType: "linear",
     outputDir,
     resume: false,
     ...more,
   };
 }
 
+function weights(model: GPT): Record<string, number[]> {
+  return Object.fromEntries(
+    Object.entries(model.namedWeights()).map(([name, t]) => [name, Array.from(t.dataSync())]),
+  );
+}
+
 describe("grpo train email's trainer", () => {
-  it("trains from a saved warm start (--base-model) exactly as the run that made it", async () => {
+  it("starts from a saved warm start (--base-model) with the policy the run that made it trained", async () => {
     const fullDir = tmp();
     const full = await prepareEmailTrainer(options(fullDir), hooks);
     const baseModel = join(fullDir, BASE_MODEL_DIR);
     const fromBase = await prepareEmailTrainer(options(tmp(), { baseModel }), hooks);
-    const strip = ({ step_time: _, ...r }: Record<string, number | null>) => r;
-    // The learning rate changes between the two steps, so the schedule is compared too.
-    for (let s = 0; s < 2; s++) {
-      assert.deepEqual(strip(fromBase.trainer.trainStep(false)), strip(full.trainer.trainStep(false)));
-    }
+    // The warm-started weights and the adapters' random initial ones alike.
+    const got = weights(fromBase.trainer.policy);
+    assert.ok(Object.keys(got).some((name) => name.endsWith("lora_A.weight")));
+    assert.deepEqual(got, weights(full.trainer.policy));
     for (const { trainer } of [full, fromBase]) {
       trainer.policy.dispose();
       trainer.dispose();
