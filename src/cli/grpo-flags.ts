@@ -10,6 +10,7 @@ import {
   IMPORTANCE_SAMPLING_LEVELS,
   KL_ESTIMATORS,
   LOSS_TYPES,
+  LR_SCHEDULER_TYPES,
   SCALE_REWARDS,
 } from "../core/config.ts";
 import { floatFlag, intFlag } from "./flags.ts";
@@ -46,6 +47,11 @@ const FLAGS: Record<GrpoKey, FlagSpec> = {
   },
   topK: { arg: "<n>", description: "Keep only the k likeliest tokens (0: all)", parse: (f) => intFlag(f, 0) },
   learningRate: { arg: "<x>", description: "Adam learning rate", parse: (f) => floatFlag(f, 0, 1, true) },
+  lrSchedulerType: {
+    arg: "<name>",
+    description: "Learning rate over the run: held, or decayed to 0 at the last step",
+    choices: LR_SCHEDULER_TYPES,
+  },
   maxGradNorm: {
     arg: "<x>",
     description: "Global gradient-norm clip (0: none)",

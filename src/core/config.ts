@@ -26,6 +26,9 @@ export const SCALE_REWARDS = ["group", "batch", "none"] as const;
 export type ScaleRewards = (typeof SCALE_REWARDS)[number];
 export const IMPORTANCE_SAMPLING_LEVELS = ["token", "sequence"] as const;
 export type ImportanceSamplingLevel = (typeof IMPORTANCE_SAMPLING_LEVELS)[number];
+/** How the learning rate moves over a run (transformers' lr_scheduler_type, without warm-up). */
+export const LR_SCHEDULER_TYPES = ["constant", "linear", "cosine"] as const;
+export type LrSchedulerType = (typeof LR_SCHEDULER_TYPES)[number];
 
 /** LoRA adapters, with the names of PEFT's LoraConfig (r, lora_alpha, lora_dropout, target_modules). */
 export interface LoraSettings {
@@ -58,6 +61,11 @@ export interface GrpoConfig {
    * in-process models trained here from scratch or from a short warm start need far larger steps.
    */
   learningRate: number;
+  /**
+   * constant, or decayed to 0 at maxSteps along a line or a half cosine. TRL (TrainingArguments):
+   * "linear"; here "constant", the rule the recipes were tuned with.
+   */
+  lrSchedulerType: LrSchedulerType;
   /** Global gradient-norm clip; ≤ 0 disables it. TRL (TrainingArguments): 1. */
   maxGradNorm: number;
   /** GRPO steps of a run. TRL: −1 (count epochs instead); here a run is counted in steps. */
@@ -133,6 +141,7 @@ export const GRPO_DEFAULTS: Readonly<GrpoConfig> = Object.freeze({
   topP: 1,
   topK: 0,
   learningRate: 1e-4,
+  lrSchedulerType: "constant",
   maxGradNorm: 1,
   maxSteps: 100,
   numIterations: 1,
@@ -160,6 +169,7 @@ const FIELDS = {
   numGenerations: "flag",
   maxCompletionLength: "flag",
   learningRate: "flag",
+  lrSchedulerType: "flag",
   temperature: "flag",
   topP: "flag",
   topK: "flag",
@@ -197,6 +207,21 @@ export function grpoKeysExcept<E extends GrpoFlagKey>(...except: E[]): Exclude<G
   return (Object.keys(FIELDS) as (keyof GrpoConfig)[]).filter(
     (k): k is Exclude<GrpoFlagKey, E> => FIELDS[k] === "flag" && !except.includes(k as E),
   );
+}
+
+/**
+ * The learning rate of the update that follows `step` completed steps: transformers' schedules
+ * without warm-up (linear: lr·(1 − step/maxSteps); cosine: lr·½(1 + cos(π·step/maxSteps))), 0
+ * from maxSteps on.
+ */
+export function learningRateAt(
+  cfg: Pick<GrpoConfig, "learningRate" | "lrSchedulerType" | "maxSteps">,
+  step: number,
+): number {
+  if (cfg.lrSchedulerType === "constant") return cfg.learningRate;
+  const progress = Math.min(Math.max(step / cfg.maxSteps, 0), 1);
+  const factor = cfg.lrSchedulerType === "linear" ? 1 - progress : 0.5 * (1 + Math.cos(Math.PI * progress));
+  return cfg.learningRate * factor;
 }
 
 /** The upper clip range a config means: epsilonHigh, or epsilon when it is unset (as in TRL). */

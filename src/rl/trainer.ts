@@ -3,7 +3,7 @@ import { join } from "node:path";
 import * as tf from "@tensorflow/tfjs-core";
 import { z } from "zod";
 import { computeAdvantages, dynamicSamplingFilter, groupStats } from "../core/advantages.ts";
-import { GRPO_DEFAULTS, type GrpoConfig } from "../core/config.ts";
+import { GRPO_DEFAULTS, type GrpoConfig, learningRateAt } from "../core/config.ts";
 import { resolveLossConfig } from "../core/loss.ts";
 import { completionMetrics, METRICS } from "../core/metrics.ts";
 import { Rng } from "../core/rng.ts";
@@ -253,6 +253,9 @@ export class GrpoTrainer<P extends CausalLM = GPT> {
     }
     const all = groups.flat();
     const maskOpts = { eosId: this.task.eosId, maskTruncatedCompletions: cfg.maskTruncatedCompletions };
+    // From the step count alone, so that a resumed run takes the same steps as an uninterrupted one.
+    const learningRate = learningRateAt(cfg, this.step);
+    setLearningRate(this.optimizer, learningRate);
     // Every group may have been dropped; then this step learns nothing and says so with nulls.
     const upd =
       all.length === 0
@@ -299,6 +302,7 @@ export class GrpoTrainer<P extends CausalLM = GPT> {
       loss: upd?.loss ?? null,
       policy_loss: upd?.policyLoss ?? null,
       grad_norm: upd?.gradNorm ?? null,
+      learning_rate: learningRate,
       success_rate: successRate,
       phase: phaseBefore,
       [METRICS.stepTime]: (performance.now() - t0) / 1000,
@@ -711,6 +715,11 @@ function evalSummary(e: EvalResult, label = "accuracy"): string {
 
 function mean(xs: number[]): number {
   return xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : 0;
+}
+
+/** tfjs's Adam reads its learning rate at every update but has no setter for it. */
+function setLearningRate(optimizer: tf.Optimizer, learningRate: number): void {
+  (optimizer as unknown as { learningRate: number }).learningRate = learningRate;
 }
 
 function validateConfig(c: TrainerConfig): void {

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import { computeAdvantages } from "../../src/core/advantages.ts";
-import { epsilonHighOf, GRPO_DEFAULTS, pickGrpo } from "../../src/core/config.ts";
+import { epsilonHighOf, GRPO_DEFAULTS, learningRateAt, pickGrpo } from "../../src/core/config.ts";
 import { resolveLossConfig } from "../../src/core/loss.ts";
 
 describe("GrpoConfig", () => {
@@ -51,6 +51,7 @@ describe("GrpoConfig", () => {
     assert.equal(GRPO_DEFAULTS.learningRate, 1e-4);
     assert.equal(GRPO_DEFAULTS.entropyCoef, 0);
     assert.equal(GRPO_DEFAULTS.dynamicSampling, false);
+    assert.equal(GRPO_DEFAULTS.lrSchedulerType, "constant");
     assert.ok(Object.isFrozen(GRPO_DEFAULTS));
   });
 
@@ -76,5 +77,26 @@ describe("GrpoConfig", () => {
     assert.deepEqual(pickGrpo({ beta: 0.1, epsilon: undefined }, ["beta", "epsilon"]), {
       beta: 0.1,
     });
+  });
+
+  it("learningRateAt follows transformers' schedules without warm-up, reaching 0 at maxSteps", () => {
+    const at = (lrSchedulerType: "constant" | "linear" | "cosine", step: number) =>
+      learningRateAt({ learningRate: 0.1, lrSchedulerType, maxSteps: 40 }, step);
+    assert.deepEqual(
+      [0, 10, 40, 50].map((s) => at("constant", s)),
+      [0.1, 0.1, 0.1, 0.1],
+    );
+    const near = (got: number[], want: number[]) =>
+      got.forEach((v, i) => {
+        assert.ok(Math.abs(v - want[i]!) < 1e-12, `${v} for ${want[i]}`);
+      });
+    near(
+      [0, 10, 20, 40, 50].map((s) => at("linear", s)),
+      [0.1, 0.075, 0.05, 0, 0],
+    );
+    near(
+      [0, 10, 20, 30, 40].map((s) => at("cosine", s)),
+      [0.1, 0.05 * (1 + Math.SQRT1_2), 0.05, 0.05 * (1 - Math.SQRT1_2), 0],
+    );
   });
 });

@@ -98,6 +98,41 @@ describe("GRPO trainer on a toy task", () => {
     t.dispose();
   });
 
+  it("takes each Adam step at the scheduled learning rate (linear: half of it halfway)", () => {
+    const run = (lrSchedulerType: "constant" | "linear") =>
+      new GrpoTrainer(tinyGpt(), { task: toyTask(), config: { ...config, maxSteps: 2, lrSchedulerType } });
+    const constant = run("constant");
+    const linear = run("linear");
+    const first = [constant.trainStep(false), linear.trainStep(false)];
+    const afterFirst = weightsOf(constant);
+    assert.deepEqual(weightsOf(linear), afterFirst);
+    const second = [constant.trainStep(false), linear.trainStep(false)];
+    assert.deepEqual(
+      [...first, ...second].map((r) => r.learning_rate),
+      [3e-2, 3e-2, 3e-2, 1.5e-2],
+    );
+    // The same samples and Adam moments (the first steps were equal): the second step is half as long.
+    const c = weightsOf(constant);
+    const l = weightsOf(linear);
+    let longest = 0;
+    for (const [name, w1] of Object.entries(afterFirst)) {
+      w1.forEach((w, i) => {
+        const full = c[name]![i]! - w;
+        const half = l[name]![i]! - w;
+        longest = Math.max(longest, Math.abs(full));
+        assert.ok(
+          Math.abs(half - full / 2) <= 1e-6 + 1e-3 * Math.abs(full),
+          `${name}[${i}]: ${half} vs ${full}`,
+        );
+      });
+    }
+    assert.ok(longest > 1e-3, `the second step moved the weights by at most ${longest}`);
+    for (const t of [constant, linear]) {
+      t.policy.dispose();
+      t.dispose();
+    }
+  });
+
   it("does not leak tensors: the count is stable after warm-up", () => {
     const t = new GrpoTrainer(tinyGpt(2), { task: toyTask(), config });
     // The model keeps one causal mask per sequence length it has seen; visit them all first.

@@ -150,7 +150,10 @@ export async function prepareEmailTrainer(
       }
     }
     saveBaseModel(baseDir, model, { ...runInfo, base_model: o.baseModel ?? null });
-    model.enableLoRA({ r: o.loraRank, alpha: 2 * o.loraRank, targetModules: [...LORA_TARGETS] }, rng);
+    // A stream of its own, so that a run from a saved warm start (--base-model) trains exactly
+    // as the run that made it did.
+    const loraRng = new Rng(o.seed ^ 0x10a4);
+    model.enableLoRA({ r: o.loraRank, alpha: 2 * o.loraRank, targetModules: [...LORA_TARGETS] }, loraRng);
     return model;
   });
   return { trainer, task, sftAccuracy: null };
