@@ -21,8 +21,12 @@ export interface DemonstrationOptions {
   /** Passed as max_results to the searches, so that results stay short. */
   maxResults?: number;
   /**
-   * Answer with the answer as an email writes it ("March 5, 2024") rather than its canonical
+   * Answer with the answer as an email writes it (" March 5, 2024") rather than its canonical
    * form, so that answering is copying: a small model cannot be expected to convert formats.
+   * A space the email writes before the value comes with it (the parser trims it), so that
+   * the answer's first token is the email's own (" 15", " Jonas"), not another token ("15",
+   * "Jonas") that nothing in the context points to: most wrong answers had the first token
+   * wrong and the rest copied (bench/README.md, email-modes).
    */
   answerAsWritten?: boolean;
   episode?: EpisodeOptions;
@@ -72,7 +76,7 @@ export function demonstration(
     for (const e of where) {
       const span = findAnswerSpan(answer, e.body);
       if (span !== null) {
-        answer = span;
+        answer = e.body[e.body.indexOf(span) - 1] === " " ? ` ${span}` : span;
         break;
       }
     }

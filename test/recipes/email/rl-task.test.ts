@@ -317,4 +317,25 @@ describe("email demonstrations for the warm start", () => {
       assert.equal(replay.stats().verdict, "correct", turns.at(-1)!.policy);
     }
   });
+
+  it("an answer as written starts with the token its source email has there", () => {
+    const vocab = emailVocab();
+    let checked = 0;
+    for (let seed = 1; seed <= 12; seed++) {
+      const { inbox, questions } = generateInbox(new Rng(seed), "i", EMAIL_INBOX);
+      for (const q of questions) {
+        const last = demonstration(q, inbox, new Rng(2), { noise: 0, answerAsWritten: true }).at(-1)!.policy;
+        const ids = vocab.encode(last);
+        const at = ids.indexOf(vocab.encode('answer("')[0]!);
+        const first = ids[at + 1]!;
+        const sources = inbox.emails.filter((e) => q.sourceIds.includes(e.id));
+        assert.ok(
+          sources.some((e) => vocab.encode(e.body).includes(first)),
+          `${last}: its first token ${JSON.stringify(vocab.decode([first]))} is not in the source`,
+        );
+        checked++;
+      }
+    }
+    assert.ok(checked >= 12, `only ${checked} questions`);
+  });
 });
