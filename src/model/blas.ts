@@ -376,14 +376,25 @@ export function nativeGelu<T extends tf.Tensor>(x: T, a: number, b: number, dy?:
   return tf.engine().runKernel(GELU, dy ? { x, dy } : { x }, { a, b }) as T;
 }
 
+/**
+ * What a native kernel needs of the wasm backend: the float offset of a tensor in the heap, and
+ * the heap itself — read after makeOutput, since an allocation can grow the wasm memory and
+ * replace its buffer.
+ */
+function wasmView(args: { backend: unknown }) {
+  const backend = args.backend as WasmBackendLike;
+  return {
+    backend,
+    off: (t: tf.TensorInfo) => backend.dataIdMap.get(t.dataId).memoryOffset / 4,
+    heap: () => backend.wasm.HEAPU8.buffer,
+  };
+}
+
 function layerNormKernel(addon: BlasAddon): tf.KernelFunc {
   return (args) => {
-    const backend = args.backend as unknown as WasmBackendLike;
+    const { backend, off, heap } = wasmView(args);
     const { x, g, b, mean, rstd, dy } = args.inputs as Record<string, tf.TensorInfo | undefined>;
-    const off = (t: tf.TensorInfo) => backend.dataIdMap.get(t.dataId).memoryOffset / 4;
     const [rows, d] = x!.shape as [number, number];
-    // Read after makeOutput: an allocation can grow the wasm memory and replace its buffer.
-    const heap = () => backend.wasm.HEAPU8.buffer;
     if (dy && mean && rstd) {
       const dx = backend.makeOutput([rows, d], "float32");
       const dyxhat = backend.makeOutput([rows, d], "float32");
@@ -428,14 +439,11 @@ function layerNormKernel(addon: BlasAddon): tf.KernelFunc {
 
 function geluKernel(addon: BlasAddon): tf.KernelFunc {
   return (args) => {
-    const backend = args.backend as unknown as WasmBackendLike;
+    const { backend, off, heap } = wasmView(args);
     const x = args.inputs.x as tf.TensorInfo;
     const dy = args.inputs.dy as tf.TensorInfo | undefined;
-    const off = (t: tf.TensorInfo) => backend.dataIdMap.get(t.dataId).memoryOffset / 4;
     const out = backend.makeOutput([...x.shape], "float32");
     const { a, b } = args.attrs as { a: number; b: number };
-    // Read after makeOutput: an allocation can grow the wasm memory and replace its buffer.
-    const heap = () => backend.wasm.HEAPU8.buffer;
     if (dy) addon.gelu(heap(), size(x.shape), a, b, off(x), -1, off(dy), off(out));
     else addon.gelu(heap(), size(x.shape), a, b, off(x), off(out), -1, -1);
     return out;
@@ -463,39 +471,25 @@ export function nativeRope(
 
 function ropeKernel(addon: BlasAddon): tf.KernelFunc {
   return (args) => {
-    const backend = args.backend as unknown as WasmBackendLike;
+    const { backend, off, heap } = wasmView(args);
     const x = args.inputs.x as tf.TensorInfo;
-    const off = (t: tf.TensorInfo) => backend.dataIdMap.get(t.dataId).memoryOffset / 4;
     const [N, H, hd] = x.shape as [number, number, number];
     const y = backend.makeOutput([N, H, hd], "float32");
     const c = args.inputs.cos as tf.TensorInfo;
     const s = args.inputs.sin as tf.TensorInfo;
-    addon.rope(
-      backend.wasm.HEAPU8.buffer,
-      N,
-      H,
-      hd,
-      args.attrs!.inverse ? 1 : 0,
-      off(x),
-      off(c),
-      off(s),
-      off(y),
-    );
+    addon.rope(heap(), N, H, hd, args.attrs!.inverse ? 1 : 0, off(x), off(c), off(s), off(y));
     return y;
   };
 }
 
 function rmsNormKernel(addon: BlasAddon): tf.KernelFunc {
   return (args) => {
-    const backend = args.backend as unknown as WasmBackendLike;
+    const { backend, off, heap } = wasmView(args);
     const x = args.inputs.x as tf.TensorInfo;
     const g = args.inputs.g as tf.TensorInfo;
     const r = args.inputs.r as tf.TensorInfo | undefined;
     const dy = args.inputs.dy as tf.TensorInfo | undefined;
     const [rows, d] = x.shape as [number, number];
-    const off = (t: tf.TensorInfo) => backend.dataIdMap.get(t.dataId).memoryOffset / 4;
-    // Read after makeOutput: an allocation can grow the wasm memory and replace its buffer.
-    const heap = () => backend.wasm.HEAPU8.buffer;
     if (!dy || !r) {
       const y = backend.makeOutput([rows, d], "float32");
       const rr = backend.makeOutput([rows], "float32");
@@ -510,14 +504,11 @@ function rmsNormKernel(addon: BlasAddon): tf.KernelFunc {
 
 function swigluKernel(addon: BlasAddon): tf.KernelFunc {
   return (args) => {
-    const backend = args.backend as unknown as WasmBackendLike;
+    const { backend, off, heap } = wasmView(args);
     const a = args.inputs.a as tf.TensorInfo;
     const b = args.inputs.b as tf.TensorInfo;
     const dy = args.inputs.dy as tf.TensorInfo | undefined;
-    const off = (t: tf.TensorInfo) => backend.dataIdMap.get(t.dataId).memoryOffset / 4;
     const n = size(a.shape);
-    // Read after makeOutput: an allocation can grow the wasm memory and replace its buffer.
-    const heap = () => backend.wasm.HEAPU8.buffer;
     if (!dy) {
       const y = backend.makeOutput([...a.shape], "float32");
       addon.swiglu(heap(), n, off(a), off(b), off(y), -1, -1, -1);
@@ -532,55 +523,32 @@ function swigluKernel(addon: BlasAddon): tf.KernelFunc {
 
 function softmaxKernel(a: BlasAddon): tf.KernelFunc {
   return (args) => {
-    const backend = args.backend as unknown as WasmBackendLike;
+    const { backend, off, heap } = wasmView(args);
     const x = args.inputs.x as tf.TensorInfo;
     const mask = args.inputs.mask as tf.TensorInfo | undefined;
     const dy = args.inputs.dy as tf.TensorInfo | undefined;
     const tk = x.shape[x.shape.length - 1]!;
     const rows = size(x.shape) / tk;
-    const off = (t: tf.TensorInfo) => backend.dataIdMap.get(t.dataId).memoryOffset / 4;
     const out = backend.makeOutput([...x.shape], "float32");
     const tq = mask ? (args.attrs!.tq as number) : 1;
     const h = mask ? (args.attrs!.h as number) : 1;
     const mb = mask ? (args.attrs!.maskBatch as number) : 0;
-    a.softmax(
-      backend.wasm.HEAPU8.buffer,
-      rows,
-      tk,
-      tq,
-      h,
-      off(x),
-      mask ? off(mask) : -1,
-      mb,
-      off(out),
-      dy ? off(dy) : -1,
-    );
+    a.softmax(heap(), rows, tk, tq, h, off(x), mask ? off(mask) : -1, mb, off(out), dy ? off(dy) : -1);
     return out;
   };
 }
 
 function headRowsKernel(a: BlasAddon): tf.KernelFunc {
   return (args) => {
-    const backend = args.backend as unknown as WasmBackendLike;
+    const { backend, off, heap } = wasmView(args);
     const z = args.inputs.z as tf.TensorInfo;
     const t = args.inputs.targets as tf.TensorInfo;
     const [c, V] = z.shape as [number, number];
-    const off = (x: tf.TensorInfo) => backend.dataIdMap.get(x.dataId).memoryOffset / 4;
     const lp = backend.makeOutput([c], "float32");
     const ent = backend.makeOutput([c], "float32");
     const av = backend.makeOutput([c, V], "float32");
     const bv = args.attrs?.withB ? backend.makeOutput([c, V], "float32") : null;
-    a.headRows(
-      backend.wasm.HEAPU8.buffer,
-      c,
-      V,
-      off(z),
-      off(t),
-      off(av),
-      bv ? off(bv) : -1,
-      off(lp),
-      off(ent),
-    );
+    a.headRows(heap(), c, V, off(z), off(t), off(av), bv ? off(bv) : -1, off(lp), off(ent));
     return bv ? [lp, ent, av, bv] : [lp, ent, av];
   };
 }
@@ -596,7 +564,7 @@ function size(shape: number[]): number {
 function blasMatMul(a: BlasAddon, fallback: tf.KernelFunc): tf.KernelFunc {
   return (args) => {
     const { inputs, attrs } = args;
-    const backend = args.backend as unknown as WasmBackendLike;
+    const { backend, off, heap } = wasmView(args);
     const x = inputs.a as tf.TensorInfo;
     const y = inputs.b as tf.TensorInfo;
     const bias = inputs.bias as tf.TensorInfo | undefined;
@@ -632,9 +600,8 @@ function blasMatMul(a: BlasAddon, fallback: tf.KernelFunc): tf.KernelFunc {
       return fallback(args);
     }
     const out = backend.makeOutput([...outer, m, n], "float32");
-    const off = (t: tf.TensorInfo) => backend.dataIdMap.get(t.dataId).memoryOffset / 4;
     a.gemmBatched(
-      backend.wasm.HEAPU8.buffer,
+      heap(),
       batch,
       m,
       n,
