@@ -1,6 +1,5 @@
 import { existsSync } from "node:fs";
 import { repairJsonlTail } from "../../io/files.ts";
-import { errorText, userMessage } from "../../llm/messages.ts";
 import type { ChatClient } from "../../llm/port.ts";
 import type { AttemptRecord, ScoredGroupEnd } from "../../training-free/index.ts";
 import { agentFitOptions, agentTrainer, recalledScaffold, type StoredScaffold } from "./agent-fit.ts";
@@ -39,7 +38,7 @@ import {
   scaffoldOf,
 } from "./rollout-cache.ts";
 import type { Scaffold } from "./scaffold.ts";
-import { judgeScaffold, type ProblemRef, requestScaffold, type ScoreOptions } from "./solve.ts";
+import { askJudge, judgeScaffold, type ProblemRef, requestScaffold, type ScoreOptions } from "./solve.ts";
 
 export interface CriticOptions extends ScoreOptions {
   client: ChatClient;
@@ -361,17 +360,12 @@ export async function runCritic(opts: CriticOptions): Promise<CriticSummary> {
           llmEquivalence: opts.llmEquivalence,
           signal: ctx.signal,
         }),
-        opts.client
-          .chat(userMessage(judgePrompt), {
-            temperature: 0,
-            parse: parseFusionJudge,
-            json: FUSION_JUDGE_JSON,
-            signal: ctx.signal,
-          })
-          .then((r) => r.value)
-          .catch((err: unknown) => {
-            throw new Error(`fusion judge failed: ${errorText(err)}`, { cause: err });
-          }),
+        askJudge(opts.client, judgePrompt, {
+          what: "fusion judge",
+          parse: parseFusionJudge,
+          json: FUSION_JUDGE_JSON,
+          signal: ctx.signal,
+        }),
       ]);
       const parts = { r_ans: judged.r_ans, r_logic: judged.r_logic, r_graph: judged.r_graph, r_fusion };
       const details: ScaffoldDetails = {

@@ -1,6 +1,6 @@
 import { answersEquivalent, extractAnswer } from "../../data/answers.ts";
 import { errorText, userMessage } from "../../llm/messages.ts";
-import type { ChatClient } from "../../llm/port.ts";
+import type { ChatClient, JsonReplySchema } from "../../llm/port.ts";
 import { executeScaffold } from "./execute.ts";
 import { graphReward } from "./graph-reward.ts";
 import type { PromptSet } from "./prompts.ts";
@@ -32,6 +32,28 @@ export async function requestScaffold(
     signal: opts.signal,
   });
   return r.value;
+}
+
+/**
+ * One judge's verdict at temperature 0, parsed by `parse`; a judge that fails after the client's
+ * retries fails the score, its message naming the judge (`what`: "logic judge", "fusion judge").
+ */
+export async function askJudge<T>(
+  client: ChatClient,
+  prompt: string,
+  opts: { what: string; parse: (text: string) => T; json: JsonReplySchema; signal?: AbortSignal },
+): Promise<T> {
+  try {
+    const r = await client.chat(userMessage(prompt), {
+      temperature: 0,
+      parse: opts.parse,
+      json: opts.json,
+      signal: opts.signal,
+    });
+    return r.value;
+  } catch (err) {
+    throw new Error(`${opts.what} failed: ${errorText(err)}`, { cause: err });
+  }
 }
 
 export interface ProblemRef {
@@ -152,17 +174,12 @@ export async function judgeScaffold(
   });
   const [ans, logic] = await Promise.all([
     answerFromScaffold(client, prompts, problem, scaffold, opts.signal),
-    client
-      .chat(userMessage(judgePrompt), {
-        temperature: 0,
-        parse: parseLogicJudge,
-        json: LOGIC_JUDGE_JSON,
-        signal: opts.signal,
-      })
-      .then((r) => r.value)
-      .catch((err: unknown) => {
-        throw new Error(`logic judge failed: ${errorText(err)}`, { cause: err });
-      }),
+    askJudge(client, judgePrompt, {
+      what: "logic judge",
+      parse: parseLogicJudge,
+      json: LOGIC_JUDGE_JSON,
+      signal: opts.signal,
+    }),
   ]);
   if (ans.error) notes.push(ans.error);
   const r_ans = await answerReward(client, prompts, problem, ans.answer, opts);
