@@ -7,20 +7,10 @@ import {
   formatTheory,
   parseTheory,
   STANDARD_MODEL_GENERATION,
-  type SU2,
-  type SU3,
-  type Theory,
 } from "../../../src/recipes/theory/fields.ts";
+import { randomTheory } from "./random-theory.ts";
 
 const SM = STANDARD_MODEL_GENERATION;
-
-function randomTheory(rng: Rng, n: number): Theory {
-  return Array.from({ length: n }, () => ({
-    su3: rng.pick<SU3>(["1", "3", "3b"]),
-    su2: rng.pick<SU2>(["1", "2"]),
-    y6: rng.int(25) - 12,
-  }));
-}
 
 describe("fields", () => {
   it("formats and parses the Standard Model generation", () => {

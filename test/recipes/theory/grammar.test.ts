@@ -8,13 +8,13 @@ import {
   parseTheory,
   STANDARD_MODEL_GENERATION,
   sortedTheory,
-  type Theory,
 } from "../../../src/recipes/theory/fields.ts";
 import {
   type GrammarOptions,
   TheoryGrammar,
   type TheoryGrammarState,
 } from "../../../src/recipes/theory/grammar.ts";
+import { randomTheory } from "./random-theory.ts";
 
 const SM = STANDARD_MODEL_GENERATION;
 
@@ -77,11 +77,7 @@ describe("TheoryGrammar encode/decode", () => {
   it("round-trips random theories", () => {
     const rng = new Rng(1);
     for (let i = 0; i < 300; i++) {
-      const t: Theory = Array.from({ length: 1 + rng.int(16) }, () => ({
-        su3: rng.pick(["1", "3", "3b"] as const),
-        su2: rng.pick(["1", "2"] as const),
-        y6: rng.int(25) - 12,
-      }));
+      const t = randomTheory(rng, 1 + rng.int(16));
       assert.deepEqual(g.decode(g.encode(t)), t);
     }
   });

@@ -10,8 +10,6 @@ import {
   type Field,
   parseTheory,
   STANDARD_MODEL_GENERATION,
-  type SU2,
-  type SU3,
   type Theory,
 } from "../../../src/recipes/theory/fields.ts";
 import { anomalyScore, coefficientScore, theoryReward } from "../../../src/recipes/theory/reward.ts";
@@ -21,17 +19,10 @@ import {
   isVectorLike,
   lightChargedExotics,
 } from "../../../src/recipes/theory/spectrum.ts";
+import { randomTheory } from "./random-theory.ts";
 
 const SM = STANDARD_MODEL_GENERATION;
 const f = (text: string): Field => parseTheory(text)[0]!;
-
-function randomTheory(rng: Rng, n: number): Theory {
-  return Array.from({ length: n }, () => ({
-    su3: rng.pick<SU3>(["1", "3", "3b"]),
-    su2: rng.pick<SU2>(["1", "2"]),
-    y6: rng.int(25) - 12,
-  }));
-}
 
 describe("spectrum", () => {
   it("pairs fields with their conjugates", () => {
