@@ -14,7 +14,7 @@
  *
  *   node --import tsx bench/training-free-overhead/run.ts [--problems 30] [--concurrency 16] [--latency 100]
  *       [--rollouts 3] [--problems-in-flight N] [--server process|worker|in-process] [--dist]
- *       [--cpu-profile FILE] [--allocations] [--transport-threads N]
+ *       [--cpu-profile FILE] [--allocations] [--transport-threads N] [--warm-up N]
  * --cpu-profile writes FILE (the pipeline pass) and FILE's .transport.cpuprofile (the
  * transport-only pass); --allocations prints the bytes allocated per call of the pipeline.
  * The server runs in a child process by default, as an endpoint runs outside the client's
@@ -25,7 +25,7 @@
 import { fork } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { Session } from "node:inspector/promises";
-import { tmpdir } from "node:os";
+import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
@@ -46,6 +46,7 @@ const { values } = parseArgs({
     "cpu-profile": { type: "string" },
     allocations: { type: "boolean", default: false },
     "transport-threads": { type: "string", default: "0" },
+    "warm-up": { type: "string", default: "0" },
   },
 });
 
@@ -82,9 +83,16 @@ const server =
       ? await workerServer()
       : await processServer();
 
+interface ServerStats {
+  requests: number[];
+  maxInFlight: number;
+  /** The server process's CPU time since the last reset (process server only). */
+  cpuMs?: number;
+}
+
 interface BenchServer {
   baseURL: string;
-  stats(): Promise<{ requests: number[]; maxInFlight: number }>;
+  stats(): Promise<ServerStats>;
   /** Forgets the requests seen so far (the warm-up's). */
   reset(): Promise<void>;
   close(): Promise<void>;
@@ -153,7 +161,7 @@ async function processServer(): Promise<BenchServer> {
   return {
     baseURL,
     stats: async () => {
-      const reply = next<{ requests: number[]; maxInFlight: number }>();
+      const reply = next<ServerStats>();
       child.send("stats");
       return reply;
     },
@@ -186,15 +194,29 @@ const limiter = new Limiter(concurrency);
 const nThreads = Number(values["transport-threads"]);
 const threads = nThreads > 0 ? new TransportThreads(nThreads) : undefined;
 const clients = createClients(endpoints, { limiter, rng: new Rng(1), ...(threads ? { threads } : {}) });
-const workdir = mkdtempSync(join(tmpdir(), "training-free-bench-"));
 const inFlight = values["problems-in-flight"] ? Number(values["problems-in-flight"]) : undefined;
-const engine = new CausalScaffoldEngine({ clients, workdir, concurrency, problemsInFlight: inFlight });
-const experiences = new ExperienceManager({ workdir });
+const workdirs: string[] = [];
+/** An engine and its libraries in a fresh directory: every pass starts with no cache and no lessons. */
+const freshEngine = () => {
+  const workdir = mkdtempSync(join(tmpdir(), "training-free-bench-"));
+  workdirs.push(workdir);
+  return {
+    engine: new CausalScaffoldEngine({ clients, workdir, concurrency, problemsInFlight: inFlight }),
+    experiences: new ExperienceManager({ workdir }),
+  };
+};
 
 // rss() alone: memoryUsage() also walks the heap's spaces, a cost the bench would charge the run.
 let peakRss = process.memoryUsage.rss();
+// How full the limiter was: the mean of its calls in flight over the pipeline pass, and how
+// often it had free slots and no call waiting, i.e. the pipeline had nothing ready to send.
+const occupancy = { samples: 0, active: 0, starved: 0, on: false };
 const sampler = setInterval(() => {
   peakRss = Math.max(peakRss, process.memoryUsage.rss());
+  if (!occupancy.on) return;
+  occupancy.samples++;
+  occupancy.active += limiter.active;
+  if (limiter.active < concurrency && limiter.pending === 0) occupancy.starved++;
 }, 20);
 
 // One call through the same client stack before the clock: the process's first HTTP request
@@ -203,7 +225,16 @@ const sampler = setInterval(() => {
 await clients.critic.chat([{ role: "user", content: "TASK: LOGIC JUDGE warm-up" }], { temperature: 0 });
 // Likewise the first rule the executor evaluates loads mathjs (about half a second, once).
 safeEvaluate("1 + 1");
+// --warm-up N: the pipeline over the first N problems before the clock, in a directory of its
+// own, so that the timed pass runs code V8 has already compiled and optimised, as every pass
+// after a long run's first seconds does; the timed pass then measures the steady state.
+const warmUp = Number(values["warm-up"]);
+if (warmUp > 0) {
+  const w = freshEngine();
+  await w.engine.runGenerators({ problems: problems.slice(0, warmUp), rollouts, experiences: w.experiences });
+}
 await server.reset();
+const { engine, experiences } = freshEngine();
 
 // --cpu-profile FILE: a V8 CPU profile of the pipeline pass alone (not the module loading, the
 // warm-up or the transport-only pass), for Chrome DevTools or any .cpuprofile reader.
@@ -230,8 +261,10 @@ if (allocations) {
 const main0 = mainThreadCpuMs();
 const cpu0 = process.cpuUsage();
 const t0 = performance.now();
+occupancy.on = true;
 const summaries = await engine.runGenerators({ problems, rollouts, experiences });
 const wallMs = performance.now() - t0;
+occupancy.on = false;
 const cpu = process.cpuUsage(cpu0);
 const mainMs = main0 === undefined ? undefined : mainThreadCpuMs()! - main0;
 let allocatedBytes: number | undefined;
@@ -300,14 +333,21 @@ if (process.env.TRAINING_FREE_BENCH_TIMELINE) {
 }
 await server.close();
 await threads?.close();
-rmSync(workdir, { recursive: true, force: true });
+for (const dir of workdirs) rmSync(dir, { recursive: true, force: true });
 
 console.log(
   `training-free-overhead: ${nProblems} problems × 3 generators × ${rollouts} rollouts, latency ${latencyMs} ms, concurrency ${concurrency}` +
-    (threads ? `, ${threads.size} transport thread${threads.size === 1 ? "" : "s"}` : ""),
+    (threads ? `, ${threads.size} transport thread${threads.size === 1 ? "" : "s"}` : "") +
+    (warmUp > 0
+      ? `; timed after a warm-up pass over ${warmUp} problems`
+      : "; the process's first pass (cold)"),
 );
 for (const r of rows) console.log(`  ${r}`);
 console.log(`  LLM calls        ${calls} (peak in flight ${pipelineStats.maxInFlight})`);
+console.log(
+  `  in flight        ${(occupancy.active / Math.max(1, occupancy.samples)).toFixed(1)} on average of ${concurrency}; ` +
+    `free slots with no call waiting ${((100 * occupancy.starved) / Math.max(1, occupancy.samples)).toFixed(0)}% of the time`,
+);
 console.log(`  wall time        ${(wallMs / 1000).toFixed(2)} s`);
 console.log(`  ideal            ${(idealMs / 1000).toFixed(2)} s  (calls × latency / concurrency)`);
 const cpuMsPerCall = (cpu.user + cpu.system) / 1000 / calls;
@@ -318,6 +358,13 @@ console.log(
 console.log(
   `  CPU per call     ${cpuMsPerCall.toFixed(3)} ms  (target ≤ 0.5) ${cpuMsPerCall <= 0.5 ? "OK" : "ABOVE TARGET"}`,
 );
+if (pipelineStats.cpuMs !== undefined) {
+  const busy = ((cpu.user + cpu.system) / 1000 + pipelineStats.cpuMs) / wallMs;
+  console.log(
+    `  server CPU       ${(pipelineStats.cpuMs / calls).toFixed(3)} ms per call in its own process; client and server` +
+      ` together kept ${busy.toFixed(2)} of the machine's ${availableParallelism()} cores busy`,
+  );
+}
 if (mainMs !== undefined)
   console.log(
     `  main thread      ${(mainMs / calls).toFixed(3)} ms of CPU per call (${((100 * mainMs) / wallMs).toFixed(0)}% of the wall time)`,

@@ -1,7 +1,8 @@
 /**
  * The scripted server in a process of its own, so that none of its CPU is charged to the bench
  * (a worker thread's CPU counts in its process's cpuUsage). Same messages as server-worker.ts,
- * over the IPC channel: argv problems and latency in; {baseURL} out; "stats", "reset", "close".
+ * over the IPC channel: argv problems and latency in; {baseURL} out; "stats" (with the server's CPU time since the
+ * last reset, `cpuMs`), "reset", "close".
  */
 import { startScriptedServer } from "../../test/helpers/scripted-server.ts";
 import { benchProblems, benchResponder } from "./script.ts";
@@ -15,12 +16,21 @@ await fetch(`${server.baseURL}/chat/completions`, {
   body: JSON.stringify({ model: "warm-up", messages: [{ role: "user", content: "TASK: LOGIC JUDGE" }] }),
 }).then((r) => r.text());
 server.requests.length = 0;
+// The server's own CPU since the last reset: on a machine with few cores, it is what the client
+// competes with for the CPU.
+let cpu0 = process.cpuUsage();
 process.send!({ baseURL: server.baseURL });
 process.on("message", async (msg: string) => {
   if (msg === "stats") {
-    process.send!({ requests: server.requests.map((r) => r.at), maxInFlight: server.maxInFlight });
+    const cpu = process.cpuUsage(cpu0);
+    process.send!({
+      requests: server.requests.map((r) => r.at),
+      maxInFlight: server.maxInFlight,
+      cpuMs: (cpu.user + cpu.system) / 1000,
+    });
   } else if (msg === "reset") {
     server.requests.length = 0;
+    cpu0 = process.cpuUsage();
     process.send!("reset");
   } else if (msg === "close") {
     await server.close();
