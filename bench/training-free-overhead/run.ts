@@ -190,7 +190,27 @@ for (const agent of AGENTS) {
     maxRetries: 2,
   };
 }
-const limiter = new Limiter(concurrency);
+/**
+ * The limiter, timing how long each call holds its slot: the server's latency plus whatever
+ * the client spends between taking the slot and the request leaving, and between the reply
+ * arriving and the slot's release (its own CPU, and waiting for its event loop).
+ */
+class TimedLimiter extends Limiter {
+  heldMs = 0;
+  calls = 0;
+  override run<T>(fn: () => Promise<T>): Promise<T> {
+    return super.run(async () => {
+      const t = performance.now();
+      try {
+        return await fn();
+      } finally {
+        this.heldMs += performance.now() - t;
+        this.calls++;
+      }
+    });
+  }
+}
+const limiter = new TimedLimiter(concurrency);
 const nThreads = Number(values["transport-threads"]);
 const threads = nThreads > 0 ? new TransportThreads(nThreads) : undefined;
 const clients = createClients(endpoints, { limiter, rng: new Rng(1), ...(threads ? { threads } : {}) });
@@ -262,9 +282,12 @@ const main0 = mainThreadCpuMs();
 const cpu0 = process.cpuUsage();
 const t0 = performance.now();
 occupancy.on = true;
+limiter.heldMs = 0;
+limiter.calls = 0;
 const summaries = await engine.runGenerators({ problems, rollouts, experiences });
 const wallMs = performance.now() - t0;
 occupancy.on = false;
+const slotMs = limiter.heldMs / Math.max(1, limiter.calls);
 const cpu = process.cpuUsage(cpu0);
 const mainMs = main0 === undefined ? undefined : mainThreadCpuMs()! - main0;
 let allocatedBytes: number | undefined;
@@ -294,6 +317,8 @@ if (profiler) {
   await profiler.post("Profiler.setSamplingInterval", { interval: 200 });
   await profiler.post("Profiler.start");
 }
+limiter.heldMs = 0;
+limiter.calls = 0;
 const cpuB0 = process.cpuUsage();
 const tb = performance.now();
 let issued = 0;
@@ -309,6 +334,7 @@ await Promise.all(
 );
 const baselineMs = performance.now() - tb;
 const cpuB = process.cpuUsage(cpuB0);
+const baselineSlotMs = limiter.heldMs / Math.max(1, limiter.calls);
 if (profiler) {
   const { profile } = await profiler.post("Profiler.stop");
   writeFileSync(
@@ -348,6 +374,9 @@ console.log(
   `  in flight        ${(occupancy.active / Math.max(1, occupancy.samples)).toFixed(1)} on average of ${concurrency}; ` +
     `free slots with no call waiting ${((100 * occupancy.starved) / Math.max(1, occupancy.samples)).toFixed(0)}% of the time`,
 );
+console.log(
+  `  slot held        ${slotMs.toFixed(1)} ms per call on average (the server's latency: ${latencyMs} ms)`,
+);
 console.log(`  wall time        ${(wallMs / 1000).toFixed(2)} s`);
 console.log(`  ideal            ${(idealMs / 1000).toFixed(2)} s  (calls × latency / concurrency)`);
 const cpuMsPerCall = (cpu.user + cpu.system) / 1000 / calls;
@@ -373,7 +402,7 @@ console.log(
   `  ratio            ${ratio.toFixed(3)}  (target ≤ 1.10) ${ratio <= 1.1 ? "OK" : "ABOVE TARGET"}`,
 );
 console.log(
-  `  transport-only   ${(baselineMs / 1000).toFixed(2)} s for the same ${baselineCalls} calls without the pipeline, ratio ${baselineRatio.toFixed(3)}`,
+  `  transport-only   ${(baselineMs / 1000).toFixed(2)} s for the same ${baselineCalls} calls without the pipeline, ratio ${baselineRatio.toFixed(3)}, slot held ${baselineSlotMs.toFixed(1)} ms`,
 );
 console.log(
   `  transport CPU    ${((cpuB.user + cpuB.system) / 1000 / baselineCalls).toFixed(3)} ms per call of the transport-only pass (client, SDK, HTTP)`,
