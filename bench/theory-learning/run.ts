@@ -11,7 +11,8 @@
  *        [--max-steps N] [--backend wasm|cpu] [--eval-every 100] [--eval-samples 512]
  *        [--learning-rate x] [--num-generations n] [--downsample n] [--sft-steps n] [--replay n]
  *        [--curriculum true|false] [--partial-credit x] [--temperature x] [--entropy-coef x] [--beta x]
- *        [--novelty-weight x] [--core-novelty-weight x] [--diversity-weight x] [--archive-replay n]
+ *        [--novelty-weight x] [--core-novelty-weight x] [--diversity-weight x]
+ *        [--content-diversity-weight x] [--archive-replay n]
  *        [--demo-valid-share x] [--scale-rewards group|batch|none] [--output-dir outputs/grpo_theory_bench]
  *   node --import tsx bench/theory-learning/run.ts --enumerate     # the exact count of valid theories
  * Unset flags take the preset's value (default: the discovery preset, what `grpo train theory
@@ -68,6 +69,7 @@ const { values } = parseArgs({
     "novelty-weight": { type: "string" },
     "core-novelty-weight": { type: "string" },
     "diversity-weight": { type: "string" },
+    "content-diversity-weight": { type: "string" },
     "archive-replay": { type: "string" },
     "demo-valid-share": { type: "string" },
     "scale-rewards": { type: "string" },
@@ -124,6 +126,7 @@ const opts: TheoryRunOptions = {
   noveltyWeight: num("novelty-weight", preset.noveltyWeight),
   coreNoveltyWeight: num("core-novelty-weight", preset.coreNoveltyWeight),
   diversityWeight: num("diversity-weight", preset.diversityWeight),
+  contentDiversityWeight: num("content-diversity-weight", preset.contentDiversityWeight),
   archiveReplay: num("archive-replay", preset.archiveReplay),
   demoValidShare: num("demo-valid-share", preset.demoValidShare),
   scaleRewards:

@@ -135,6 +135,8 @@ describe("grpo train theory", () => {
       "1",
       "--downsample",
       "2",
+      "--content-diversity-weight",
+      "0.25",
       "--save-interval",
       "0",
       "--output-dir",
@@ -147,6 +149,7 @@ describe("grpo train theory", () => {
     assert.equal(stats.config.numGenerations, 4);
     assert.equal(stats.config.downsample, 2);
     assert.equal(stats.sft_steps, 2);
+    assert.equal(stats.content_diversity_weight, 0.25);
     // From the preset.
     assert.ok(stats.config.curriculum, "the preset turns the curriculum on");
     assert.equal(stats.demo_valid_share, 0.1);

@@ -135,6 +135,12 @@ function registerTheory(train: Command): void {
       d.diversityWeight,
     )
     .option(
+      "--content-diversity-weight <x>",
+      "Weight of the content diversity reward: a valid theory whose field content (representations without hypercharges) m valid samples of the step share earns −x·(1 − 1/m) (0: none)",
+      floatFlag("--content-diversity-weight", 0),
+      d.contentDiversityWeight,
+    )
+    .option(
       "--archive-replay <n>",
       "Valid theories of the run's archive, the rarely seen ones most likely, added to every group (0: none)",
       intFlag("--archive-replay", 0),

@@ -60,3 +60,19 @@ export function isValidTheory(t: Theory): boolean {
 export function coreClass(t: Theory): string {
   return theoryClass(chiralRemainder(t));
 }
+
+/**
+ * The class of a theory's field content: its multiplets' SU(3) × SU(2) representations with the
+ * hypercharges left out, up to 3 ↔ 3̄. The Standard Model generation with a neutral singlet and
+ * the same generation with a charged singlet pair differ in theory but not in content (both add
+ * singlets); with a vector-like quark doublet pair they differ in content too.
+ */
+export function contentClass(t: Theory): string {
+  const reps = (image: Theory) =>
+    sortedTheory(image.map((f) => ({ ...f, y6: 0 })))
+      .map((f) => `(${f.su3},${f.su2})`)
+      .join(" ");
+  const a = reps(t);
+  const b = reps(relabellings(t)[1]!);
+  return a < b ? a : b;
+}

@@ -70,6 +70,8 @@ export interface TheoryRunOptions extends Pick<GrpoConfig, (typeof THEORY_GRPO_K
   coreNoveltyWeight: number;
   /** Weight of the diversity reward against a valid theory repeated within a step (0: none). */
   diversityWeight: number;
+  /** Weight of the content diversity reward against one field content repeated within a step (0: none). */
+  contentDiversityWeight: number;
   /** Rarely seen valid theories of the run's archive added to every training group (0: none). */
   archiveReplay: number;
   /** Share of valid theories among the warm start's demonstrations. */
@@ -99,6 +101,7 @@ const DISCOVERY_SETTINGS = {
   noveltyWeight: 0.5,
   coreNoveltyWeight: 0,
   diversityWeight: 0.4,
+  contentDiversityWeight: 0,
   archiveReplay: 4,
 } satisfies Partial<TheoryRunOptions>;
 
@@ -150,6 +153,7 @@ export const LEARNING_THEORY_RUN: TheoryRunOptions = {
   noveltyWeight: 0,
   coreNoveltyWeight: 0,
   diversityWeight: 0,
+  contentDiversityWeight: 0,
   archiveReplay: 0,
   useCurriculum: true,
   evalInterval: 100,

@@ -1,7 +1,7 @@
 import type { Rng } from "../../core/rng.ts";
 import type { RewardResult, RlTask, TokenConstraint } from "../../rl/types.ts";
 import { ARCHIVE_FILE, pickRare, TheoryArchive } from "./archive.ts";
-import { coreClass, isValidTheory, theoryClass } from "./canonical.ts";
+import { contentClass, coreClass, isValidTheory, theoryClass } from "./canonical.ts";
 import { formatTheory, parseTheory } from "./fields.ts";
 import { QUICK_GRAMMAR } from "./presets.ts";
 import type { TheoryReward } from "./reward.ts";
@@ -32,6 +32,13 @@ export interface TheoryRlTaskOptions extends TheoryTaskOptions {
    * samples, so that a group made of one repeated theory no longer pays in full. 0 (default): none.
    */
   diversityWeight?: number;
+  /**
+   * Weight of the content diversity reward: −(1 − 1/m) for a valid theory whose field content
+   * (canonical.ts contentClass: the representations without their hypercharges) m of the step's
+   * valid samples share, so that a policy spread over one content's hypercharges — a generation
+   * with singlets of every charge — pays as a family would. 0 (default): none.
+   */
+  contentDiversityWeight?: number;
   /**
    * Valid theories from the archive added to every training group (RlTask.archiveSamples): the
    * run's own finds, the rarely seen ones most likely, rewarded as if sampled (novelty included),
@@ -68,6 +75,10 @@ export function theoryRlTask(opts: TheoryRlTaskOptions = QUICK_GRAMMAR): TheoryR
   if (!(diversityWeight >= 0 && Number.isFinite(diversityWeight))) {
     throw new Error(`theory task: diversityWeight must be ≥ 0, got ${diversityWeight}`);
   }
+  const contentDiversityWeight = opts.contentDiversityWeight ?? 0;
+  if (!(contentDiversityWeight >= 0 && Number.isFinite(contentDiversityWeight))) {
+    throw new Error(`theory task: contentDiversityWeight must be ≥ 0, got ${contentDiversityWeight}`);
+  }
   const archiveReplay = opts.archiveReplay ?? 0;
   if (!(Number.isInteger(archiveReplay) && archiveReplay >= 0)) {
     throw new Error(`theory task: archiveReplay must be an integer ≥ 0, got ${archiveReplay}`);
@@ -77,8 +88,11 @@ export function theoryRlTask(opts: TheoryRlTaskOptions = QUICK_GRAMMAR): TheoryR
     const t = g.decode(tokens);
     return t && isValidTheory(t) ? theoryClass(t) : null;
   };
-  /** physics + the exploration terms of one sample of class `c` written `copies` times in its step. */
-  const compose = (r: TheoryReward, c: string | null, copies: number): RewardResult => {
+  /**
+   * physics + the exploration terms of one sample of class `c` written `copies` times in its step,
+   * `sameContent` of the step's valid samples sharing its field content.
+   */
+  const compose = (r: TheoryReward, c: string | null, copies: number, sameContent = 1): RewardResult => {
     const components: Record<string, number> = { physics: r.total };
     let total = r.total;
     if (noveltyWeight > 0) {
@@ -93,7 +107,21 @@ export function theoryRlTask(opts: TheoryRlTaskOptions = QUICK_GRAMMAR): TheoryR
       components.diversity = c ? 1 / copies - 1 : 0;
       total += diversityWeight * components.diversity;
     }
+    if (contentDiversityWeight > 0) {
+      components.content_diversity = c ? 1 / sameContent - 1 : 0;
+      total += contentDiversityWeight * components.content_diversity;
+    }
     return { total, success: r.success, components };
+  };
+  const contentOfClass = new Map<string, string>();
+  /** The field content of class `c`, computed once per class. */
+  const contentOf = (c: string): string => {
+    let k = contentOfClass.get(c);
+    if (k === undefined) {
+      k = contentClass(parseTheory(c));
+      contentOfClass.set(c, k);
+    }
+    return k;
   };
   /** The class's own representative, in the grammar's tokens; null when it does not fit the grammar. */
   const encodeClass = (c: string): number[] | null => {
@@ -128,7 +156,12 @@ export function theoryRlTask(opts: TheoryRlTaskOptions = QUICK_GRAMMAR): TheoryR
       archive.record(classes, step + 1, "train");
       const copies = new Map<string, number>();
       for (const c of classes) if (c !== null) copies.set(c, (copies.get(c) ?? 0) + 1);
-      return physics.map((r, i) => compose(r, classes[i]!, copies.get(classes[i]!) ?? 1));
+      const contents = classes.map((c) => (c !== null && contentDiversityWeight > 0 ? contentOf(c) : null));
+      const sameContent = new Map<string, number>();
+      for (const k of contents) if (k !== null) sameContent.set(k, (sameContent.get(k) ?? 0) + 1);
+      return physics.map((r, i) =>
+        compose(r, classes[i]!, copies.get(classes[i]!) ?? 1, sameContent.get(contents[i]!) ?? 1),
+      );
     },
     archiveSamples(rng, { phase }) {
       if (archiveReplay === 0) return [];

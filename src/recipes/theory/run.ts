@@ -25,6 +25,7 @@ export function theoryTaskFor(
     | "partialCredit"
     | "noveltyWeight"
     | "coreNoveltyWeight"
+    | "contentDiversityWeight"
     | "diversityWeight"
     | "archiveReplay"
     | "demoValidShare"
@@ -35,6 +36,7 @@ export function theoryTaskFor(
     reward: { partialCredit: o.partialCredit },
     noveltyWeight: o.noveltyWeight,
     coreNoveltyWeight: o.coreNoveltyWeight,
+    contentDiversityWeight: o.contentDiversityWeight,
     diversityWeight: o.diversityWeight,
     archiveReplay: o.archiveReplay,
     validShare: o.demoValidShare,
@@ -137,6 +139,7 @@ export async function prepareTheoryTrainer(
     partial_credit: o.partialCredit,
     novelty_weight: o.noveltyWeight,
     core_novelty_weight: o.coreNoveltyWeight,
+    content_diversity_weight: o.contentDiversityWeight,
     diversity_weight: o.diversityWeight,
     archive_replay: o.archiveReplay,
     demo_valid_share: o.demoValidShare,

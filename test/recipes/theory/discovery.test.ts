@@ -3,6 +3,7 @@ import { describe, it } from "node:test";
 import { Rng } from "../../../src/core/rng.ts";
 import { pickRare, TheoryArchive } from "../../../src/recipes/theory/archive.ts";
 import {
+  contentClass,
   coreClass,
   isValidTheory,
   relabellings,
@@ -191,5 +192,26 @@ describe("pickRare", () => {
     // Weights 1/99 and 1: "rare" comes first about 99 times in 100.
     assert.ok(firsts.get("rare")! > 470, JSON.stringify([...firsts]));
     assert.deepEqual(pickRare(new TheoryArchive(null), 3, rng), []);
+  });
+});
+
+describe("field content", () => {
+  it("leaves out the hypercharges and the 3 ↔ 3̄ relabelling, and keeps the representations", () => {
+    const sm = STANDARD_MODEL_GENERATION;
+    const content = contentClass(sm);
+    assert.equal(content, contentClass(sm.map(conjugateField)));
+    assert.equal(
+      contentClass(parseTheory("(3,1,+2) (3b,1,-2)")),
+      contentClass(parseTheory("(3,1,-4) (3b,1,+4)")),
+    );
+    assert.equal(
+      contentClass(parseTheory("(3,1,+2) (3b,1,-2)")),
+      contentClass(parseTheory("(3b,1,+2) (3,1,-2)")),
+    );
+    assert.notEqual(contentClass([...sm, ...parseTheory("(1,1,0)")]), content);
+    assert.notEqual(
+      contentClass(parseTheory("(3,2,+1) (3,1,0)")),
+      contentClass(parseTheory("(3,2,+1) (3b,1,0)")),
+    );
   });
 });

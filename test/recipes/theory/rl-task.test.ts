@@ -6,7 +6,14 @@ import { theoryRlTask } from "../../../src/recipes/theory/rl-task.ts";
 
 const SM_TEXT = "(3,2,+1) (3b,1,-4) (3b,1,+2) (1,2,-3) (1,1,+6)";
 
-function setup(opts: { noveltyWeight?: number; coreNoveltyWeight?: number; diversityWeight?: number } = {}) {
+function setup(
+  opts: {
+    noveltyWeight?: number;
+    coreNoveltyWeight?: number;
+    diversityWeight?: number;
+    contentDiversityWeight?: number;
+  } = {},
+) {
   const task = theoryRlTask({ ...QUICK_GRAMMAR, ...opts });
   const g = task.theory.grammar;
   const sm = g.encode(STANDARD_MODEL_GENERATION);
@@ -83,6 +90,27 @@ describe("theory task rewards", () => {
     );
     assert.ok(Math.abs(rs[0]!.total - (task.reward(sm, 3).total - 1.5)) < 1e-12);
     assert.equal(rs[0]!.components!.novelty, undefined, "no novelty term without its weight");
+  });
+
+  it("content diversity: a valid theory whose field content m valid samples share earns −(1 − 1/m)", () => {
+    const { task, sm, smNu, anomalous } = setup({ contentDiversityWeight: 0.5 });
+    const g = task.theory.grammar;
+    // A charged singlet pair is the same content as two neutral singlets: representations only.
+    const smPair = g.encode(parseTheory(`${SM_TEXT} (1,1,-6) (1,1,+6)`));
+    const smZeros = g.encode(parseTheory(`${SM_TEXT} (1,1,0) (1,1,0)`));
+    const smQuarks = g.encode(parseTheory(`${SM_TEXT} (3,2,-1) (3b,2,+1)`));
+    const rs = task.rewardBatch!([smPair, smZeros, smQuarks, smNu, sm, anomalous], {
+      phase: 3,
+      step: 0,
+      groups: [0, 0, 0, 0, 0, 0],
+    });
+    assert.deepEqual(
+      rs.map((r) => r.components!.content_diversity),
+      [-0.5, -0.5, 0, 0, 0, 0],
+    );
+    assert.ok(Math.abs(rs[0]!.total - (task.reward(smPair, 3).total - 0.25)) < 1e-12);
+    assert.equal(rs[0]!.components!.diversity, undefined, "the theory-level term has its own weight");
+    assert.throws(() => theoryRlTask({ contentDiversityWeight: -0.1 }), /contentDiversityWeight must be ≥ 0/);
   });
 
   it("evaluation figures: distinct and novel in the samples, and over the run", () => {
