@@ -196,8 +196,17 @@ for (const agent of AGENTS) {
  * arriving and the slot's release (its own CPU, and waiting for its event loop).
  */
 class TimedLimiter extends Limiter {
-  heldMs = 0;
-  calls = 0;
+  private heldMs = 0;
+  private calls = 0;
+  /** Starts a new measurement. */
+  restart(): void {
+    this.heldMs = 0;
+    this.calls = 0;
+  }
+  /** The mean time a call held its slot since the last restart. */
+  get meanHeldMs(): number {
+    return this.heldMs / Math.max(1, this.calls);
+  }
   override run<T>(fn: () => Promise<T>): Promise<T> {
     return super.run(async () => {
       const t = performance.now();
@@ -282,12 +291,11 @@ const main0 = mainThreadCpuMs();
 const cpu0 = process.cpuUsage();
 const t0 = performance.now();
 occupancy.on = true;
-limiter.heldMs = 0;
-limiter.calls = 0;
+limiter.restart();
 const summaries = await engine.runGenerators({ problems, rollouts, experiences });
 const wallMs = performance.now() - t0;
 occupancy.on = false;
-const slotMs = limiter.heldMs / Math.max(1, limiter.calls);
+const slotMs = limiter.meanHeldMs;
 const cpu = process.cpuUsage(cpu0);
 const mainMs = main0 === undefined ? undefined : mainThreadCpuMs()! - main0;
 let allocatedBytes: number | undefined;
@@ -317,8 +325,7 @@ if (profiler) {
   await profiler.post("Profiler.setSamplingInterval", { interval: 200 });
   await profiler.post("Profiler.start");
 }
-limiter.heldMs = 0;
-limiter.calls = 0;
+limiter.restart();
 const cpuB0 = process.cpuUsage();
 const tb = performance.now();
 let issued = 0;
@@ -334,7 +341,7 @@ await Promise.all(
 );
 const baselineMs = performance.now() - tb;
 const cpuB = process.cpuUsage(cpuB0);
-const baselineSlotMs = limiter.heldMs / Math.max(1, limiter.calls);
+const baselineSlotMs = limiter.meanHeldMs;
 if (profiler) {
   const { profile } = await profiler.post("Profiler.stop");
   writeFileSync(

@@ -21,9 +21,10 @@ import { chiralRemainder, isNonTrivial, isStandardModelField } from "./spectrum.
 
 const SU3_CONJUGATE: Record<SU3, SU3> = { "1": "1", "3": "3b", "3b": "3" };
 
+const flip3 = (f: Field): Field => ({ ...f, su3: SU3_CONJUGATE[f.su3] });
+
 /** The four images of a theory under 3 ↔ 3̄ and Y → −Y (identity first). */
 export function relabellings(t: Theory): Theory[] {
-  const flip3 = (f: Field): Field => ({ ...f, su3: SU3_CONJUGATE[f.su3] });
   const flipY = (f: Field): Field => ({ ...f, y6: f.y6 === 0 ? 0 : -f.y6 });
   return [t, t.map(flip3), t.map(flipY), t.map((f) => flip3(flipY(f)))];
 }
@@ -73,6 +74,6 @@ export function contentClass(t: Theory): string {
       .map((f) => `(${f.su3},${f.su2})`)
       .join(" ");
   const a = reps(t);
-  const b = reps(relabellings(t)[1]!);
+  const b = reps(t.map(flip3));
   return a < b ? a : b;
 }

@@ -63,22 +63,18 @@ export interface TheoryRlTask extends RlTask {
 export function theoryRlTask(opts: TheoryRlTaskOptions = QUICK_GRAMMAR): TheoryRlTask {
   const theory = createTheoryTask(opts);
   const g = theory.grammar;
-  const noveltyWeight = opts.noveltyWeight ?? 0;
-  if (!(noveltyWeight >= 0 && Number.isFinite(noveltyWeight))) {
-    throw new Error(`theory task: noveltyWeight must be ≥ 0, got ${noveltyWeight}`);
-  }
-  const coreNoveltyWeight = opts.coreNoveltyWeight ?? 0;
-  if (!(coreNoveltyWeight >= 0 && Number.isFinite(coreNoveltyWeight))) {
-    throw new Error(`theory task: coreNoveltyWeight must be ≥ 0, got ${coreNoveltyWeight}`);
-  }
-  const diversityWeight = opts.diversityWeight ?? 0;
-  if (!(diversityWeight >= 0 && Number.isFinite(diversityWeight))) {
-    throw new Error(`theory task: diversityWeight must be ≥ 0, got ${diversityWeight}`);
-  }
-  const contentDiversityWeight = opts.contentDiversityWeight ?? 0;
-  if (!(contentDiversityWeight >= 0 && Number.isFinite(contentDiversityWeight))) {
-    throw new Error(`theory task: contentDiversityWeight must be ≥ 0, got ${contentDiversityWeight}`);
-  }
+  /** An exploration term's weight, 0 when unset. */
+  const weight = (
+    name: "noveltyWeight" | "coreNoveltyWeight" | "diversityWeight" | "contentDiversityWeight",
+  ) => {
+    const w = opts[name] ?? 0;
+    if (!(w >= 0 && Number.isFinite(w))) throw new Error(`theory task: ${name} must be ≥ 0, got ${w}`);
+    return w;
+  };
+  const noveltyWeight = weight("noveltyWeight");
+  const coreNoveltyWeight = weight("coreNoveltyWeight");
+  const diversityWeight = weight("diversityWeight");
+  const contentDiversityWeight = weight("contentDiversityWeight");
   const archiveReplay = opts.archiveReplay ?? 0;
   if (!(Number.isInteger(archiveReplay) && archiveReplay >= 0)) {
     throw new Error(`theory task: archiveReplay must be an integer ≥ 0, got ${archiveReplay}`);
@@ -154,11 +150,9 @@ export function theoryRlTask(opts: TheoryRlTaskOptions = QUICK_GRAMMAR): TheoryR
       const physics = completions.map((c) => theory.reward(c, phase as 1 | 2 | 3));
       const classes = completions.map(validClass);
       archive.record(classes, step + 1, "train");
-      const copies = new Map<string, number>();
-      for (const c of classes) if (c !== null) copies.set(c, (copies.get(c) ?? 0) + 1);
+      const copies = tally(classes);
       const contents = classes.map((c) => (c !== null && contentDiversityWeight > 0 ? contentOf(c) : null));
-      const sameContent = new Map<string, number>();
-      for (const k of contents) if (k !== null) sameContent.set(k, (sameContent.get(k) ?? 0) + 1);
+      const sameContent = tally(contents);
       return physics.map((r, i) =>
         compose(r, classes[i]!, copies.get(classes[i]!) ?? 1, sameContent.get(contents[i]!) ?? 1),
       );
@@ -204,4 +198,11 @@ export function theoryRlTask(opts: TheoryRlTaskOptions = QUICK_GRAMMAR): TheoryR
 export function validShare(task: TheoryRlTask, completions: number[][]): number {
   if (completions.length === 0) return 0;
   return completions.filter((c) => task.validClass(c) !== null).length / completions.length;
+}
+
+/** How many times each key occurs (nulls, the invalid samples, left out). */
+function tally(keys: readonly (string | null)[]): Map<string, number> {
+  const n = new Map<string, number>();
+  for (const k of keys) if (k !== null) n.set(k, (n.get(k) ?? 0) + 1);
+  return n;
 }
