@@ -22,13 +22,16 @@ function setup(
   return { task, sm, smNu, anomalous };
 }
 
+/** One training step's rewards, every sample in group 0. */
+function stepRewards(task: ReturnType<typeof theoryRlTask>, cs: number[][], step = 0) {
+  return task.rewardBatch!(cs, { phase: 3, step, groups: cs.map(() => 0) });
+}
+
 describe("theory task rewards", () => {
   it("keeps the physics reward as it is and adds novelty: weight / √(times seen)", () => {
     const { task, sm, smNu, anomalous } = setup({ noveltyWeight: 0.5 });
     const phys = (t: number[]) => task.reward(t, 3).total;
-    const batch = (cs: number[][], step: number) =>
-      task.rewardBatch!(cs, { phase: 3, step, groups: cs.map(() => 0) });
-    const first = batch([sm, sm, anomalous, smNu], 0);
+    const first = stepRewards(task, [sm, sm, anomalous, smNu], 0);
     assert.deepEqual(
       first.map((r) => r.components!.physics),
       [sm, sm, anomalous, smNu].map(phys),
@@ -49,21 +52,21 @@ describe("theory task rewards", () => {
     );
     // Seen twice before: the third sighting earns 1/√3; evaluation samples do not count.
     task.evalMetrics!([sm, sm, sm], { phase: 3, step: 1 });
-    assert.equal(batch([sm], 1)[0]!.components!.novelty, 1 / Math.sqrt(3));
+    assert.equal(stepRewards(task, [sm], 1)[0]!.components!.novelty, 1 / Math.sqrt(3));
     assert.equal(task.archive.theories().find((t) => t.theory === SM_TEXT)!.first_step, 1);
   });
 
   it("counts demonstrated theories as seen", () => {
     const { task, sm } = setup({ noveltyWeight: 1 });
     task.archive.addDemonstrations([task.validClass(sm), task.validClass(sm), task.validClass(sm)]);
-    const [r] = task.rewardBatch!([sm], { phase: 3, step: 0, groups: [0] });
+    const [r] = stepRewards(task, [sm]);
     assert.equal(r!.components!.novelty, 0.5);
   });
 
   it("core novelty: weight / √(times any theory with the same chiral core was seen)", () => {
     const { task, sm, smNu, anomalous } = setup({ coreNoveltyWeight: 0.3 });
     const other = task.theory.grammar.encode(parseTheory(`${SM_TEXT} (1,2,-3) (1,2,+3)`));
-    const rs = task.rewardBatch!([sm, smNu, anomalous], { phase: 3, step: 0, groups: [0, 0, 0] });
+    const rs = stepRewards(task, [sm, smNu, anomalous]);
     // Both carry the Standard Model's core: together seen twice.
     assert.deepEqual(
       rs.map((r) => r.components!.core_novelty),
@@ -72,18 +75,14 @@ describe("theory task rewards", () => {
     assert.ok(Math.abs(rs[0]!.total - (rs[0]!.components!.physics! + 0.3 / Math.SQRT2)) < 1e-12);
     assert.equal(rs[0]!.components!.novelty, undefined, "the theory novelty has its own weight");
     // A theory never sampled before, on a known core, is not new chiral content.
-    const [r] = task.rewardBatch!([other], { phase: 3, step: 1, groups: [0] });
+    const [r] = stepRewards(task, [other], 1);
     assert.equal(r!.components!.core_novelty, 1 / Math.sqrt(3));
     assert.throws(() => theoryRlTask({ coreNoveltyWeight: Number.NaN }), /coreNoveltyWeight must be ≥ 0/);
   });
 
   it("diversity: a valid theory written m times in a step earns −(1 − 1/m)", () => {
     const { task, sm, smNu, anomalous } = setup({ diversityWeight: 2 });
-    const rs = task.rewardBatch!([sm, sm, sm, sm, smNu, anomalous], {
-      phase: 3,
-      step: 0,
-      groups: [0, 0, 0, 0, 0, 0],
-    });
+    const rs = stepRewards(task, [sm, sm, sm, sm, smNu, anomalous]);
     assert.deepEqual(
       rs.map((r) => r.components!.diversity),
       [-0.75, -0.75, -0.75, -0.75, 0, 0],
@@ -99,11 +98,7 @@ describe("theory task rewards", () => {
     const smPair = g.encode(parseTheory(`${SM_TEXT} (1,1,-6) (1,1,+6)`));
     const smZeros = g.encode(parseTheory(`${SM_TEXT} (1,1,0) (1,1,0)`));
     const smQuarks = g.encode(parseTheory(`${SM_TEXT} (3,2,-1) (3b,2,+1)`));
-    const rs = task.rewardBatch!([smPair, smZeros, smQuarks, smNu, sm, anomalous], {
-      phase: 3,
-      step: 0,
-      groups: [0, 0, 0, 0, 0, 0],
-    });
+    const rs = stepRewards(task, [smPair, smZeros, smQuarks, smNu, sm, anomalous]);
     assert.deepEqual(
       rs.map((r) => r.components!.content_diversity),
       [-0.5, -0.5, 0, 0, 0, 0],
@@ -116,7 +111,7 @@ describe("theory task rewards", () => {
   it("evaluation figures: distinct and novel in the samples, and over the run", () => {
     const { task, sm, smNu, anomalous } = setup();
     task.archive.addDemonstrations([task.validClass(sm)]);
-    task.rewardBatch!([smNu], { phase: 3, step: 0, groups: [0] });
+    stepRewards(task, [smNu]);
     const m = task.evalMetrics!([sm, sm, anomalous], { phase: 3, step: 1 });
     assert.deepEqual(m, {
       distinct_valid: 1,
