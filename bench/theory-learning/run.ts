@@ -12,7 +12,7 @@
  *        [--learning-rate x] [--num-generations n] [--downsample n] [--sft-steps n] [--replay n]
  *        [--curriculum true|false] [--partial-credit x] [--temperature x] [--entropy-coef x] [--beta x]
  *        [--novelty-weight x] [--core-novelty-weight x] [--diversity-weight x]
- *        [--content-diversity-weight x] [--archive-replay n]
+ *        [--content-diversity-weight x] [--content-novelty-weight x] [--archive-replay n]
  *        [--demo-valid-share x] [--scale-rewards group|batch|none] [--output-dir outputs/grpo_theory_bench]
  *   node --import tsx bench/theory-learning/run.ts --enumerate     # the exact count of valid theories
  * Unset flags take the preset's value (default: the discovery preset, what `grpo train theory
@@ -71,6 +71,7 @@ const { values } = parseArgs({
     "diversity-weight": { type: "string" },
     "content-diversity-weight": { type: "string" },
     "archive-replay": { type: "string" },
+    "content-novelty-weight": { type: "string" },
     "demo-valid-share": { type: "string" },
     "scale-rewards": { type: "string" },
     "output-dir": { type: "string", default: "outputs/grpo_theory_bench" },
@@ -128,6 +129,7 @@ const opts: TheoryRunOptions = {
   diversityWeight: num("diversity-weight", preset.diversityWeight),
   contentDiversityWeight: num("content-diversity-weight", preset.contentDiversityWeight),
   archiveReplay: num("archive-replay", preset.archiveReplay),
+  contentNoveltyWeight: num("content-novelty-weight", preset.contentNoveltyWeight),
   demoValidShare: num("demo-valid-share", preset.demoValidShare),
   scaleRewards:
     (values["scale-rewards"] as TheoryRunOptions["scaleRewards"] | undefined) ?? preset.scaleRewards,

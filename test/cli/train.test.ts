@@ -137,6 +137,8 @@ describe("grpo train theory", () => {
       "2",
       "--content-diversity-weight",
       "0.25",
+      "--content-novelty-weight",
+      "0.75",
       "--save-interval",
       "0",
       "--output-dir",
@@ -150,6 +152,7 @@ describe("grpo train theory", () => {
     assert.equal(stats.config.downsample, 2);
     assert.equal(stats.sft_steps, 2);
     assert.equal(stats.content_diversity_weight, 0.25);
+    assert.equal(stats.content_novelty_weight, 0.75);
     // From the preset.
     assert.ok(stats.config.curriculum, "the preset turns the curriculum on");
     assert.equal(stats.demo_valid_share, 0.1);

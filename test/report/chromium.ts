@@ -48,8 +48,18 @@ export async function dumpDom(htmlPath: string): Promise<string> {
   return (await run(["--dump-dom", pathToFileURL(htmlPath).href])).stdout;
 }
 
+/**
+ * Headless Chromium on a loaded machine now and then exits 0 without writing the screenshot;
+ * one more launch is tried before that counts as a failure, which then carries its log.
+ */
 export async function screenshot(htmlPath: string, pngPath: string): Promise<void> {
-  await run([`--screenshot=${pngPath}`, "--window-size=1280,2000", pathToFileURL(htmlPath).href]);
+  let log = "";
+  for (let attempt = 0; attempt < 2; attempt++) {
+    log = (await run([`--screenshot=${pngPath}`, "--window-size=1280,2000", pathToFileURL(htmlPath).href]))
+      .stderr;
+    if (existsSync(pngPath)) return;
+  }
+  throw new Error(`chromium exited twice without writing ${pngPath}; its last log:\n${log.slice(-2000)}`);
 }
 
 export interface PageCheck {

@@ -141,6 +141,12 @@ function registerTheory(train: Command): void {
       d.contentDiversityWeight,
     )
     .option(
+      "--content-novelty-weight <x>",
+      "Weight of the content novelty reward: a non-trivial theory, anomaly-free or not, earns x·a⁴/√n, a its anomaly score (1: all cancel), n the training samples so far with its field content (0: none)",
+      floatFlag("--content-novelty-weight", 0),
+      d.contentNoveltyWeight,
+    )
+    .option(
       "--archive-replay <n>",
       "Valid theories of the run's archive, the rarely seen ones most likely, added to every group (0: none)",
       intFlag("--archive-replay", 0),

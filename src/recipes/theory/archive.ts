@@ -37,6 +37,11 @@ export const archiveStateSchema = z.object({
   ),
   /** Valid classes the grammar allows (exact search), when known. */
   valid_in_grammar: z.number().int().positive().nullable(),
+  /**
+   * Training samples counted by field content (canonical.ts contentClass), anomaly-free or not,
+   * for the content novelty reward; absent when that reward is off.
+   */
+  contents: z.record(z.string(), z.number().int().positive()).optional(),
 });
 export type ArchiveState = z.infer<typeof archiveStateSchema>;
 
@@ -49,6 +54,7 @@ export class TheoryArchive {
   /** Times seen (timesSeen) summed by chiral core; derived from the two maps above. */
   private coreSeen = new Map<string, number>();
   private coreOfClass = new Map<string, string>();
+  private contentSeen = new Map<string, number>();
 
   /**
    * @param validInGrammar how many valid classes exist, for the share found (null: unknown).
@@ -126,6 +132,16 @@ export class TheoryArchive {
     return (this.found.get(c)?.samples ?? 0) + (this.demos.get(c) ?? 0);
   }
 
+  /** Records the field contents of a batch of training samples (null: not counted). */
+  recordContents(contents: readonly (string | null)[]): void {
+    for (const k of contents) if (k !== null) this.contentSeen.set(k, (this.contentSeen.get(k) ?? 0) + 1);
+  }
+
+  /** Training samples recorded with field content `k`: what the content novelty reward decays with. */
+  timesContentSeen(k: string): number {
+    return this.contentSeen.get(k) ?? 0;
+  }
+
   /** timesSeen summed over the classes that share the chiral core of `c`: what the core novelty reward decays with. */
   timesCoreSeen(c: string): number {
     return this.coreSeen.get(this.core(c)) ?? 0;
@@ -161,6 +177,7 @@ export class TheoryArchive {
       demonstrations: Object.fromEntries(this.demos),
       theories: this.theories().map((t) => ({ ...t })),
       valid_in_grammar: this.validInGrammar,
+      ...(this.contentSeen.size > 0 ? { contents: Object.fromEntries(this.contentSeen) } : {}),
     };
   }
 
@@ -170,6 +187,7 @@ export class TheoryArchive {
     if (!parsed.success) throw zodFileError(file, parsed.error);
     this.demos = new Map(Object.entries(parsed.data.demonstrations));
     this.found = new Map(parsed.data.theories.map((t) => [t.theory, { ...t }]));
+    this.contentSeen = new Map(Object.entries(parsed.data.contents ?? {}));
     this.recountCores();
   }
 }

@@ -40,6 +40,16 @@ export interface TheoryRlTaskOptions extends TheoryTaskOptions {
    */
   contentDiversityWeight?: number;
   /**
+   * Weight of the content novelty reward: a non-trivial theory, anomaly-free or not, earns
+   * weight·a⁴/√n, with a the physics reward's anomaly score (1 when every anomaly cancels) and n
+   * how many of the run's training samples (this step's included, the demonstrations not) held a
+   * non-trivial theory with its field content (canonical.ts contentClass). Every other content
+   * than the one a policy has settled on needs two fields changed together (a vector-like pair),
+   * so the other terms, which pay valid theories only, see nothing until both are right; this one
+   * pays a new content for coming close, and less as the content becomes common. 0 (default): none.
+   */
+  contentNoveltyWeight?: number;
+  /**
    * Valid theories from the archive added to every training group (RlTask.archiveSamples): the
    * run's own finds, the rarely seen ones most likely, rewarded as if sampled (novelty included),
    * so that a theory found once is learnt from again. 0 (default): none.
@@ -65,7 +75,12 @@ export function theoryRlTask(opts: TheoryRlTaskOptions = QUICK_GRAMMAR): TheoryR
   const g = theory.grammar;
   /** An exploration term's weight, 0 when unset. */
   const weight = (
-    name: "noveltyWeight" | "coreNoveltyWeight" | "diversityWeight" | "contentDiversityWeight",
+    name:
+      | "noveltyWeight"
+      | "coreNoveltyWeight"
+      | "diversityWeight"
+      | "contentDiversityWeight"
+      | "contentNoveltyWeight",
   ) => {
     const w = opts[name] ?? 0;
     if (!(w >= 0 && Number.isFinite(w))) throw new Error(`theory task: ${name} must be ≥ 0, got ${w}`);
@@ -75,6 +90,7 @@ export function theoryRlTask(opts: TheoryRlTaskOptions = QUICK_GRAMMAR): TheoryR
   const coreNoveltyWeight = weight("coreNoveltyWeight");
   const diversityWeight = weight("diversityWeight");
   const contentDiversityWeight = weight("contentDiversityWeight");
+  const contentNoveltyWeight = weight("contentNoveltyWeight");
   const archiveReplay = opts.archiveReplay ?? 0;
   if (!(Number.isInteger(archiveReplay) && archiveReplay >= 0)) {
     throw new Error(`theory task: archiveReplay must be an integer ≥ 0, got ${archiveReplay}`);
@@ -86,9 +102,16 @@ export function theoryRlTask(opts: TheoryRlTaskOptions = QUICK_GRAMMAR): TheoryR
   };
   /**
    * physics + the exploration terms of one sample of class `c` written `copies` times in its step,
-   * `sameContent` of the step's valid samples sharing its field content.
+   * `sameContent` of the step's valid samples sharing its field content, `content` its field
+   * content when it is non-trivial.
    */
-  const compose = (r: TheoryReward, c: string | null, copies: number, sameContent = 1): RewardResult => {
+  const compose = (
+    r: TheoryReward,
+    c: string | null,
+    copies: number,
+    sameContent = 1,
+    content: string | null = null,
+  ): RewardResult => {
     const components: Record<string, number> = { physics: r.total };
     let total = r.total;
     if (noveltyWeight > 0) {
@@ -107,6 +130,13 @@ export function theoryRlTask(opts: TheoryRlTaskOptions = QUICK_GRAMMAR): TheoryR
       components.content_diversity = c ? 1 / sameContent - 1 : 0;
       total += contentDiversityWeight * components.content_diversity;
     }
+    if (contentNoveltyWeight > 0) {
+      components.content_novelty =
+        content === null
+          ? 0
+          : r.terms.anomaly! ** 4 / Math.sqrt(Math.max(1, archive.timesContentSeen(content)));
+      total += contentNoveltyWeight * components.content_novelty;
+    }
     return { total, success: r.success, components };
   };
   const contentOfClass = new Map<string, string>();
@@ -118,6 +148,12 @@ export function theoryRlTask(opts: TheoryRlTaskOptions = QUICK_GRAMMAR): TheoryR
       contentOfClass.set(c, k);
     }
     return k;
+  };
+  /** The field content of a completion that is a non-trivial theory, anomaly-free or not; null otherwise. */
+  const nonTrivialContent = (tokens: readonly number[], r: TheoryReward): string | null => {
+    if (!r.nonTrivial) return null;
+    const t = g.decode(tokens);
+    return t ? contentClass(t) : null;
   };
   /** The class's own representative, in the grammar's tokens; null when it does not fit the grammar. */
   const encodeClass = (c: string): number[] | null => {
@@ -153,8 +189,17 @@ export function theoryRlTask(opts: TheoryRlTaskOptions = QUICK_GRAMMAR): TheoryR
       const copies = tally(classes);
       const contents = classes.map((c) => (c !== null && contentDiversityWeight > 0 ? contentOf(c) : null));
       const sameContent = tally(contents);
+      const novelContents =
+        contentNoveltyWeight > 0 ? completions.map((c, i) => nonTrivialContent(c, physics[i]!)) : [];
+      archive.recordContents(novelContents);
       return physics.map((r, i) =>
-        compose(r, classes[i]!, copies.get(classes[i]!) ?? 1, sameContent.get(contents[i]!) ?? 1),
+        compose(
+          r,
+          classes[i]!,
+          copies.get(classes[i]!) ?? 1,
+          sameContent.get(contents[i]!) ?? 1,
+          novelContents[i] ?? null,
+        ),
       );
     },
     archiveSamples(rng, { phase }) {
@@ -162,7 +207,9 @@ export function theoryRlTask(opts: TheoryRlTaskOptions = QUICK_GRAMMAR): TheoryR
       const picked = pickRare(archive, archiveReplay, rng);
       return picked.flatMap((c) => {
         const tokens = encodeClass(c);
-        return tokens ? [{ tokens, reward: compose(theory.reward(tokens, phase as 1 | 2 | 3), c, 1) }] : [];
+        if (!tokens) return [];
+        const r = theory.reward(tokens, phase as 1 | 2 | 3);
+        return [{ tokens, reward: compose(r, c, 1, 1, contentNoveltyWeight > 0 ? contentOf(c) : null) }];
       });
     },
     evalMetrics(completions, { step }) {

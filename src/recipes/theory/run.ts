@@ -26,6 +26,7 @@ export function theoryTaskFor(
     | "noveltyWeight"
     | "coreNoveltyWeight"
     | "contentDiversityWeight"
+    | "contentNoveltyWeight"
     | "diversityWeight"
     | "archiveReplay"
     | "demoValidShare"
@@ -37,6 +38,7 @@ export function theoryTaskFor(
     noveltyWeight: o.noveltyWeight,
     coreNoveltyWeight: o.coreNoveltyWeight,
     contentDiversityWeight: o.contentDiversityWeight,
+    contentNoveltyWeight: o.contentNoveltyWeight,
     diversityWeight: o.diversityWeight,
     archiveReplay: o.archiveReplay,
     validShare: o.demoValidShare,
@@ -140,6 +142,7 @@ export async function prepareTheoryTrainer(
     novelty_weight: o.noveltyWeight,
     core_novelty_weight: o.coreNoveltyWeight,
     content_diversity_weight: o.contentDiversityWeight,
+    content_novelty_weight: o.contentNoveltyWeight,
     diversity_weight: o.diversityWeight,
     archive_replay: o.archiveReplay,
     demo_valid_share: o.demoValidShare,

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { describe, it } from "node:test";
+import { Rng } from "../../../src/core/rng.ts";
 import { parseTheory, STANDARD_MODEL_GENERATION } from "../../../src/recipes/theory/fields.ts";
 import { QUICK_GRAMMAR } from "../../../src/recipes/theory/presets.ts";
 import { theoryRlTask } from "../../../src/recipes/theory/rl-task.ts";
@@ -12,6 +13,8 @@ function setup(
     coreNoveltyWeight?: number;
     diversityWeight?: number;
     contentDiversityWeight?: number;
+    contentNoveltyWeight?: number;
+    archiveReplay?: number;
   } = {},
 ) {
   const task = theoryRlTask({ ...QUICK_GRAMMAR, ...opts });
@@ -106,6 +109,53 @@ describe("theory task rewards", () => {
     assert.ok(Math.abs(rs[0]!.total - (task.reward(smPair, 3).total - 0.25)) < 1e-12);
     assert.equal(rs[0]!.components!.diversity, undefined, "the theory-level term has its own weight");
     assert.throws(() => theoryRlTask({ contentDiversityWeight: -0.1 }), /contentDiversityWeight must be ≥ 0/);
+  });
+
+  it("content novelty: a non-trivial theory, valid or close, earns a⁴ / √(training samples with its field content)", () => {
+    const { task, sm, smNu, anomalous } = setup({ contentNoveltyWeight: 0.5, archiveReplay: 1 });
+    const g = task.theory.grammar;
+    // The generation with a colour triplet and no antitriplet: chiral, anomalous, a content never seen.
+    const smTriplet = g.encode(parseTheory(`${SM_TEXT} (3,1,+2)`));
+    const a = task.theory.reward(smTriplet, 3).terms.anomaly!;
+    assert.ok(a > 0.3 && a < 1, `anomaly score ${a}`);
+    const rs = stepRewards(task, [sm, sm, smNu, smTriplet, anomalous]);
+    assert.deepEqual(
+      rs.map((r) => r.components!.content_novelty),
+      // anomalous is (3,2,+1) (1,1,+6): two charged fields, not a non-trivial theory.
+      [1 / Math.SQRT2, 1 / Math.SQRT2, 1, a ** 4, 0],
+    );
+    assert.equal(rs[3]!.success, false);
+    assert.ok(Math.abs(rs[3]!.total - (task.reward(smTriplet, 3).total + 0.5 * a ** 4)) < 1e-12);
+    assert.equal(rs[0]!.components!.novelty, undefined, "the theory novelty has its own weight");
+    // A replayed theory is rewarded with the counts as they are, and not counted itself.
+    const [replayed] = task.archiveSamples!(new Rng(1), { phase: 3, step: 1 });
+    const replayedContent = replayed!.reward.components!.content_novelty;
+    assert.ok(replayedContent === 1 / Math.SQRT2 || replayedContent === 1, `${replayedContent}`);
+    // Evaluation samples are not counted; the next training sighting of the generation is its third.
+    task.evalMetrics!([sm, sm], { phase: 3, step: 1 });
+    assert.equal(stepRewards(task, [sm], 1)[0]!.components!.content_novelty, 1 / Math.sqrt(3));
+    // The counts travel with the archive, so a resumed run pays as an uninterrupted one.
+    const saved = task.archive.save();
+    assert.deepEqual(Object.values(saved.contents ?? {}).sort(), [1, 1, 3]);
+    const resumed = setup({ contentNoveltyWeight: 0.5 }).task;
+    resumed.memory!.load(JSON.parse(JSON.stringify(saved)), "theories.json");
+    assert.deepEqual(
+      stepRewards(resumed, [sm, smTriplet], 2).map((r) => r.components!.content_novelty),
+      stepRewards(task, [sm, smTriplet], 2).map((r) => r.components!.content_novelty),
+    );
+    assert.equal(stepRewards(resumed, [sm], 3)[0]!.components!.content_novelty, 1 / Math.sqrt(5));
+    const { contents: _c, ...withoutContents } = saved;
+    resumed.memory!.load(withoutContents, "theories.json");
+    assert.equal(
+      resumed.archive.timesContentSeen(Object.keys(saved.contents!)[0]!),
+      0,
+      "an archive from before the counts loads",
+    );
+    assert.throws(
+      () => resumed.memory!.load({ ...saved, contents: { "(1,1)": -2 } }, "theories.json"),
+      /theories\.json.*contents/,
+    );
+    assert.throws(() => theoryRlTask({ contentNoveltyWeight: -1 }), /contentNoveltyWeight must be ≥ 0/);
   });
 
   it("evaluation figures: distinct and novel in the samples, and over the run", () => {
