@@ -572,7 +572,7 @@ export class GrpoTrainer<P extends CausalLM = GPT> {
   }
 
   /**
-   * Continues a run from `checkpointDir` (or the newest resumable checkpoint-N of `outputDir`):
+   * Continues a run from `checkpointDir` (or the newest resumable checkpoint-N or final/ of `outputDir`):
    * policy, reference, Adam state, RNG, curriculum, replay buffer and step counter, and cuts
    * history.jsonl back to that step so the continued log matches an uninterrupted one.
    */
@@ -587,8 +587,15 @@ export class GrpoTrainer<P extends CausalLM = GPT> {
     if (!dir) {
       if (!opts.outputDir) throw new Error("resume: needs a checkpoint directory or an output directory");
       const found = listResumableCheckpoints(opts.outputDir);
+      // final/ holds the same state: a run that ended between checkpoints continues from there.
+      const finalDir = join(opts.outputDir, "final");
+      const finalState = join(finalDir, STATE_DIR, STATE_FILE);
+      if (existsSync(finalState)) {
+        const step = readJsonChecked(finalState, stateSchema).step;
+        if (found.length === 0 || step > found[found.length - 1]!.step) found.push({ step, dir: finalDir });
+      }
       if (found.length === 0)
-        throw new Error(`resume: no resumable checkpoint-N directory in ${opts.outputDir}`);
+        throw new Error(`resume: no resumable checkpoint-N or final/ directory in ${opts.outputDir}`);
       dir = found[found.length - 1]!.dir;
     }
     const stateFile = join(dir, STATE_DIR, STATE_FILE);

@@ -94,6 +94,7 @@ describe("grpo train theory", () => {
     );
     assert.equal(resumed.code, 0, resumed.stderr);
     assert.match(resumed.stdout, /resumed at step 2/);
+    assert.match(resumed.stdout, /^done: 3 GRPO steps \(1 since the resume\) in [\dhms.]+$/m);
     const steps = readFileSync(join(dir, "history.jsonl"), "utf8")
       .trim()
       .split("\n")

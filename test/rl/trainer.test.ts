@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { existsSync, readFileSync, writeFileSync } from "node:fs";
+import { cpSync, existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { describe, it } from "node:test";
 import "@tensorflow/tfjs-backend-cpu";
@@ -284,6 +284,43 @@ describe("GRPO trainer on a toy task", () => {
   });
 });
 
+describe("resume from final/", () => {
+  it("continues a run that ended between checkpoints from final/, as if it had not stopped", async () => {
+    const cfg = { ...config, saveEvery: 3 };
+    const a = tmp();
+    const full = new GrpoTrainer(tinyGpt(6), { task: toyTask(), config: cfg, outputDir: a });
+    await full.train(4);
+    const b = tmp();
+    const first = new GrpoTrainer(tinyGpt(6), { task: toyTask(), config: cfg, outputDir: b });
+    await first.train(2);
+    first.policy.dispose();
+    first.dispose();
+    assert.ok(!existsSync(join(b, "checkpoint-3")) && existsSync(join(b, "final")));
+    const resumed = await GrpoTrainer.resume({ task: toyTask(), config: cfg, outputDir: b });
+    assert.equal(resumed.step, 2, "final/ (step 2) is the newest state: no checkpoint-N yet");
+    await resumed.train(4);
+    assert.deepEqual(weightsOf(resumed), weightsOf(full));
+    resumed.policy.dispose();
+    resumed.dispose();
+    // Now checkpoint-3 and final/ at step 4: the newer one is taken.
+    assert.ok(existsSync(join(b, "checkpoint-3")));
+    const again = await GrpoTrainer.resume({ task: toyTask(), config: cfg, outputDir: b });
+    assert.equal(again.step, 4);
+    // A run resumed from final/ and stopped after its next checkpoint: that checkpoint is newer.
+    await again.train(7);
+    again.policy.dispose();
+    again.dispose();
+    rmSync(join(b, "final"), { recursive: true });
+    cpSync(join(b, "checkpoint-3"), join(b, "final"), { recursive: true });
+    const later = await GrpoTrainer.resume({ task: toyTask(), config: cfg, outputDir: b });
+    assert.equal(later.step, 6, "checkpoint-6, not final/ at step 3");
+    later.policy.dispose();
+    later.dispose();
+    full.policy.dispose();
+    full.dispose();
+  });
+});
+
 describe("checkpoint errors name the file", () => {
   async function saved(): Promise<string> {
     const out = tmp();
@@ -343,7 +380,7 @@ describe("checkpoint errors name the file", () => {
   it("no resumable checkpoint", async () => {
     await assert.rejects(
       GrpoTrainer.resume({ task: toyTask(), config, outputDir: tmp() }),
-      /no resumable checkpoint/,
+      /no resumable checkpoint-N or final\/ directory in /,
     );
   });
 });

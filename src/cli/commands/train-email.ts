@@ -171,7 +171,7 @@ export function registerEmail(train: Command): void {
       floatFlag("--answer-parts-weight", 0),
       d.answerPartsWeight,
     )
-    .option("--resume", "Continue the run in the output directory from its newest checkpoint-N")
+    .option("--resume", "Continue the run in the output directory from its newest checkpoint-N or final/")
     .addOption(new Option("--backend <name>", "Tensor backend").choices(["wasm", "cpu"]).default("wasm"))
     .addHelpText(
       "after",

@@ -94,7 +94,7 @@ function registerTheory(train: Command): void {
     )
     .option(
       "--resume",
-      "Continue the run in --output-dir from its newest checkpoint-N (weights, Adam, RNG, step, theories found)",
+      "Continue the run in --output-dir from its newest checkpoint-N or final/ (weights, Adam, RNG, step, theories found)",
     )
     .option("--eval", "Only evaluate --checkpoint (default <output-dir>/final) and print the figures")
     .option("--output-dir <dir>", "Where results go", d.outputDir)
@@ -232,7 +232,8 @@ function registerTheory(train: Command): void {
       progress.log(
         `backend ${backend}; ${opts.maxSteps} steps × ${opts.numGenerations} samples → ${opts.outputDir}`,
       );
-      if (trainer.step > 0) progress.tick(trainer.step);
+      const firstStep = trainer.step;
+      if (firstStep > 0) progress.tick(firstStep);
       let since = 0;
       try {
         await trainer.train(opts.maxSteps, (r, e) => {
@@ -258,7 +259,7 @@ function registerTheory(train: Command): void {
         ? `, ${pct(a.distinct / a.validInGrammar)} of the ${a.validInGrammar} the grammar allows`
         : "";
       printSummary({
-        done: `${trainer.step} GRPO steps in ${formatDuration(seconds)}`,
+        done: `${trainer.step} GRPO steps${firstStep > 0 ? ` (${trainer.step - firstStep} since the resume)` : ""} in ${formatDuration(seconds)}`,
         results: opts.outputDir,
       });
       // The last line: what the run found, how the share moved, and where to look.
