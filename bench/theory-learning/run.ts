@@ -13,7 +13,8 @@
  *        [--curriculum true|false] [--partial-credit x] [--temperature x] [--entropy-coef x] [--beta x]
  *        [--novelty-weight x] [--core-novelty-weight x] [--diversity-weight x]
  *        [--content-diversity-weight x] [--content-novelty-weight x] [--archive-replay n]
- *        [--demo-valid-share x] [--scale-rewards group|batch|none] [--output-dir outputs/grpo_theory_bench]
+ *        [--demo-valid-share x] [--scale-rewards group|batch|none] [--lr-scheduler-type constant|linear|cosine]
+ *        [--output-dir outputs/grpo_theory_bench]
  *   node --import tsx bench/theory-learning/run.ts --enumerate     # the exact count of valid theories
  * Unset flags take the preset's value (default: the discovery preset, what `grpo train theory
  * --preset discovery` runs). --group-size and --kl-coef, earlier names, still work.
@@ -74,6 +75,7 @@ const { values } = parseArgs({
     "content-novelty-weight": { type: "string" },
     "demo-valid-share": { type: "string" },
     "scale-rewards": { type: "string" },
+    "lr-scheduler-type": { type: "string" },
     "output-dir": { type: "string", default: "outputs/grpo_theory_bench" },
   },
 });
@@ -110,6 +112,9 @@ const num = (k: keyof typeof values, fallback?: number): number => {
   if (!Number.isFinite(v)) throw new Error(`--${k}: not a number: ${values[k]}`);
   return v;
 };
+const schedule = values["lr-scheduler-type"];
+if (schedule !== undefined && !["constant", "linear", "cosine"].includes(schedule))
+  throw new Error(`--lr-scheduler-type: one of constant, linear, cosine, got ${schedule}`);
 const seed = num("seed");
 const opts: TheoryRunOptions = {
   ...preset,
@@ -133,6 +138,9 @@ const opts: TheoryRunOptions = {
   demoValidShare: num("demo-valid-share", preset.demoValidShare),
   scaleRewards:
     (values["scale-rewards"] as TheoryRunOptions["scaleRewards"] | undefined) ?? preset.scaleRewards,
+  lrSchedulerType:
+    (values["lr-scheduler-type"] as TheoryRunOptions["lrSchedulerType"] | undefined) ??
+    preset.lrSchedulerType,
   evalSamples: num("eval-samples"),
   outputDir: values["output-dir"]!,
 };
