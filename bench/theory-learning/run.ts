@@ -24,6 +24,7 @@ import { rmSync } from "node:fs";
 import { loadavg } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
+import { LR_SCHEDULER_TYPES } from "../../src/core/config.ts";
 import { Rng } from "../../src/core/rng.ts";
 import { writeJsonAtomic } from "../../src/io/files.ts";
 import { type BackendName, initBackend } from "../../src/model/backend.ts";
@@ -113,8 +114,8 @@ const num = (k: keyof typeof values, fallback?: number): number => {
   return v;
 };
 const schedule = values["lr-scheduler-type"];
-if (schedule !== undefined && !["constant", "linear", "cosine"].includes(schedule))
-  throw new Error(`--lr-scheduler-type: one of constant, linear, cosine, got ${schedule}`);
+if (schedule !== undefined && !(LR_SCHEDULER_TYPES as readonly string[]).includes(schedule))
+  throw new Error(`--lr-scheduler-type: one of ${LR_SCHEDULER_TYPES.join(", ")}, got ${schedule}`);
 const seed = num("seed");
 const opts: TheoryRunOptions = {
   ...preset,

@@ -29,6 +29,11 @@ export function summaryLines(s: RunSummary): string[] {
   return lines;
 }
 
+/** "120 GRPO steps", with "(20 since the resume)" when the run started at `firstStep` > 0. */
+export function grpoSteps(step: number, firstStep: number): string {
+  return `${step} GRPO steps${firstStep > 0 ? ` (${step - firstStep} since the resume)` : ""}`;
+}
+
 /** Writes the summary to stdout (the results channel; progress may be on stderr). */
 export function printSummary(s: RunSummary, write: (line: string) => void = console.log): void {
   for (const line of summaryLines(s)) write(line);

@@ -27,6 +27,7 @@ import {
 import { floatFlag, intFlag } from "../flags.ts";
 import { addFlagAliases, addGrpoFlags } from "../grpo-flags.ts";
 import { createProgress } from "../progress.ts";
+import { grpoSteps } from "../summary.ts";
 
 const DESCRIPTIONS: Record<keyof EmailTrainingConfig, string> = {
   trainDatasetSize: "Training questions",
@@ -242,7 +243,7 @@ export function registerEmail(train: Command): void {
       }
       const minutes = (performance.now() - t0) / 60_000;
       console.log(
-        `done: ${trainer.step} GRPO steps${firstStep > 0 ? ` (${trainer.step - firstStep} since the resume)` : ""}${trainer.stoppedEarly ? " (target accuracy reached)" : ""} in ${minutes.toFixed(1)} min`,
+        `done: ${grpoSteps(trainer.step, firstStep)}${trainer.stoppedEarly ? " (target accuracy reached)" : ""} in ${minutes.toFixed(1)} min`,
       );
       const end = task.lastHeldOut;
       const start = existsSync(warmStartFile) ? (readJsonFile(warmStartFile) as HeldOutFigures) : null;

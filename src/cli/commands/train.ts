@@ -11,7 +11,7 @@ import {
 import { floatFlag, intFlag } from "../flags.ts";
 import { addFlagAliases, addGrpoFlags, OLD_FLAG_NAMES } from "../grpo-flags.ts";
 import { createProgress, formatDuration } from "../progress.ts";
-import { printSummary, reportCommand } from "../summary.ts";
+import { grpoSteps, printSummary, reportCommand } from "../summary.ts";
 import { registerEmail } from "./train-email.ts";
 
 type PresetName = "quick" | "learning" | "discovery";
@@ -259,7 +259,7 @@ function registerTheory(train: Command): void {
         ? `, ${pct(a.distinct / a.validInGrammar)} of the ${a.validInGrammar} the grammar allows`
         : "";
       printSummary({
-        done: `${trainer.step} GRPO steps${firstStep > 0 ? ` (${trainer.step - firstStep} since the resume)` : ""} in ${formatDuration(seconds)}`,
+        done: `${grpoSteps(trainer.step, firstStep)} in ${formatDuration(seconds)}`,
         results: opts.outputDir,
       });
       // The last line: what the run found, how the share moved, and where to look.

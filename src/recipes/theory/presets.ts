@@ -136,9 +136,8 @@ export const QUICK_THEORY_RUN: TheoryRunOptions = {
  * six seeds, brings four of them to every target (1–3 and 5; 4 and 6 stay on the family). The
  * content novelty reward at 1 frees 4 and 6, but then only two seeds of six meet every target
  * (success below 50 % on four; seed 5 finds no valid theory for a thousand steps), so it stays
- * 0 here. The
- * quick run keeps diversity 0.4 and no content term: in its 100 steps diversity 0.7 found as many
- * theories (9) but ended at 28 % success instead of 48 %.
+ * 0 here. The quick run keeps diversity 0.4 and no content term: in its 100 steps diversity 0.7
+ * found as many theories (9) but ended at 28 % success instead of 48 %.
  */
 export const DISCOVERY_THEORY_RUN: TheoryRunOptions = {
   ...QUICK_THEORY_RUN,

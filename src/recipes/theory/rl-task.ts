@@ -149,9 +149,13 @@ export function theoryRlTask(opts: TheoryRlTaskOptions = QUICK_GRAMMAR): TheoryR
     }
     return k;
   };
-  /** The field content of a completion that is a non-trivial theory, anomaly-free or not; null otherwise. */
-  const nonTrivialContent = (tokens: readonly number[], r: TheoryReward): string | null => {
+  /**
+   * The field content of a completion that is a non-trivial theory, anomaly-free or not; null
+   * otherwise. A valid one's comes from its class, computed once per class.
+   */
+  const nonTrivialContent = (tokens: readonly number[], r: TheoryReward, c: string | null): string | null => {
     if (!r.nonTrivial) return null;
+    if (c !== null) return contentOf(c);
     const t = g.decode(tokens);
     return t ? contentClass(t) : null;
   };
@@ -190,7 +194,9 @@ export function theoryRlTask(opts: TheoryRlTaskOptions = QUICK_GRAMMAR): TheoryR
       const contents = classes.map((c) => (c !== null && contentDiversityWeight > 0 ? contentOf(c) : null));
       const sameContent = tally(contents);
       const novelContents =
-        contentNoveltyWeight > 0 ? completions.map((c, i) => nonTrivialContent(c, physics[i]!)) : [];
+        contentNoveltyWeight > 0
+          ? completions.map((c, i) => nonTrivialContent(c, physics[i]!, classes[i]!))
+          : [];
       archive.recordContents(novelContents);
       return physics.map((r, i) =>
         compose(

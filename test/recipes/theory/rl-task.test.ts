@@ -3,20 +3,11 @@ import { describe, it } from "node:test";
 import { Rng } from "../../../src/core/rng.ts";
 import { parseTheory, STANDARD_MODEL_GENERATION } from "../../../src/recipes/theory/fields.ts";
 import { QUICK_GRAMMAR } from "../../../src/recipes/theory/presets.ts";
-import { theoryRlTask } from "../../../src/recipes/theory/rl-task.ts";
+import { type TheoryRlTaskOptions, theoryRlTask } from "../../../src/recipes/theory/rl-task.ts";
 
 const SM_TEXT = "(3,2,+1) (3b,1,-4) (3b,1,+2) (1,2,-3) (1,1,+6)";
 
-function setup(
-  opts: {
-    noveltyWeight?: number;
-    coreNoveltyWeight?: number;
-    diversityWeight?: number;
-    contentDiversityWeight?: number;
-    contentNoveltyWeight?: number;
-    archiveReplay?: number;
-  } = {},
-) {
+function setup(opts: TheoryRlTaskOptions = {}) {
   const task = theoryRlTask({ ...QUICK_GRAMMAR, ...opts });
   const g = task.theory.grammar;
   const sm = g.encode(STANDARD_MODEL_GENERATION);
