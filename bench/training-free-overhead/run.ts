@@ -23,7 +23,7 @@
  *   TRAINING_FREE_BENCH_TIMELINE=1 … also prints how many requests started in each 100 ms window.
  */
 import { fork } from "node:child_process";
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { Session } from "node:inspector/promises";
 import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
@@ -288,6 +288,7 @@ if (allocations) {
   } as never);
 }
 const main0 = mainThreadCpuMs();
+const threads0 = threadCpuMs();
 const cpu0 = process.cpuUsage();
 const t0 = performance.now();
 occupancy.on = true;
@@ -298,6 +299,7 @@ occupancy.on = false;
 const slotMs = limiter.meanHeldMs;
 const cpu = process.cpuUsage(cpu0);
 const mainMs = main0 === undefined ? undefined : mainThreadCpuMs()! - main0;
+const threadsMs = threads0 && diffThreads(threads0, threadCpuMs()!);
 let allocatedBytes: number | undefined;
 if (allocations) {
   const { profile } = await allocations.post("HeapProfiler.stopSampling");
@@ -405,6 +407,11 @@ if (mainMs !== undefined)
   console.log(
     `  main thread      ${(mainMs / calls).toFixed(3)} ms of CPU per call (${((100 * mainMs) / wallMs).toFixed(0)}% of the wall time)`,
   );
+if (threadsMs)
+  console.log(
+    `  CPU by thread    per call: main ${fmtUS(threadsMs.main, calls)}, other threads ${fmtUS(threadsMs.other, calls)}` +
+      ` (user + system ms; ${threadsMs.threads} other threads)`,
+  );
 console.log(
   `  ratio            ${ratio.toFixed(3)}  (target ≤ 1.10) ${ratio <= 1.1 ? "OK" : "ABOVE TARGET"}`,
 );
@@ -423,6 +430,41 @@ console.log(
 
 function sampledBytes(node: { selfSize: number; children: (typeof node)[] }): number {
   return node.children.reduce((sum, c) => sum + sampledBytes(c), node.selfSize);
+}
+
+type UserSys = { user: number; system: number };
+
+/** Each thread's user and system CPU (Linux: /proc, ms in ticks of 10 ms); undefined elsewhere. */
+function threadCpuMs(): Map<string, UserSys> | undefined {
+  try {
+    const out = new Map<string, UserSys>();
+    for (const tid of readdirSync("/proc/self/task")) {
+      const stat = readFileSync(`/proc/self/task/${tid}/stat`, "utf8");
+      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      out.set(tid, { user: Number(fields[11]) * 10, system: Number(fields[12]) * 10 });
+    }
+    return out;
+  } catch {
+    return undefined;
+  }
+}
+
+function diffThreads(before: Map<string, UserSys>, after: Map<string, UserSys>) {
+  const main = { user: 0, system: 0 };
+  const other = { user: 0, system: 0 };
+  let threads = 0;
+  for (const [tid, a] of after) {
+    const b = before.get(tid) ?? { user: 0, system: 0 };
+    const into = tid === String(process.pid) ? main : other;
+    if (into === other && a.user + a.system > b.user + b.system) threads++;
+    into.user += a.user - b.user;
+    into.system += a.system - b.system;
+  }
+  return { main, other, threads };
+}
+
+function fmtUS(t: UserSys, calls: number): string {
+  return `${(t.user / calls).toFixed(3)} + ${(t.system / calls).toFixed(3)}`;
 }
 
 /**

@@ -2,7 +2,7 @@ import type OpenAI from "openai";
 import { Rng } from "../core/rng.ts";
 import type { CacheKeyInput, RequestCache } from "./cache.ts";
 import { type AgentEndpoint, DEFAULT_CONFIG_PATH } from "./config.ts";
-import { httpFetch } from "./http-fetch.ts";
+import { type HttpFetch, httpFetch } from "./http-fetch.ts";
 import { Limiter } from "./limiter.ts";
 import { errorText } from "./messages.ts";
 import type { ChatClient, ChatMessage, ChatOptions, ChatResult } from "./port.ts";
@@ -16,6 +16,7 @@ import {
   type SendResult,
   sdkClient,
   sendWholeBody,
+  wholeBodySdkClient,
 } from "./send.ts";
 import type { TransportThreads } from "./transport-threads.ts";
 
@@ -165,9 +166,9 @@ const MAX_RETRY_AFTER_MS = 10 * 60_000;
 const DEFAULT_REPLICA_COOLDOWN_MS = 30_000;
 const MAX_REPLICA_COOLDOWN_MS = 5 * 60_000;
 
-let httpFetchOfProcess: typeof fetch | undefined;
+let httpFetchOfProcess: HttpFetch | undefined;
 /** One set of keep-alive sockets for every client of the process, as one global fetch would have. */
-function sharedHttpFetch(): typeof fetch {
+function sharedHttpFetch(): HttpFetch {
   httpFetchOfProcess ??= httpFetch();
   return httpFetchOfProcess;
 }
@@ -231,8 +232,8 @@ interface Replica {
   downUntil: number;
   strikes: number;
   /**
-   * The transport resolves only once the whole body is in (httpFetch): the SDK's timeout, armed
-   * until then, covers the whole exchange, and no timer of our own is needed.
+   * The transport resolves only once the whole body is in (httpFetch), its timeout covering the
+   * whole exchange: no timer of our own is needed.
    */
   wholeBody: boolean;
 }
@@ -271,12 +272,19 @@ export class LLMClient implements ChatClient {
     const urls = endpoint.baseURLs && endpoint.baseURLs.length > 0 ? endpoint.baseURLs : [endpoint.baseURL];
     this.replicas = urls.map((url) => ({
       url,
-      openai: sdkClient({
-        apiKey: endpoint.apiKey,
-        baseURL: url,
-        timeoutMs: endpoint.timeoutMs,
-        fetch: deps.fetch ?? sharedHttpFetch(),
-      }),
+      openai: deps.fetch
+        ? sdkClient({
+            apiKey: endpoint.apiKey,
+            baseURL: url,
+            timeoutMs: endpoint.timeoutMs,
+            fetch: deps.fetch,
+          })
+        : wholeBodySdkClient({
+            apiKey: endpoint.apiKey,
+            baseURL: url,
+            timeoutMs: endpoint.timeoutMs,
+            fetch: sharedHttpFetch(),
+          }),
       inFlight: 0,
       downUntil: 0,
       strikes: 0,

@@ -7,11 +7,12 @@
  * Why not the global fetch: at a hundred requests in flight its web streams, Request and
  * Response objects and per-request abort signals cost the client about 0.95 ms of CPU per call
  * on the 2-core machine; this costs about a third less (bench/README.md, training-free-overhead),
- * and that CPU is what keeps a large run from keeping its endpoint busy. The SDK's timeout,
- * armed until this resolves, then covers the whole exchange, body included.
+ * and that CPU is what keeps a large run from keeping its endpoint busy. Its `timeoutMs`
+ * (send.ts passes the SDK's) covers the whole exchange, body included.
  */
 import http from "node:http";
 import https from "node:https";
+import { urlToHttpOptions } from "node:url";
 
 export interface HttpFetchOptions {
   /** Sockets kept per host; a run's concurrency limit keeps the real number below it. */
@@ -81,6 +82,14 @@ class Reply {
   }
 }
 
+/** The fetch's init, plus a timeout over the whole exchange (the SDK's own is armed until then). */
+export interface HttpFetchInit extends RequestInit {
+  timeoutMs?: number;
+}
+
+/** httpFetch: a fetch whose reply's body is in whole when it resolves. */
+export type HttpFetch = (input: string | URL | Request, init?: HttpFetchInit) => Promise<Response>;
+
 function requestHeaders(h: RequestInit["headers"]): Record<string, string> {
   const out: Record<string, string> = {};
   if (!h) return out;
@@ -91,7 +100,7 @@ function requestHeaders(h: RequestInit["headers"]): Record<string, string> {
   } else if (Array.isArray(h)) {
     for (const [k, v] of h) out[k!.toLowerCase()] = v!;
   } else {
-    for (const [k, v] of Object.entries(h as Record<string, string>)) out[k.toLowerCase()] = v;
+    for (const k in h as Record<string, string>) out[k.toLowerCase()] = (h as Record<string, string>)[k]!;
   }
   return out;
 }
@@ -104,14 +113,46 @@ function abortError(signal: AbortSignal): Error {
   return err;
 }
 
-export function httpFetch(opts: HttpFetchOptions = {}): typeof fetch {
+function timeoutError(ms: number): Error {
+  const err = new Error(`request timed out after ${ms} ms`);
+  err.name = "TimeoutError";
+  return err;
+}
+
+interface Target {
+  href: string;
+  protocol: string;
+  options: http.RequestOptions;
+}
+
+/** Parsed request URLs; a client sends to a handful of them, parsing each every time costs CPU. */
+const MAX_CACHED_URLS = 256;
+
+export function httpFetch(opts: HttpFetchOptions = {}): HttpFetch {
   const maxSockets = opts.maxSockets ?? 1024;
   const agents = {
     "http:": new http.Agent({ keepAlive: true, maxSockets }),
     "https:": new https.Agent({ keepAlive: true, maxSockets }),
   };
-  const send = (input: string | URL | Request, init: RequestInit = {}): Promise<Reply> => {
-    const url = new URL(typeof input === "string" || input instanceof URL ? input : input.url);
+  const urls = new Map<string, Target>();
+  const parse = (input: string | URL | Request): Target => {
+    const href = typeof input === "string" ? input : input instanceof URL ? input.href : input.url;
+    let target = urls.get(href);
+    if (!target) {
+      const url = new URL(href);
+      target = { href: url.href, protocol: url.protocol, options: urlToHttpOptions(url) };
+      if (urls.size >= MAX_CACHED_URLS) urls.clear();
+      urls.set(href, target);
+    }
+    return target;
+  };
+  const send = (input: string | URL | Request, init: HttpFetchInit = {}): Promise<Reply> => {
+    let url: Target;
+    try {
+      url = parse(input);
+    } catch (err) {
+      return Promise.reject(err);
+    }
     const isHttps = url.protocol === "https:";
     if (!isHttps && url.protocol !== "http:")
       return Promise.reject(new TypeError(`unsupported protocol ${url.protocol}`));
@@ -124,14 +165,18 @@ export function httpFetch(opts: HttpFetchOptions = {}): typeof fetch {
       const headers = requestHeaders(init.headers);
       if (typeof body === "string") headers["content-length"] = String(Buffer.byteLength(body));
       const req = (isHttps ? https : http).request(
-        url,
-        { method: init.method ?? "GET", headers, agent: agents[url.protocol as "http:" | "https:"] },
+        {
+          ...url.options,
+          method: init.method ?? "GET",
+          headers,
+          agent: agents[url.protocol as "http:" | "https:"],
+        },
         (res) => {
           const chunks: Buffer[] = [];
           res.on("data", (c: Buffer) => chunks.push(c));
           res.on("error", fail);
           res.on("end", () => {
-            signal?.removeEventListener("abort", onAbort);
+            settle();
             resolve(
               new Reply(
                 url.href,
@@ -144,8 +189,16 @@ export function httpFetch(opts: HttpFetchOptions = {}): typeof fetch {
           });
         },
       );
-      function fail(err: unknown) {
+      const timer =
+        init.timeoutMs === undefined
+          ? undefined
+          : setTimeout(() => req.destroy(timeoutError(init.timeoutMs!)), init.timeoutMs);
+      function settle() {
+        if (timer) clearTimeout(timer);
         signal?.removeEventListener("abort", onAbort);
+      }
+      function fail(err: unknown) {
+        settle();
         reject(signal?.aborted ? abortError(signal) : err);
       }
       function onAbort() {
@@ -156,5 +209,5 @@ export function httpFetch(opts: HttpFetchOptions = {}): typeof fetch {
       req.end(body ?? undefined);
     });
   };
-  return send as unknown as typeof fetch;
+  return send as unknown as HttpFetch;
 }

@@ -8,7 +8,7 @@
 import { parentPort } from "node:worker_threads";
 import type OpenAI from "openai";
 import { httpFetch } from "./http-fetch.ts";
-import { type SendResult, sdkClient, sendWholeBody } from "./send.ts";
+import { type SendResult, sendWholeBody, wholeBodySdkClient } from "./send.ts";
 import type { ThreadReply, ThreadRequest } from "./transport-threads.ts";
 
 const port = parentPort;
@@ -22,7 +22,12 @@ function clientFor(r: Extract<ThreadRequest, { type: "send" }>): OpenAI {
   const key = `${r.baseURL}\u0000${r.apiKey}\u0000${r.timeoutMs}`;
   let c = clients.get(key);
   if (!c) {
-    c = sdkClient({ baseURL: r.baseURL, apiKey: r.apiKey, timeoutMs: r.timeoutMs, fetch: fetchOfThread });
+    c = wholeBodySdkClient({
+      baseURL: r.baseURL,
+      apiKey: r.apiKey,
+      timeoutMs: r.timeoutMs,
+      fetch: fetchOfThread,
+    });
     clients.set(key, c);
   }
   return c;

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { getEventListeners } from "node:events";
 import { describe, it } from "node:test";
 import { Rng } from "../../src/core/rng.ts";
 import { type AgentEndpoint, createClients, LLMClient, retryAfterMs } from "../../src/llm/index.ts";
@@ -350,6 +351,39 @@ describe("LLMClient over HTTP", () => {
     assert.ok(Date.now() - t0 < 2000);
     assert.equal(server.requests.length, 1);
     assert.equal(client.stats().failedCalls, 0, "an abort is not an endpoint failure");
+  });
+
+  it("sends every later request with the headers the SDK built for the first", async () => {
+    const server = await serve(() => ({ content: "ok" }));
+    const client = new LLMClient(endpoint(server.baseURL), { sleep: fakeSleep().sleep });
+    await client.chat(user("first"), { temperature: 0 });
+    await client.chat(user("second"), { temperature: 0.5, seed: 7 });
+    const [a, b] = server.requests;
+    const sent = (h: Record<string, unknown>) =>
+      Object.fromEntries(Object.entries(h).filter(([k]) => k !== "content-length"));
+    assert.deepEqual(sent(b!.headers), sent(a!.headers));
+    assert.equal(b!.headers["content-type"], "application/json");
+    assert.equal(b!.headers.authorization, "Bearer sk-test");
+    assert.deepEqual(b!.body.messages, [{ role: "user", content: "second" }]);
+    assert.equal(b!.body.seed, 7);
+  });
+
+  it("leaves no listener on a caller's signal that outlives its calls", async () => {
+    const server = await serve(() => ({ content: "ok" }));
+    const client = new LLMClient(endpoint(server.baseURL), { sleep: fakeSleep().sleep });
+    const run = new AbortController();
+    for (let i = 0; i < 5; i++) await client.chat(user(`q${i}`), { signal: run.signal });
+    await assert.rejects(
+      client.chat(user("q"), {
+        signal: run.signal,
+        parse: () => {
+          throw new Error("no");
+        },
+      }),
+    );
+    // The SDK's own fetch path adds one per request and never removes it: a run signal shared by
+    // thousands of calls would hold them all, and each add scans the list.
+    assert.equal(getEventListeners(run.signal, "abort").length, 0);
   });
 
   it("stops a backoff wait when the caller aborts", async () => {
