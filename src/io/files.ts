@@ -80,8 +80,15 @@ export function writeJsonAtomic(path: string, value: unknown): void {
  * (see readJsonl) rather than relying on the OS.
  */
 export function appendJsonl(path: string, record: unknown): void {
-  mkdirSync(dirname(path), { recursive: true });
-  appendFileSync(path, `${JSON.stringify(record)}\n`);
+  const line = `${JSON.stringify(record)}\n`;
+  try {
+    appendFileSync(path, line);
+  } catch (err) {
+    // The directory is made on the first append only: a run appends thousands of records.
+    if ((err as NodeJS.ErrnoException).code !== "ENOENT") throw err;
+    mkdirSync(dirname(path), { recursive: true });
+    appendFileSync(path, line);
+  }
 }
 
 export interface JsonlLine {

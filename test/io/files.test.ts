@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
-import { readFileSync, writeFileSync } from "node:fs";
+import { readFileSync, rmSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { test } from "node:test";
-import { repairJsonlTail } from "../../src/io/files.ts";
+import { appendJsonl, repairJsonlTail } from "../../src/io/files.ts";
 import { tempDirs } from "../helpers/tmp.ts";
 
 const tmp = tempDirs("io-files-");
@@ -20,4 +20,15 @@ test("repairJsonlTail cuts a torn last line and leaves whole files and empty one
   assert.equal(repairJsonlTail(p), true);
   assert.equal(readFileSync(p, "utf8"), "");
   assert.equal(repairJsonlTail(join(tmp(), "missing.jsonl")), false);
+});
+
+test("appendJsonl makes a missing directory, and makes it again when it is removed mid-run", () => {
+  const dir = join(tmp(), "run", "nested");
+  const p = join(dir, "a.jsonl");
+  appendJsonl(p, { a: 1 });
+  appendJsonl(p, { b: 2 });
+  assert.equal(readFileSync(p, "utf8"), '{"a":1}\n{"b":2}\n');
+  rmSync(join(dir, ".."), { recursive: true });
+  appendJsonl(p, { c: 3 });
+  assert.equal(readFileSync(p, "utf8"), '{"c":3}\n');
 });
