@@ -37,20 +37,25 @@ export type ChatRequestBody = OpenAI.Chat.ChatCompletionCreateParamsNonStreaming
 export type SendResult = { ok: true; completion: unknown } | { ok: false; failure: AttemptFailure };
 
 /** The SDK client of one base URL. Its retries are off: the caller's are the only ones. */
-export function sdkClient(o: {
+export function sdkClient(o: SdkClientOptions<typeof fetch>): OpenAI {
+  return new OpenAI({ ...clientOptions(o), fetch: o.fetch });
+}
+
+interface SdkClientOptions<F> {
   baseURL: string;
   apiKey: string;
   timeoutMs: number;
-  fetch: typeof fetch;
-}): OpenAI {
-  return new OpenAI({
+  fetch: F;
+}
+
+function clientOptions(o: SdkClientOptions<unknown>) {
+  return {
     apiKey: o.apiKey,
     baseURL: o.baseURL,
     maxRetries: 0,
     timeout: o.timeoutMs,
-    fetch: o.fetch,
     defaultHeaders: SDK_TELEMETRY_HEADERS,
-  });
+  };
 }
 
 type RequestOptionsOf = Parameters<OpenAI["buildRequest"]>[0];
@@ -130,20 +135,8 @@ class WholeBodyOpenAI extends OpenAI {
 Object.defineProperty(WholeBodyOpenAI, "name", { value: OpenAI.name });
 
 /** The SDK client of one base URL over httpFetch (see WholeBodyOpenAI); retries off, as sdkClient. */
-export function wholeBodySdkClient(o: {
-  baseURL: string;
-  apiKey: string;
-  timeoutMs: number;
-  fetch: HttpFetch;
-}): OpenAI {
-  return new WholeBodyOpenAI({
-    apiKey: o.apiKey,
-    baseURL: o.baseURL,
-    maxRetries: 0,
-    timeout: o.timeoutMs,
-    fetch: o.fetch,
-    defaultHeaders: SDK_TELEMETRY_HEADERS,
-  });
+export function wholeBodySdkClient(o: SdkClientOptions<HttpFetch>): OpenAI {
+  return new WholeBodyOpenAI({ ...clientOptions(o), fetch: o.fetch });
 }
 
 /**
