@@ -287,7 +287,6 @@ if (allocations) {
     includeObjectsCollectedByMinorGC: true,
   } as never);
 }
-const main0 = mainThreadCpuMs();
 const threads0 = threadCpuMs();
 const cpu0 = process.cpuUsage();
 const t0 = performance.now();
@@ -298,8 +297,8 @@ const wallMs = performance.now() - t0;
 occupancy.on = false;
 const slotMs = limiter.meanHeldMs;
 const cpu = process.cpuUsage(cpu0);
-const mainMs = main0 === undefined ? undefined : mainThreadCpuMs()! - main0;
 const threadsMs = threads0 && diffThreads(threads0, threadCpuMs()!);
+const mainMs = threadsMs && threadsMs.main.user + threadsMs.main.system;
 let allocatedBytes: number | undefined;
 if (allocations) {
   const { profile } = await allocations.post("HeapProfiler.stopSampling");
@@ -434,13 +433,17 @@ function sampledBytes(node: { selfSize: number; children: (typeof node)[] }): nu
 
 type UserSys = { user: number; system: number };
 
-/** Each thread's user and system CPU (Linux: /proc, ms in ticks of 10 ms); undefined elsewhere. */
+/**
+ * Each thread's user and system CPU (Linux: /proc, ms in ticks of 10 ms), so that the bench shows
+ * how much of the process's CPU the event loop itself spent; undefined elsewhere.
+ */
 function threadCpuMs(): Map<string, UserSys> | undefined {
   try {
     const out = new Map<string, UserSys>();
     for (const tid of readdirSync("/proc/self/task")) {
       const stat = readFileSync(`/proc/self/task/${tid}/stat`, "utf8");
       const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      // utime and stime are fields 14 and 15 of stat(5); after the command name, 12 and 13
       out.set(tid, { user: Number(fields[11]) * 10, system: Number(fields[12]) * 10 });
     }
     return out;
@@ -465,19 +468,4 @@ function diffThreads(before: Map<string, UserSys>, after: Map<string, UserSys>) 
 
 function fmtUS(t: UserSys, calls: number): string {
   return `${(t.user / calls).toFixed(3)} + ${(t.system / calls).toFixed(3)}`;
-}
-
-/**
- * CPU time of the main thread alone (Linux: /proc, in clock ticks of 10 ms), so that the bench
- * shows how much of the process's CPU the event loop itself spent; undefined elsewhere.
- */
-function mainThreadCpuMs(): number | undefined {
-  try {
-    const stat = readFileSync(`/proc/self/task/${process.pid}/stat`, "utf8");
-    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-    // utime and stime are fields 14 and 15 of stat(5); after the command name, 12 and 13
-    return (Number(fields[11]) + Number(fields[12])) * 10;
-  } catch {
-    return undefined;
-  }
 }

@@ -270,26 +270,19 @@ export class LLMClient implements ChatClient {
   constructor(endpoint: AgentEndpoint, deps: LLMClientDeps = {}) {
     this.endpoint = endpoint;
     const urls = endpoint.baseURLs && endpoint.baseURLs.length > 0 ? endpoint.baseURLs : [endpoint.baseURL];
-    this.replicas = urls.map((url) => ({
-      url,
-      openai: deps.fetch
-        ? sdkClient({
-            apiKey: endpoint.apiKey,
-            baseURL: url,
-            timeoutMs: endpoint.timeoutMs,
-            fetch: deps.fetch,
-          })
-        : wholeBodySdkClient({
-            apiKey: endpoint.apiKey,
-            baseURL: url,
-            timeoutMs: endpoint.timeoutMs,
-            fetch: sharedHttpFetch(),
-          }),
-      inFlight: 0,
-      downUntil: 0,
-      strikes: 0,
-      wholeBody: deps.fetch === undefined,
-    }));
+    this.replicas = urls.map((url) => {
+      const sdk = { apiKey: endpoint.apiKey, baseURL: url, timeoutMs: endpoint.timeoutMs };
+      return {
+        url,
+        openai: deps.fetch
+          ? sdkClient({ ...sdk, fetch: deps.fetch })
+          : wholeBodySdkClient({ ...sdk, fetch: sharedHttpFetch() }),
+        inFlight: 0,
+        downUntil: 0,
+        strikes: 0,
+        wholeBody: deps.fetch === undefined,
+      };
+    });
     this.limiter = deps.limiter ?? new Limiter(endpoint.maxConcurrency);
     this.sleep = deps.sleep ?? defaultSleep;
     this.rng = deps.rng ?? new Rng(seedFromName(endpoint.agent));

@@ -82,7 +82,7 @@ class Reply {
   }
 }
 
-/** The fetch's init, plus a timeout over the whole exchange (the SDK's own is armed until then). */
+/** The fetch's init, plus a timeout over the whole exchange, body included. */
 export interface HttpFetchInit extends RequestInit {
   timeoutMs?: number;
 }
@@ -100,7 +100,8 @@ function requestHeaders(h: RequestInit["headers"]): Record<string, string> {
   } else if (Array.isArray(h)) {
     for (const [k, v] of h) out[k!.toLowerCase()] = v!;
   } else {
-    for (const k in h as Record<string, string>) out[k.toLowerCase()] = (h as Record<string, string>)[k]!;
+    const record = h as Record<string, string>;
+    for (const k in record) out[k.toLowerCase()] = record[k]!;
   }
   return out;
 }
