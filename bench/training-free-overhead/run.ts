@@ -21,12 +21,17 @@
  * process, so that the CPU time printed is the client's alone; `--server worker` runs it in a
  * worker thread (its CPU then counts), `--server in-process` on the bench's own event loop.
  *   TRAINING_FREE_BENCH_TIMELINE=1 … also prints how many requests started in each 100 ms window.
+ * Where the ratio's excess comes from: "by quarter" splits the run at the quartiles of the
+ * requests' arrival (the start, the steady state, the tail of the last problems' dependent
+ * steps); "loop delay" is how late a 1 ms timer fired, i.e. how long a reply can wait for the
+ * event loop before its call lets go of its slot.
  */
 import { fork } from "node:child_process";
 import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { Session } from "node:inspector/promises";
 import { availableParallelism, tmpdir } from "node:os";
 import { join } from "node:path";
+import { monitorEventLoopDelay } from "node:perf_hooks";
 import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { Worker } from "node:worker_threads";
@@ -287,6 +292,10 @@ if (allocations) {
     includeObjectsCollectedByMinorGC: true,
   } as never);
 }
+// How late a 1 ms timer fires over the pipeline pass: how long a reply that has arrived can wait
+// for the event loop, which is busy with other calls' work, before its call releases its slot.
+const loopDelay = monitorEventLoopDelay({ resolution: 1 });
+loopDelay.enable();
 const threads0 = threadCpuMs();
 const cpu0 = process.cpuUsage();
 const t0 = performance.now();
@@ -294,6 +303,7 @@ occupancy.on = true;
 limiter.restart();
 const summaries = await engine.runGenerators({ problems, rollouts, experiences });
 const wallMs = performance.now() - t0;
+loopDelay.disable();
 occupancy.on = false;
 const slotMs = limiter.meanHeldMs;
 const cpu = process.cpuUsage(cpu0);
@@ -385,6 +395,12 @@ console.log(
 console.log(
   `  slot held        ${slotMs.toFixed(1)} ms per call on average (the server's latency: ${latencyMs} ms)`,
 );
+// The histogram holds the time between the timer's ticks; less its period, that is the lateness.
+const lateMs = (ns: number) => Math.max(0, ns / 1e6 - 1).toFixed(1);
+console.log(
+  `  loop delay       a 1 ms timer late by ${lateMs(loopDelay.percentile(50))} ms (median), ` +
+    `${lateMs(loopDelay.percentile(99))} ms (p99), ${lateMs(loopDelay.max)} ms (max)`,
+);
 console.log(`  wall time        ${(wallMs / 1000).toFixed(2)} s`);
 console.log(`  ideal            ${(idealMs / 1000).toFixed(2)} s  (calls × latency / concurrency)`);
 const cpuMsPerCall = (cpu.user + cpu.system) / 1000 / calls;
@@ -411,6 +427,23 @@ if (threadsMs)
     `  CPU by thread    per call: main ${fmtUS(threadsMs.main, calls)}, other threads ${fmtUS(threadsMs.other, calls)}` +
       ` (user + system ms; ${threadsMs.threads} other threads)`,
   );
+// The run by quarters of its requests (by their arrival at the server), each quarter's time over
+// its ideal: the first holds the cold code and the first wave, the last the tail, where the last
+// problems' dependent steps (judging, learning) are too few to fill the slots; the middle ones
+// are a long run's steady state.
+const arrivals = [...pipelineStats.requests].sort((a, b) => a - b);
+if (calls >= 8) {
+  const at = (i: number) => arrivals[Math.min(calls - 1, i)]!;
+  const cuts = [0, 1, 2, 3, 4].map((q) => Math.floor((q * calls) / 4));
+  const quarters = [0, 1, 2, 3].map(
+    (q) => (at(cuts[q + 1]!) - at(cuts[q]!)) / ((cuts[q + 1]! - cuts[q]!) * (latencyMs / concurrency)),
+  );
+  const afterLast = wallMs - (at(calls - 1) - at(0));
+  console.log(
+    `  by quarter       ratio ${quarters.map((r) => r.toFixed(2)).join(", ")} of the requests; ` +
+      `${(afterLast / 1000).toFixed(2)} s from the last request's arrival to the end`,
+  );
+}
 console.log(
   `  ratio            ${ratio.toFixed(3)}  (target ≤ 1.10) ${ratio <= 1.1 ? "OK" : "ABOVE TARGET"}`,
 );
