@@ -124,6 +124,12 @@ export class Session<T, O> {
   private readonly limiter: Limiter;
   private readonly learnerLimiter: Limiter;
   private readonly controller = new AbortController();
+  /**
+   * The signals of the attempts in flight, aborted together when the run stops: one listener on
+   * the run's signal, not one per attempt (node's EventTarget scans its listeners on every add
+   * and remove, so hundreds of attempts in flight made each of them cost hundreds of steps).
+   */
+  private readonly attemptControllers = new Set<AbortController>();
   /** The first error a caller's callback (listener, hook) threw: rethrown once the run is recorded. */
   private callerError: unknown;
 
@@ -133,6 +139,13 @@ export class Session<T, O> {
     this.learnerLimiter = new Limiter(opts.learnerConcurrency);
     // Every attempt and learner call in flight listens to this signal; more than ten is normal.
     setMaxListeners(0, this.controller.signal);
+    this.controller.signal.addEventListener(
+      "abort",
+      () => {
+        for (const c of this.attemptControllers) c.abort(this.controller.signal.reason);
+      },
+      { once: true },
+    );
     if (opts.signal) {
       const onAbort = () => this.stop("the caller's signal aborted the run");
       if (opts.signal.aborted) onAbort();
@@ -296,8 +309,7 @@ export class Session<T, O> {
     // Each attempt gets a signal of its own: agent code that never removes its abort listeners
     // (some SDKs) then leaks nothing into the run's signal.
     const own = new AbortController();
-    const onStop = () => own.abort(this.controller.signal.reason);
-    this.controller.signal.addEventListener("abort", onStop, { once: true });
+    this.attemptControllers.add(own);
     const ctx: RolloutContext = {
       experiences: spec.view,
       index: spec.index,
@@ -310,7 +322,7 @@ export class Session<T, O> {
     try {
       return await this.rolloutAndReward(spec, base, before, ctx, failed);
     } finally {
-      this.controller.signal.removeEventListener("abort", onStop);
+      this.attemptControllers.delete(own);
     }
   }
 

@@ -453,3 +453,46 @@ describe("TrainingFreeGRPO.fit, learners and pipelining", () => {
     assert.equal(lessonsSeenBy(tasks[3]!)[0]!.split("|").length, added[0]!.length + added[1]!.length);
   });
 });
+
+describe("TrainingFreeGRPO.fit, stopping", () => {
+  test("a stop aborts the rollouts in flight through ctx.signal, not those already done", async () => {
+    const stop = new AbortController();
+    const started: AbortSignal[] = [];
+    let done: AbortSignal | undefined;
+    const tf = new TrainingFreeGRPO<{ id: string }, string>({
+      rollout: (task, ctx) => {
+        // The first attempt answers; the other three wait on their signal, and the last of them stops the run.
+        if (!done) {
+          done = ctx.signal;
+          return Promise.resolve({ output: task.id });
+        }
+        started.push(ctx.signal);
+        // Later than the first attempt's reward and record, which take microtasks only.
+        if (started.length === 3) setTimeout(() => stop.abort(new Error("enough")), 5);
+        return new Promise((_, reject) =>
+          ctx.signal.addEventListener("abort", () => reject(ctx.signal.reason), { once: true }),
+        );
+      },
+      reward: () => 1,
+      learner: async () => "[]",
+      library: ExperienceLibrary.inMemory({ agent: "waiter" }),
+      learning: { form: "extraction" },
+      now: fixedNow,
+    });
+    const tasks = ["a", "b"].map((id) => ({ id }));
+    const r = await tf.fit(tasks, {
+      epochs: 1,
+      groupSize: 2,
+      batchSize: 2,
+      concurrency: 4,
+      signal: stop.signal,
+    });
+    assert.equal(r.status, "stopped");
+    assert.equal(started.length, 3);
+    for (const s of started) {
+      assert.equal(s.aborted, true, "every rollout in flight saw the stop");
+      assert.match(String((s.reason as Error).message), /caller's signal aborted the run/);
+    }
+    assert.equal(done?.aborted, false, "a finished attempt's signal is left alone");
+  });
+});
