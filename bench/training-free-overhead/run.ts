@@ -299,10 +299,12 @@ loopDelay.enable();
 const threads0 = threadCpuMs();
 const cpu0 = process.cpuUsage();
 const t0 = performance.now();
+const startedAt = Date.now();
 occupancy.on = true;
 limiter.restart();
 const summaries = await engine.runGenerators({ problems, rollouts, experiences });
 const wallMs = performance.now() - t0;
+const endedAt = Date.now();
 loopDelay.disable();
 occupancy.on = false;
 const slotMs = limiter.meanHeldMs;
@@ -433,15 +435,20 @@ if (threadsMs)
 // are a long run's steady state.
 const arrivals = [...pipelineStats.requests].sort((a, b) => a - b);
 if (calls >= 8) {
-  const at = (i: number) => arrivals[Math.min(calls - 1, i)]!;
-  const cuts = [0, 1, 2, 3, 4].map((q) => Math.floor((q * calls) / 4));
+  // Quarters of the gaps between consecutive arrivals: each quarter's time over its gaps' ideal.
+  const cuts = [0, 1, 2, 3, 4].map((q) => Math.floor((q * (calls - 1)) / 4));
   const quarters = [0, 1, 2, 3].map(
-    (q) => (at(cuts[q + 1]!) - at(cuts[q]!)) / ((cuts[q + 1]! - cuts[q]!) * (latencyMs / concurrency)),
+    (q) =>
+      (arrivals[cuts[q + 1]!]! - arrivals[cuts[q]!]!) /
+      ((cuts[q + 1]! - cuts[q]!) * (latencyMs / concurrency)),
   );
-  const afterLast = wallMs - (at(calls - 1) - at(0));
+  // The server stamps each request's arrival with Date.now(), the clock both processes share.
+  const beforeFirst = arrivals[0]! - startedAt;
+  const afterLast = endedAt - arrivals[calls - 1]!;
   console.log(
     `  by quarter       ratio ${quarters.map((r) => r.toFixed(2)).join(", ")} of the requests; ` +
-      `${(afterLast / 1000).toFixed(2)} s from the last request's arrival to the end`,
+      `${(beforeFirst / 1000).toFixed(2)} s from the start to the first request's arrival, ` +
+      `${(afterLast / 1000).toFixed(2)} s from the last one's to the end`,
   );
 }
 console.log(

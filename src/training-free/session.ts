@@ -137,7 +137,7 @@ export class Session<T, O> {
     this.store = opts.store;
     this.limiter = new Limiter(opts.concurrency);
     this.learnerLimiter = new Limiter(opts.learnerConcurrency);
-    // Every attempt and learner call in flight listens to this signal; more than ten is normal.
+    // Every learner call in flight listens to this signal; more than ten is normal.
     setMaxListeners(0, this.controller.signal);
     this.controller.signal.addEventListener(
       "abort",
