@@ -1,5 +1,5 @@
 import type OpenAI from "openai";
-import { Rng } from "../core/rng.ts";
+import { fnv1a, Rng } from "../core/rng.ts";
 import type { CacheKeyInput, RequestCache } from "./cache.ts";
 import { type AgentEndpoint, DEFAULT_CONFIG_PATH } from "./config.ts";
 import { type HttpFetch, httpFetch } from "./http-fetch.ts";
@@ -197,12 +197,6 @@ function abortable(p: Promise<void>, signal: AbortSignal | undefined): Promise<v
   });
 }
 
-function seedFromName(name: string): number {
-  let h = 0x811c9dc5;
-  for (let i = 0; i < name.length; i++) h = Math.imul(h ^ name.charCodeAt(i), 0x01000193);
-  return h >>> 0;
-}
-
 export function emptyByKind(): Record<LLMErrorKind, number> {
   return Object.fromEntries(ERROR_KINDS.map((k) => [k, 0])) as Record<LLMErrorKind, number>;
 }
@@ -285,7 +279,7 @@ export class LLMClient implements ChatClient {
     });
     this.limiter = deps.limiter ?? new Limiter(endpoint.maxConcurrency);
     this.sleep = deps.sleep ?? defaultSleep;
-    this.rng = deps.rng ?? new Rng(seedFromName(endpoint.agent));
+    this.rng = deps.rng ?? new Rng(fnv1a(endpoint.agent));
     this.baseBackoffMs = deps.baseBackoffMs ?? 500;
     this.maxBackoffMs = deps.maxBackoffMs ?? 20_000;
     this.cache = deps.cache;

@@ -6,6 +6,7 @@
  * library a group sees and in what they record.
  */
 import { groupStats } from "../core/advantages.ts";
+import { fnv1a } from "../core/rng.ts";
 import type { Experience, ExperienceLibrary } from "./experience-library.ts";
 import type { AttemptView, TaskView } from "./learner-prompts.ts";
 import type { BatchPlan, GroupProposal, LearningForm } from "./learning.ts";
@@ -75,10 +76,7 @@ export type ProposalOutcome<T, O> = Extract<GroupOutcome<T, O>, { state: "propos
 
 /** A 32-bit seed from its parts (FNV-1a), the same on every machine. */
 export function seedOf(...parts: (string | number)[]): number {
-  let h = 0x811c9dc5;
-  const s = parts.join("\u0000");
-  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193);
-  return h >>> 0;
+  return fnv1a(parts.join("\u0000"));
 }
 
 export function emptyChange(): LibraryChange {
