@@ -2,17 +2,6 @@
  * Seeded pseudo-random generator (mulberry32). All randomness in the project flows from one of
  * these so that a seed reproduces a run, and its state can be saved in a checkpoint.
  */
-/**
- * FNV-1a, 32 bits, of a string: a seed or a key that is the same on every machine. The offset
- * basis is given as the int32 with its bits (`| 0`): as the number 2166136261 it does not fit
- * an int32, and V8's optimised loop then deoptimises on nearly every call ("lost precision").
- */
-export function fnv1a(text: string): number {
-  let h = 0x811c9dc5 | 0;
-  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193);
-  return h >>> 0;
-}
-
 export class Rng {
   private state: number;
 
@@ -65,4 +54,15 @@ export class Rng {
   setState(state: number): void {
     this.state = state >>> 0;
   }
+}
+
+/**
+ * FNV-1a, 32 bits, of a string: a seed or a key that is the same on every machine. The offset
+ * basis is given as the int32 with its bits (`| 0`): as the number 2166136261 it does not fit
+ * an int32, and V8's optimised loop then deoptimises on nearly every call ("lost precision").
+ */
+export function fnv1a(text: string): number {
+  let h = 0x811c9dc5 | 0;
+  for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193);
+  return h >>> 0;
 }

@@ -225,11 +225,6 @@ interface Replica {
   /** Skipped until then (ms since the epoch) after a failure; 0 when healthy. */
   downUntil: number;
   strikes: number;
-  /**
-   * The transport resolves only once the whole body is in (httpFetch), its timeout covering the
-   * whole exchange: no timer of our own is needed.
-   */
-  wholeBody: boolean;
 }
 
 type ResponseFormat =
@@ -247,6 +242,11 @@ export class LLMClient implements ChatClient {
   readonly endpoint: AgentEndpoint;
   readonly limiter: Limiter;
   private readonly replicas: Replica[];
+  /**
+   * The replicas' transport is httpFetch (no fetch given): it resolves only once the whole body
+   * is in, its timeout covering the whole exchange, so no timer of our own is needed.
+   */
+  private readonly wholeBody: boolean;
   private readonly sleep: (ms: number) => Promise<void>;
   private readonly rng: Rng;
   private readonly baseBackoffMs: number;
@@ -264,17 +264,18 @@ export class LLMClient implements ChatClient {
   constructor(endpoint: AgentEndpoint, deps: LLMClientDeps = {}) {
     this.endpoint = endpoint;
     const urls = endpoint.baseURLs && endpoint.baseURLs.length > 0 ? endpoint.baseURLs : [endpoint.baseURL];
+    const fetch = deps.fetch;
+    this.wholeBody = fetch === undefined;
     this.replicas = urls.map((url) => {
       const sdk = { apiKey: endpoint.apiKey, baseURL: url, timeoutMs: endpoint.timeoutMs };
       return {
         url,
-        openai: deps.fetch
-          ? sdkClient({ ...sdk, fetch: deps.fetch })
+        openai: fetch
+          ? sdkClient({ ...sdk, fetch })
           : wholeBodySdkClient({ ...sdk, fetch: sharedHttpFetch() }),
         inFlight: 0,
         downUntil: 0,
         strikes: 0,
-        wholeBody: deps.fetch === undefined,
       };
     });
     this.limiter = deps.limiter ?? new Limiter(endpoint.maxConcurrency);
@@ -631,7 +632,7 @@ export class LLMClient implements ChatClient {
     signal: AbortSignal | undefined,
   ): Promise<SendResult> {
     const timeoutMs = this.endpoint.timeoutMs;
-    if (replica.wholeBody) {
+    if (this.wholeBody) {
       if (this.threads)
         return this.threads.send(
           { baseURL: replica.url, apiKey: this.endpoint.apiKey, timeoutMs, body },
