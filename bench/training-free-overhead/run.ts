@@ -37,7 +37,7 @@ import { parseArgs } from "node:util";
 import { Worker } from "node:worker_threads";
 import type { AgentEndpoint, AgentName } from "../../src/llm/index.ts";
 import { startScriptedServer } from "../../test/helpers/scripted-server.ts";
-import { benchProblems, benchResponder } from "./script.ts";
+import { benchProblems, benchResponder, type ServerStats, serverStats } from "./script.ts";
 
 const { values } = parseArgs({
   options: {
@@ -88,13 +88,6 @@ const server =
       ? await workerServer()
       : await processServer();
 
-interface ServerStats {
-  requests: number[];
-  maxInFlight: number;
-  /** The server process's CPU time since the last reset (process server only). */
-  cpuMs?: number;
-}
-
 interface BenchServer {
   baseURL: string;
   stats(): Promise<ServerStats>;
@@ -107,7 +100,7 @@ async function inProcessServer(): Promise<BenchServer> {
   const s = await startScriptedServer(benchResponder(problems), { latencyMs });
   return {
     baseURL: s.baseURL,
-    stats: async () => ({ requests: s.requests.map((r) => r.at), maxInFlight: s.maxInFlight }),
+    stats: async () => serverStats(s),
     reset: async () => {
       s.requests.length = 0;
     },
@@ -131,7 +124,7 @@ async function workerServer(): Promise<BenchServer> {
   return {
     baseURL,
     stats: async () => {
-      const reply = next<{ requests: number[]; maxInFlight: number }>();
+      const reply = next<ServerStats>();
       worker.postMessage("stats");
       return reply;
     },
@@ -202,15 +195,21 @@ for (const agent of AGENTS) {
  */
 class TimedLimiter extends Limiter {
   private heldMs = 0;
+  private startedSum = 0;
   private calls = 0;
   /** Starts a new measurement. */
   restart(): void {
     this.heldMs = 0;
+    this.startedSum = 0;
     this.calls = 0;
   }
   /** The mean time a call held its slot since the last restart. */
   get meanHeldMs(): number {
     return this.heldMs / Math.max(1, this.calls);
+  }
+  /** The mean time a call took its slot, on the clock of the server's ServerStats. */
+  get meanStartedAt(): number {
+    return this.startedSum / Math.max(1, this.calls);
   }
   override run<T>(fn: () => Promise<T>): Promise<T> {
     return super.run(async () => {
@@ -219,6 +218,7 @@ class TimedLimiter extends Limiter {
         return await fn();
       } finally {
         this.heldMs += performance.now() - t;
+        this.startedSum += performance.timeOrigin + t;
         this.calls++;
       }
     });
@@ -304,7 +304,7 @@ const wallMs = performance.now() - t0;
 const endedAt = Date.now();
 loopDelay.disable();
 occupancy.on = false;
-const slotMs = limiter.meanHeldMs;
+const slot = slotSplit(limiter);
 const cpu = process.cpuUsage(cpu0);
 const threadsMs = threads0 && diffThreads(threads0, threadCpuMs()!);
 const mainMs = threadsMs && threadsMs.main.user + threadsMs.main.system;
@@ -325,12 +325,14 @@ clearInterval(sampler);
 const peakRss = process.resourceUsage().maxRSS * 1024;
 
 const pipelineStats = await server.stats();
+const slotMs = slot.heldMs;
 const calls = pipelineStats.requests.length;
 const idealMs = (calls * latencyMs) / concurrency;
 const ratio = wallMs / idealMs;
 // Transport baseline: the same number of calls straight through one client and the same
 // limiter, no pipeline. Its ratio is what HTTP, the SDK and timers cost on this machine.
 const baselineCalls = calls;
+await server.reset();
 if (profiler) {
   profiler.connect();
   await profiler.post("Profiler.enable");
@@ -353,7 +355,9 @@ await Promise.all(
 );
 const baselineMs = performance.now() - tb;
 const cpuB = process.cpuUsage(cpuB0);
-const baselineSlotMs = limiter.meanHeldMs;
+const baselineSlot = slotSplit(limiter);
+const baselineStats = await server.stats();
+const baselineSlotMs = baselineSlot.heldMs;
 if (profiler) {
   const { profile } = await profiler.post("Profiler.stop");
   writeFileSync(
@@ -394,7 +398,8 @@ console.log(
     `free slots with no call waiting ${((100 * occupancy.starved) / Math.max(1, occupancy.samples)).toFixed(0)}% of the time`,
 );
 console.log(
-  `  slot held        ${slotMs.toFixed(1)} ms per call on average (the server's latency: ${latencyMs} ms)`,
+  `  slot held        ${slotMs.toFixed(1)} ms per call on average (the server's latency: ${latencyMs} ms): ` +
+    slotParts(slot, pipelineStats),
 );
 // The histogram holds the time between the timer's ticks; less its period, that is the lateness.
 const lateMs = (ns: number) => Math.max(0, ns / 1e6 - 1).toFixed(1);
@@ -456,6 +461,7 @@ console.log(
 console.log(
   `  transport-only   ${(baselineMs / 1000).toFixed(2)} s for the same ${baselineCalls} calls without the pipeline, ratio ${baselineRatio.toFixed(3)}, slot held ${baselineSlotMs.toFixed(1)} ms`,
 );
+console.log(`                   ${slotParts(baselineSlot, baselineStats)}`);
 console.log(
   `  transport CPU    ${((cpuB.user + cpuB.system) / 1000 / baselineCalls).toFixed(3)} ms per call of the transport-only pass (client, SDK, HTTP)`,
 );
@@ -465,6 +471,23 @@ if (allocatedBytes !== undefined)
 console.log(
   `  peak RSS         ${(peakRss / 2 ** 20).toFixed(0)} MB  (target < 300 MB) ${peakRss < 300 * 2 ** 20 ? "OK" : "ABOVE TARGET"}`,
 );
+
+/** What the limiter measured of the pass that just ended. */
+function slotSplit(l: TimedLimiter): { heldMs: number; startedAt: number } {
+  return { heldMs: l.meanHeldMs, startedAt: l.meanStartedAt };
+}
+
+/**
+ * A slot's mean time in three parts, from means alone (no call is matched with its request):
+ * taking the slot to the server having the request's headers, the server's own hold, its
+ * reply's last byte to the slot's release.
+ */
+function slotParts(slot: { heldMs: number; startedAt: number }, s: ServerStats): string {
+  const before = s.meanReceivedAt - slot.startedAt;
+  const after = slot.startedAt + slot.heldMs - s.meanRepliedAt;
+  const at = s.meanRepliedAt - s.meanReceivedAt;
+  return `${before.toFixed(1)} ms to reach the server, ${at.toFixed(1)} ms there, ${after.toFixed(1)} ms from its reply to the slot's release`;
+}
 
 function sampledBytes(node: { selfSize: number; children: (typeof node)[] }): number {
   return node.children.reduce((sum, c) => sum + sampledBytes(c), node.selfSize);

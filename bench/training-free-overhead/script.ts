@@ -4,7 +4,7 @@
  */
 import { Rng } from "../../src/core/rng.ts";
 import type { ProblemRef } from "../../src/recipes/causal-scaffold/solve.ts";
-import type { Responder } from "../../test/helpers/scripted-server.ts";
+import type { Responder, ScriptedServer } from "../../test/helpers/scripted-server.ts";
 
 export function benchProblems(n: number): ProblemRef[] {
   const rng = new Rng(2024);
@@ -54,4 +54,37 @@ export function benchResponder(problems: readonly ProblemRef[]): Responder {
     }
     return { content: "\\boxed{0}" };
   };
+}
+
+/**
+ * What a server reports to the bench: its requests' arrival times, the most in flight, and the
+ * mean of its finished requests' times of arrival (headers in) and of reply (last byte out),
+ * comparable with the client's own clock (see RecordedRequest): their difference is how long
+ * the server held a request, and a call's slot time less that is the client's own share.
+ */
+export function serverStats(s: ScriptedServer): ServerStats {
+  let received = 0;
+  let replied = 0;
+  let n = 0;
+  for (const r of s.requests)
+    if (r.repliedAt !== undefined) {
+      received += r.receivedAt;
+      replied += r.repliedAt;
+      n++;
+    }
+  return {
+    requests: s.requests.map((r) => r.at),
+    maxInFlight: s.maxInFlight,
+    meanReceivedAt: received / n,
+    meanRepliedAt: replied / n,
+  };
+}
+
+export interface ServerStats {
+  requests: number[];
+  maxInFlight: number;
+  meanReceivedAt: number;
+  meanRepliedAt: number;
+  /** The server process's CPU time since the last reset (process server only). */
+  cpuMs?: number;
 }

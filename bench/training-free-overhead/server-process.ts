@@ -5,7 +5,7 @@
  * last reset, `cpuMs`), "reset", "close".
  */
 import { startScriptedServer } from "../../test/helpers/scripted-server.ts";
-import { benchProblems, benchResponder } from "./script.ts";
+import { benchProblems, benchResponder, serverStats } from "./script.ts";
 
 const problems = Number(process.argv[2]);
 const latencyMs = Number(process.argv[3]);
@@ -24,8 +24,7 @@ process.on("message", async (msg: string) => {
   if (msg === "stats") {
     const cpu = process.cpuUsage(cpu0);
     process.send!({
-      requests: server.requests.map((r) => r.at),
-      maxInFlight: server.maxInFlight,
+      ...serverStats(server),
       cpuMs: (cpu.user + cpu.system) / 1000,
     });
   } else if (msg === "reset") {

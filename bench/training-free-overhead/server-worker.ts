@@ -8,7 +8,7 @@
  */
 import { parentPort, workerData } from "node:worker_threads";
 import { startScriptedServer } from "../../test/helpers/scripted-server.ts";
-import { benchProblems, benchResponder } from "./script.ts";
+import { benchProblems, benchResponder, serverStats } from "./script.ts";
 
 const { problems, latencyMs } = workerData as { problems: number; latencyMs: number };
 const server = await startScriptedServer(benchResponder(benchProblems(problems)), { latencyMs });
@@ -23,7 +23,7 @@ server.requests.length = 0;
 parentPort!.postMessage({ baseURL: server.baseURL });
 parentPort!.on("message", async (msg: string) => {
   if (msg === "stats") {
-    parentPort!.postMessage({ requests: server.requests.map((r) => r.at), maxInFlight: server.maxInFlight });
+    parentPort!.postMessage(serverStats(server));
   } else if (msg === "reset") {
     server.requests.length = 0;
     parentPort!.postMessage("reset");

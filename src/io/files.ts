@@ -10,6 +10,7 @@ import {
   readFileSync,
   readSync,
   renameSync,
+  statSync,
   unlinkSync,
   writeFileSync,
 } from "node:fs";
@@ -80,7 +81,10 @@ export function writeJsonAtomic(path: string, value: unknown): void {
  * (see readJsonl) rather than relying on the OS.
  */
 export function appendJsonl(path: string, record: unknown): void {
-  const line = `${JSON.stringify(record)}\n`;
+  appendLine(path, `${JSON.stringify(record)}\n`);
+}
+
+function appendLine(path: string, line: string): void {
   try {
     appendFileSync(path, line);
   } catch (err) {
@@ -89,6 +93,30 @@ export function appendJsonl(path: string, record: unknown): void {
     mkdirSync(dirname(path), { recursive: true });
     appendFileSync(path, line);
   }
+}
+
+/** Per file, its inode and size as this process's last appendJsonlWhole left it: ending in a whole line. */
+const leftWhole = new Map<string, { ino: number; size: number }>();
+
+/**
+ * appendJsonl after cutting a torn tail a killed writer left (repairJsonlTail), for writers that
+ * do not hold a file from one open to their last append. The tail is read only when the file is
+ * not as this process's last append to it left it (another writer appended, an append failed
+ * midway, the file was replaced): a run appending thousands of records pays one stat for each
+ * instead of opening and reading the file's end.
+ */
+export function appendJsonlWhole(path: string, record: unknown): void {
+  const line = `${JSON.stringify(record)}\n`;
+  let before = statSync(path, { throwIfNoEntry: false });
+  const known = leftWhole.get(path);
+  leftWhole.delete(path);
+  if (before && !(known?.ino === before.ino && known.size === before.size) && repairJsonlTail(path))
+    before = statSync(path);
+  appendLine(path, line);
+  leftWhole.set(path, {
+    ino: before?.ino ?? statSync(path).ino,
+    size: (before?.size ?? 0) + Buffer.byteLength(line),
+  });
 }
 
 export interface JsonlLine {

@@ -42,6 +42,13 @@ export interface RecordedRequest {
   /** Date.now() when the request arrived. */
   at: number;
   headers: Record<string, string | string[] | undefined>;
+  /**
+   * When the request's headers arrived and when the reply's last byte went to the socket (absent
+   * for a reply never finished), in milliseconds since the epoch at sub-millisecond resolution
+   * (performance.timeOrigin + performance.now()), comparable with another process's.
+   */
+  receivedAt: number;
+  repliedAt?: number;
 }
 
 export interface ScriptedServer {
@@ -53,6 +60,8 @@ export interface ScriptedServer {
   readonly maxInFlight: number;
   readonly inFlight: number;
 }
+
+const preciseNow = () => performance.timeOrigin + performance.now();
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
@@ -77,7 +86,7 @@ export async function startScriptedServer(
   let maxInFlight = 0;
   let chatIndex = 0;
 
-  const respond = async (req: IncomingMessage, res: ServerResponse, raw: string) => {
+  const respond = async (req: IncomingMessage, res: ServerResponse, raw: string, receivedAt: number) => {
     const url = req.url ?? "";
     if (req.method === "GET" && url.replace(/\?.*$/, "") === "/v1/models") {
       send(res, 200, {
@@ -99,7 +108,11 @@ export async function startScriptedServer(
       return;
     }
     const index = chatIndex++;
-    requests.push({ body, at: Date.now(), headers: { ...req.headers } });
+    const record: RecordedRequest = { body, at: Date.now(), headers: { ...req.headers }, receivedAt };
+    requests.push(record);
+    res.once("finish", () => {
+      record.repliedAt = preciseNow();
+    });
     inFlight++;
     maxInFlight = Math.max(maxInFlight, inFlight);
     try {
@@ -178,10 +191,11 @@ export async function startScriptedServer(
   };
 
   const server = createServer((req, res) => {
+    const receivedAt = preciseNow();
     const chunks: Buffer[] = [];
     req.on("data", (c: Buffer) => chunks.push(c));
     req.on("end", () => {
-      respond(req, res, Buffer.concat(chunks).toString("utf8")).catch((err: unknown) => {
+      respond(req, res, Buffer.concat(chunks).toString("utf8"), receivedAt).catch((err: unknown) => {
         if (!res.headersSent)
           send(res, 500, { error: { message: `scripted server failed: ${String(err)}` } });
       });

@@ -13,7 +13,7 @@
  * it is wrong, whatever a file recorded (the seed writes 0.5 for r_logic and r_graph).
  */
 import { z } from "zod";
-import { appendJsonl, FileFormatError, readJsonl, repairJsonlTail } from "../../io/files.ts";
+import { appendJsonlWhole, FileFormatError, readJsonl } from "../../io/files.ts";
 import type { Scaffold } from "./scaffold.ts";
 import { type ParseResult, parseScaffold } from "./scaffold-parse.ts";
 
@@ -209,8 +209,7 @@ function appendValidated(path: string, rec: unknown, schema: z.ZodType, kind: st
       `refusing to write an invalid ${kind} record to ${path}: ${fieldOf(parsed.error)}: ${parsed.error.issues[0]!.message}`,
     );
   }
-  repairJsonlTail(path);
-  appendJsonl(path, rec);
+  appendJsonlWhole(path, rec);
 }
 
 export function isFailedRollout(r: RolloutRecord): boolean {
