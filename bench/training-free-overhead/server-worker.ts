@@ -3,7 +3,7 @@
  * loop; in-process, the server's parsing and timers would be charged to the pipeline.
  *
  * Messages: in ← workerData {problems, latencyMs}; out → {baseURL}; in ← "stats" → out
- * {requests: arrival times, maxInFlight}; in ← "reset" → the record is cleared, out → "reset";
+ * ServerStats (script.ts); in ← "reset" → the record is cleared, out → "reset";
  * in ← "close" → the server closes and the thread ends.
  */
 import { parentPort, workerData } from "node:worker_threads";
