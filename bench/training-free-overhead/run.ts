@@ -36,7 +36,7 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { Worker } from "node:worker_threads";
 import type { AgentEndpoint, AgentName } from "../../src/llm/index.ts";
-import { startScriptedServer } from "../../test/helpers/scripted-server.ts";
+import { preciseNow, startScriptedServer } from "../../test/helpers/scripted-server.ts";
 import { benchProblems, benchResponder, type ServerStats, serverStats } from "./script.ts";
 
 const { values } = parseArgs({
@@ -188,6 +188,12 @@ for (const agent of AGENTS) {
     maxRetries: 2,
   };
 }
+/** A pass's means: how long a call held its slot, and when it took it (preciseNow's clock). */
+interface SlotTimes {
+  heldMs: number;
+  startedAt: number;
+}
+
 /**
  * The limiter, timing how long each call holds its slot: the server's latency plus whatever
  * the client spends between taking the slot and the request leaving, and between the reply
@@ -203,22 +209,22 @@ class TimedLimiter extends Limiter {
     this.startedSum = 0;
     this.calls = 0;
   }
-  /** The mean time a call held its slot since the last restart. */
-  get meanHeldMs(): number {
-    return this.heldMs / Math.max(1, this.calls);
-  }
-  /** The mean time a call took its slot, on the clock of the server's ServerStats. */
-  get meanStartedAt(): number {
-    return this.startedSum / Math.max(1, this.calls);
+  /**
+   * Since the last restart: the mean time a call held its slot, and the mean time it took it on
+   * the clock of the server's ServerStats (preciseNow).
+   */
+  measured(): SlotTimes {
+    const n = Math.max(1, this.calls);
+    return { heldMs: this.heldMs / n, startedAt: this.startedSum / n };
   }
   override run<T>(fn: () => Promise<T>): Promise<T> {
     return super.run(async () => {
-      const t = performance.now();
+      const t = preciseNow();
       try {
         return await fn();
       } finally {
-        this.heldMs += performance.now() - t;
-        this.startedSum += performance.timeOrigin + t;
+        this.heldMs += preciseNow() - t;
+        this.startedSum += t;
         this.calls++;
       }
     });
@@ -304,7 +310,7 @@ const wallMs = performance.now() - t0;
 const endedAt = Date.now();
 loopDelay.disable();
 occupancy.on = false;
-const slot = slotSplit(limiter);
+const slot = limiter.measured();
 const cpu = process.cpuUsage(cpu0);
 const threadsMs = threads0 && diffThreads(threads0, threadCpuMs()!);
 const mainMs = threadsMs && threadsMs.main.user + threadsMs.main.system;
@@ -325,7 +331,6 @@ clearInterval(sampler);
 const peakRss = process.resourceUsage().maxRSS * 1024;
 
 const pipelineStats = await server.stats();
-const slotMs = slot.heldMs;
 const calls = pipelineStats.requests.length;
 const idealMs = (calls * latencyMs) / concurrency;
 const ratio = wallMs / idealMs;
@@ -355,9 +360,8 @@ await Promise.all(
 );
 const baselineMs = performance.now() - tb;
 const cpuB = process.cpuUsage(cpuB0);
-const baselineSlot = slotSplit(limiter);
+const baselineSlot = limiter.measured();
 const baselineStats = await server.stats();
-const baselineSlotMs = baselineSlot.heldMs;
 if (profiler) {
   const { profile } = await profiler.post("Profiler.stop");
   writeFileSync(
@@ -398,7 +402,7 @@ console.log(
     `free slots with no call waiting ${((100 * occupancy.starved) / Math.max(1, occupancy.samples)).toFixed(0)}% of the time`,
 );
 console.log(
-  `  slot held        ${slotMs.toFixed(1)} ms per call on average (the server's latency: ${latencyMs} ms): ` +
+  `  slot held        ${slot.heldMs.toFixed(1)} ms per call on average (the server's latency: ${latencyMs} ms): ` +
     slotParts(slot, pipelineStats),
 );
 // The histogram holds the time between the timer's ticks; less its period, that is the lateness.
@@ -459,7 +463,7 @@ console.log(
   `  ratio            ${ratio.toFixed(3)}  (target ≤ 1.10) ${ratio <= 1.1 ? "OK" : "ABOVE TARGET"}`,
 );
 console.log(
-  `  transport-only   ${(baselineMs / 1000).toFixed(2)} s for the same ${baselineCalls} calls without the pipeline, ratio ${baselineRatio.toFixed(3)}, slot held ${baselineSlotMs.toFixed(1)} ms`,
+  `  transport-only   ${(baselineMs / 1000).toFixed(2)} s for the same ${baselineCalls} calls without the pipeline, ratio ${baselineRatio.toFixed(3)}, slot held ${baselineSlot.heldMs.toFixed(1)} ms`,
 );
 console.log(`                   ${slotParts(baselineSlot, baselineStats)}`);
 console.log(
@@ -472,17 +476,12 @@ console.log(
   `  peak RSS         ${(peakRss / 2 ** 20).toFixed(0)} MB  (target < 300 MB) ${peakRss < 300 * 2 ** 20 ? "OK" : "ABOVE TARGET"}`,
 );
 
-/** What the limiter measured of the pass that just ended. */
-function slotSplit(l: TimedLimiter): { heldMs: number; startedAt: number } {
-  return { heldMs: l.meanHeldMs, startedAt: l.meanStartedAt };
-}
-
 /**
  * A slot's mean time in three parts, from means alone (no call is matched with its request):
  * taking the slot to the server having the request's headers, the server's own hold, its
  * reply's last byte to the slot's release.
  */
-function slotParts(slot: { heldMs: number; startedAt: number }, s: ServerStats): string {
+function slotParts(slot: SlotTimes, s: ServerStats): string {
   const before = s.meanReceivedAt - slot.startedAt;
   const after = slot.startedAt + slot.heldMs - s.meanRepliedAt;
   const at = s.meanRepliedAt - s.meanReceivedAt;

@@ -61,7 +61,8 @@ export interface ScriptedServer {
   readonly inFlight: number;
 }
 
-const preciseNow = () => performance.timeOrigin + performance.now();
+/** Milliseconds since the epoch at sub-millisecond resolution: the clock of receivedAt and repliedAt. */
+export const preciseNow = () => performance.timeOrigin + performance.now();
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
